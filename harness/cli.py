@@ -1,0 +1,190 @@
+"""Command line: argument parsing only; the work happens in the modules it calls."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness import __version__
+from harness.errors import HarnessError
+
+EXAMPLES = """\
+examples:
+  harness validate configs/demo.yaml
+  harness run configs/demo.yaml --limit 20 --variants baseline,rag
+  harness report results/demo-20261122-101500
+  harness import csv data.csv --input-col text --label-col category --out evalsets/mine --split test
+  harness serve
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="harness",
+        description="Run one held-out eval set through baseline, few-shot, RAG and fine-tuned variants and "
+        "compare format validity, accuracy, cost and latency.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"harness {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    v = sub.add_parser("validate", help="check config, eval set, schema and prices; calls no model")
+    v.add_argument("config", type=Path)
+
+    r = sub.add_parser("run", help="run the variants on the held-out set and write a run folder")
+    r.add_argument("config", type=Path, nargs="?", help="run config YAML (not needed with --resume)")
+    r.add_argument("--limit", type=int, help="only the first N held-out items")
+    r.add_argument("--variants", help="comma-separated variant names to run (default: all)")
+    r.add_argument("--out", type=Path, help="run folder to write (default: results/<name>-<timestamp>)")
+    r.add_argument("--results-dir", type=Path, default=Path("results"), help="where run folders go")
+    r.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
+    r.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
+    r.add_argument("--refresh", action="store_true", help="ask the model again and overwrite cached answers")
+    r.add_argument("--allow-unpriced", action="store_true", help="run models with no known price (cost unknown)")
+    r.add_argument("--max-error-rate", type=float, help="stop early when this share of calls fails (0-1)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    rep = sub.add_parser("report", help="rebuild the tables from a run folder's records")
+    rep.add_argument("run_dir", type=Path)
+
+    imp = sub.add_parser("import", help="build an eval set from a CSV or JSONL file")
+    imp.add_argument("kind", choices=["csv", "jsonl"])
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--input-col", action="append", required=True, help="input column (repeatable)")
+    imp.add_argument("--label-col", required=True, help="column holding the expected label")
+    imp.add_argument("--label-field", help="name of the answer field (default: the label column's name)")
+    imp.add_argument("--id-col", help="column with stable item ids (default: <split>-<row>)")
+    imp.add_argument("--out", type=Path, required=True, help="eval set folder, e.g. evalsets/NAME")
+    imp.add_argument("--split", choices=["test", "train"], default="test")
+    imp.add_argument("--instructions", help="task instructions written to a new task.yaml")
+    imp.add_argument("--sample", type=int, help="keep a seeded random sample of N rows")
+    imp.add_argument("--seed", type=int, default=0)
+    imp.add_argument("--force", action="store_true", help="overwrite an existing split file")
+
+    s = sub.add_parser("serve", help="start the embedded local model server until Ctrl-C")
+    s.add_argument("--port", type=int)
+    s.add_argument("--gguf", type=Path, help="another GGUF model instead of the embedded Gemma 3 270M")
+    s.add_argument("--lora", type=Path, help="a LoRA adapter GGUF to load over the model")
+    return p
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.config import load_config
+    from harness.evalset import load_evalset
+    from harness.pricing import PriceTable
+
+    cfg = load_config(args.config)
+    ev = load_evalset(cfg.evalset)
+    prices = PriceTable.load(cfg.pricing)
+    print(f"config   {args.config}: ok ({len(cfg.variants)} variants, {len(cfg.models)} models)")
+    print(f"evalset  {ev.path}: {len(ev.test)} test, {len(ev.train)} train, {len(ev.docs)} docs, "
+          f"hash {ev.content_hash[:12]}")
+    problems = 0
+    for v in cfg.variants:
+        m = cfg.models[v.model]
+        model_id = m.model or v.model
+        price = prices.for_model(m, model_id)
+        price_txt = f"{price.basis}" if price.known else "NO PRICE (run stops unless --allow-unpriced)"
+        note = ""
+        if v.kind == "few_shot" and not ev.train:
+            note, problems = " - needs train.jsonl", problems + 1
+        if v.kind == "rag" and not ev.docs:
+            note, problems = " - needs docs/", problems + 1
+        env = m.effective_api_key_env
+        import os
+
+        if env and m.provider == "openai" and not os.environ.get(env):
+            note += f" - {env} is not set"
+            problems += 1
+        print(f"variant  {v.name}: {v.kind} on {model_id} ({m.provider}, {m.effective_structured_output}); "
+              f"price {price_txt}{note}")
+        if not price.known:
+            problems += 1
+    return 2 if problems else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.report import markdown_table
+    from harness.runner import RunOptions, run
+
+    if args.config is None and args.resume is None:
+        raise HarnessError("run: give a config file, or --resume RUN_DIR")
+    opts = RunOptions(
+        limit=args.limit,
+        variants=[x.strip() for x in args.variants.split(",") if x.strip()] if args.variants else None,
+        out=args.out,
+        results_dir=args.results_dir,
+        resume=args.resume,
+        use_cache=not args.no_cache,
+        refresh=args.refresh,
+        allow_unpriced=args.allow_unpriced,
+        max_error_rate=args.max_error_rate,
+        progress=not args.no_progress,
+    )
+    result = run(args.config, opts)
+    import pandas as pd
+
+    df = pd.read_csv(result.run_dir / "summary.csv")
+    print(markdown_table(df))
+    for name, reason in result.skipped.items():
+        print(f"skipped {name}: {reason}")
+    if result.message:
+        print(result.message)
+    print(f"run folder: {result.run_dir}")
+    return 0 if result.status == "completed" else (130 if result.status == "interrupted" else 1)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import markdown_table, write_summary
+
+    df = write_summary(args.run_dir)
+    print(markdown_table(df))
+    print(f"wrote {args.run_dir / 'summary.csv'} and {args.run_dir / 'summary.md'}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from harness.importer import import_table
+
+    info = import_table(
+        args.kind, args.file, args.out, input_cols=args.input_col, label_col=args.label_col, split=args.split,
+        id_col=args.id_col, label_field=args.label_field, instructions=args.instructions, sample=args.sample,
+        seed=args.seed, force=args.force,
+    )
+    print(f"wrote {info['items']} items to {info['split']} ({info['labels']} labels; enum now has "
+          f"{info['enum_size']} values in {args.out / 'task.yaml'})")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from harness import local
+
+    gguf = args.gguf or local.ensure_gguf()
+    alias = local.DEFAULT_LOCAL_MODEL if args.gguf is None else args.gguf.stem
+    specs = [local.LocalModelSpec(alias=alias, gguf=gguf)]
+    if args.lora:
+        specs.append(local.LocalModelSpec(alias=f"{alias}-ft", gguf=gguf, lora=args.lora))
+    local.serve_forever(specs, port=args.port)
+    return 0
+
+
+COMMANDS = {"validate": cmd_validate, "run": cmd_run, "report": cmd_report, "import": cmd_import,
+            "serve": cmd_serve}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,256 @@
+"""Run configuration: pydantic models for the YAML, with errors that name the file, line and field."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.errors import ConfigError
+
+Provider = Literal["openai", "openai-compatible", "local"]
+StructuredOutput = Literal["json_schema", "json_object", "none"]
+VariantKind = Literal["baseline", "few_shot", "rag", "fine_tuned"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PriceOverride(_Strict):
+    """USD per 1M tokens; overrides the price table for one model."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+
+class ModelConfig(_Strict):
+    provider: Provider
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    structured_output: StructuredOutput | None = None
+    system_role: bool | None = None
+    stop: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+    price: PriceOverride | None = None
+    price_per_hour: float | None = Field(default=None, ge=0)
+    gguf: Path | None = None
+    lora: Path | None = None
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_provider(self) -> ModelConfig:
+        if self.provider == "openai-compatible" and not self.base_url:
+            raise ValueError("provider openai-compatible needs base_url (e.g. http://127.0.0.1:8000/v1)")
+        if self.provider in ("openai", "openai-compatible") and not self.model:
+            raise ValueError(f"provider {self.provider} needs model (the model id the endpoint serves)")
+        if self.provider != "local" and (self.gguf or self.lora):
+            raise ValueError("gguf and lora apply only to provider: local")
+        return self
+
+    # Defaults that depend on the provider live here, so the rest of the code reads one value.
+    @property
+    def effective_structured_output(self) -> StructuredOutput:
+        if self.structured_output:
+            return self.structured_output
+        # llama-cpp-python's server rejects json_schema (HTTP 500) but accepts json_object + schema.
+        return "json_object" if self.provider == "local" else "json_schema"
+
+    @property
+    def effective_system_role(self) -> bool:
+        if self.system_role is not None:
+            return self.system_role
+        # The gemma chat format silently drops system messages.
+        return self.provider != "local"
+
+    @property
+    def effective_api_key_env(self) -> str | None:
+        if self.api_key_env:
+            return self.api_key_env
+        return "OPENAI_API_KEY" if self.provider == "openai" else None
+
+
+class VariantConfig(_Strict):
+    name: str = Field(min_length=1)
+    kind: VariantKind
+    model: str
+    shots: int = Field(default=4, ge=0)
+    selection: Literal["first", "stratified", "similar"] = "stratified"
+    top_k: int = Field(default=4, ge=1)
+    stop: list[str] | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0)
+
+
+class RunSettings(_Strict):
+    concurrency: int = Field(default=8, ge=1)
+    temperature: float = Field(default=0.0, ge=0)
+    max_tokens: int = Field(default=128, ge=1)
+    repeats: int = Field(default=1, ge=1)
+    seed: int | None = 0
+    max_error_rate: float | None = Field(default=None, ge=0, le=1)
+    limit: int | None = Field(default=None, ge=1)
+
+
+class RagSettings(_Strict):
+    chunk_chars: int = Field(default=800, ge=50)
+    chunk_overlap: int = Field(default=100, ge=0)
+    index_dir: Path | None = None
+
+
+class RunConfig(_Strict):
+    name: str = Field(min_length=1)
+    description: str | None = None
+    evalset: Path
+    models: dict[str, ModelConfig]
+    variants: list[VariantConfig] = Field(min_length=1)
+    run: RunSettings = Field(default_factory=RunSettings)
+    rag: RagSettings = Field(default_factory=RagSettings)
+    pricing: Path | None = None
+    target_accuracy: float | None = Field(default=None, ge=0, le=1)
+    monthly_requests: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _check_refs(self) -> RunConfig:
+        seen: set[str] = set()
+        for i, v in enumerate(self.variants):
+            if v.name in seen:
+                raise ValueError(f"variants[{i}].name: duplicate variant name {v.name!r}")
+            seen.add(v.name)
+            if v.model not in self.models:
+                known = ", ".join(sorted(self.models)) or "none"
+                raise ValueError(f"variants[{i}].model: unknown model {v.model!r} (models defined: {known})")
+        return self
+
+    def variant(self, name: str) -> VariantConfig:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+
+def _yaml_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """Walk the YAML node tree along a pydantic error location to find its 1-based line."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if k.value == str(part):
+                    nxt = v
+                    line = k.start_mark.line + 1
+                    break
+            if nxt is None:
+                return line
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def read_yaml(path: Path, error_cls: type[Exception] = ConfigError) -> tuple[Any, yaml.Node | None]:
+    if not path.exists():
+        raise error_cls(f"{path}: file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+        node = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise error_cls(f"{path}{where}: invalid YAML: {problem}") from None
+    return data, node
+
+
+def validation_message(path: Path, exc: ValidationError, node: yaml.Node | None) -> str:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = f"unknown key {loc[-1]!r} (check spelling; see README for the allowed keys)"
+    elif err["type"] == "missing":
+        msg = f"missing required key {loc[-1]!r}"
+    msg = msg.removeprefix("Value error, ")
+    line = _yaml_line(node, loc) if node is not None else None
+    where = f"{path}:{line}" if line else str(path)
+    more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{where}: {format_loc(loc)}: {msg}{more}"
+
+
+def _resolve(p: Path, base: Path) -> Path:
+    """Paths in a config are relative to the config file's folder, else to the working directory."""
+    if p.is_absolute():
+        return p
+    for candidate in (base / p, Path.cwd() / p):
+        if candidate.exists():
+            return candidate.resolve()
+    return (Path.cwd() / p).resolve()
+
+
+def load_config(path: str | Path) -> RunConfig:
+    path = Path(path)
+    data, node = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys (name, evalset, models, variants, ...)")
+    try:
+        cfg = RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(validation_message(path, exc, node)) from None
+    base = path.resolve().parent
+    cfg.evalset = _resolve(cfg.evalset, base)
+    if not cfg.evalset.is_dir():
+        line = _yaml_line(node, ("evalset",))
+        raise ConfigError(f"{path}:{line}: evalset: folder not found: {cfg.evalset}")
+    if cfg.pricing is not None:
+        cfg.pricing = _resolve(cfg.pricing, base)
+        if not cfg.pricing.exists():
+            line = _yaml_line(node, ("pricing",))
+            raise ConfigError(f"{path}:{line}: pricing: file not found: {cfg.pricing}")
+    for name, m in cfg.models.items():
+        for attr in ("gguf", "lora"):
+            value = getattr(m, attr)
+            if value is not None:
+                resolved = _resolve(value, base)
+                setattr(m, attr, resolved)
+                # A missing adapter skips its variant at run time (with how to create it); a base model must exist.
+                if attr == "gguf" and not resolved.exists():
+                    line = _yaml_line(node, ("models", name, attr))
+                    raise ConfigError(f"{path}:{line}: models.{name}.{attr}: file not found: {resolved}")
+    if cfg.rag.index_dir is not None:
+        cfg.rag.index_dir = _resolve(cfg.rag.index_dir, base)
+    return cfg
+
+
+def api_key_for(model: ModelConfig, env: dict[str, str] | None = None) -> str | None:
+    """Read the key from the environment variable the config names; never stored anywhere."""
+    env = os.environ if env is None else env
+    name = model.effective_api_key_env
+    if not name:
+        return None
+    return env.get(name)
+
+
+def snapshot(cfg: RunConfig) -> dict[str, Any]:
+    """The resolved config as saved in a run folder. Holds env var *names*, never their values."""
+    return cfg.model_dump(mode="json")
