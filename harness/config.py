@@ -42,13 +42,15 @@ class ModelConfig(_Strict):
     price_per_hour: float | None = Field(default=None, ge=0)
     gguf: Path | None = None
     lora: Path | None = None
+    # A file holding the model id (written by `harness finetune openai`); a missing file skips the variant.
+    model_file: Path | None = None
     extra_body: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check_provider(self) -> ModelConfig:
         if self.provider == "openai-compatible" and not self.base_url:
             raise ValueError("provider openai-compatible needs base_url (e.g. http://127.0.0.1:8000/v1)")
-        if self.provider in ("openai", "openai-compatible") and not self.model:
+        if self.provider in ("openai", "openai-compatible") and not (self.model or self.model_file):
             raise ValueError(f"provider {self.provider} needs model (the model id the endpoint serves)")
         if self.provider != "local" and (self.gguf or self.lora):
             raise ValueError("gguf and lora apply only to provider: local")
@@ -104,6 +106,28 @@ class RagSettings(_Strict):
     index_dir: Path | None = None
 
 
+class FinetuneSettings(_Strict):
+    """How `harness finetune` builds training data and trains; the prompts come from the fine-tuned
+    variant's own renderer."""
+
+    variant: str | None = None  # the fine_tuned variant to train for (default: the first one)
+    output_dir: Path = Path("results/finetune")
+    validation_share: float = Field(default=0.0, ge=0, lt=1)
+    seed: int = 0
+    # OpenAI jobs
+    base_model: str = "gpt-4o-mini-2024-07-18"
+    epochs: int = Field(default=3, ge=1)
+    suffix: str | None = None
+    # local LoRA on the embedded model
+    lora_rank: int = Field(default=8, ge=1)
+    lora_alpha: float = Field(default=16, gt=0)
+    learning_rate: float = Field(default=2e-4, gt=0)
+    batch_size: int = Field(default=8, ge=1)
+    local_epochs: float = Field(default=1.0, gt=0)
+    max_steps: int | None = Field(default=None, ge=1)
+    max_train_items: int | None = Field(default=None, ge=1)
+
+
 class RunConfig(_Strict):
     name: str = Field(min_length=1)
     description: str | None = None
@@ -115,6 +139,7 @@ class RunConfig(_Strict):
     pricing: Path | None = None
     target_accuracy: float | None = Field(default=None, ge=0, le=1)
     monthly_requests: int | None = Field(default=None, ge=0)
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
 
     @model_validator(mode="after")
     def _check_refs(self) -> RunConfig:
@@ -228,7 +253,7 @@ def load_config(path: str | Path) -> RunConfig:
             line = _yaml_line(node, ("pricing",))
             raise ConfigError(f"{path}:{line}: pricing: file not found: {cfg.pricing}")
     for name, m in cfg.models.items():
-        for attr in ("gguf", "lora"):
+        for attr in ("gguf", "lora", "model_file"):
             value = getattr(m, attr)
             if value is not None:
                 resolved = _resolve(value, base)
@@ -237,6 +262,7 @@ def load_config(path: str | Path) -> RunConfig:
                 if attr == "gguf" and not resolved.exists():
                     line = _yaml_line(node, ("models", name, attr))
                     raise ConfigError(f"{path}:{line}: models.{name}.{attr}: file not found: {resolved}")
+    cfg.finetune.output_dir = _resolve(cfg.finetune.output_dir, base)
     if cfg.rag.index_dir is not None:
         cfg.rag.index_dir = _resolve(cfg.rag.index_dir, base)
     return cfg

@@ -134,9 +134,25 @@ class Runner:
         limit = self.opts.limit or self.cfg.run.limit
         return self.evalset.test[:limit] if limit else list(self.evalset.test)
 
+    def not_yet_trained(self, variants: list[VariantConfig]) -> dict[str, str]:
+        """Fine-tuned variants whose model does not exist yet: skipped with how to create it."""
+        out = {}
+        for v in variants:
+            m = self.cfg.models[v.model]
+            if m.model is None and m.model_file is not None and not m.model_file.exists():
+                out[v.name] = (f"no fine-tuned model id in {m.model_file} yet; create it with "
+                               f"`harness finetune openai {self.config_path or 'CONFIG'}`")
+            elif m.provider == "local" and m.lora is not None and not m.lora.exists():
+                out[v.name] = (f"no fine-tuned adapter at {m.lora} yet; create it with "
+                               f"`harness finetune local {self.config_path or 'CONFIG'}` and run again")
+        return out
+
     def check_before_calls(self, variants: list[VariantConfig]) -> None:
         """Config problems that must stop the run before the first paid call (exit code 2)."""
+        pending = self.not_yet_trained(variants)
         for v in variants:
+            if v.name in pending:
+                continue
             m = self.cfg.models[v.model]
             env = m.effective_api_key_env
             if m.provider == "openai" and env and not os.environ.get(env):
@@ -156,15 +172,13 @@ class Runner:
                 )
 
     def model_id(self, name: str) -> str:
-        m = self.cfg.models[name]
-        if m.model:
-            return m.model
-        return name  # local models answer to their config name
+        return resolve_model_id(self.cfg, name)
 
     def start_local(self, variants: list[VariantConfig]) -> dict[str, str]:
         """Start one embedded server for every local model in use; returns skip reasons."""
-        skipped: dict[str, str] = {}
-        local_names = sorted({v.model for v in variants if self.cfg.models[v.model].provider == "local"})
+        skipped = self.not_yet_trained(variants)
+        local_names = sorted({v.model for v in variants
+                              if self.cfg.models[v.model].provider == "local" and v.name not in skipped})
         if not local_names:
             return skipped
         from harness import local
@@ -172,13 +186,6 @@ class Runner:
         specs = []
         for name in local_names:
             m = self.cfg.models[name]
-            if m.lora is not None and not m.lora.exists():
-                reason = (f"no fine-tuned adapter at {m.lora} yet; create it with "
-                          f"`harness finetune local {self.config_path or 'CONFIG'}` and run again")
-                for v in variants:
-                    if v.model == name:
-                        skipped[v.name] = reason
-                continue
             gguf = m.gguf or local.ensure_gguf()
             specs.append(local.LocalModelSpec(alias=self.model_id(name), gguf=gguf, lora=m.lora))
         if specs:
@@ -342,6 +349,16 @@ class Runner:
                 bar.close()
         self.manifest["calls"] = {"this_session": state["done"], "errors_this_session": state["errors"]}
         return state["stop"] or ""
+
+
+def resolve_model_id(cfg: RunConfig, name: str) -> str:
+    """The id the endpoint answers to: `model`, else the content of `model_file`, else (local) the config name."""
+    m = cfg.models[name]
+    if m.model:
+        return m.model
+    if m.model_file is not None and m.model_file.exists():
+        return m.model_file.read_text("utf-8").strip()
+    return name
 
 
 def new_run_dir(cfg: RunConfig, opts: RunOptions) -> Path:
