@@ -50,8 +50,13 @@ class FakeOpenAIServer:
         self.requests: list[dict[str, Any]] = []
         self.headers_seen: list[dict[str, str]] = []
         self._lock = threading.Lock()
+        self._local = threading.local()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    def current_headers(self) -> dict[str, str]:
+        """Headers (lower-cased names) of the request the calling handler thread is answering."""
+        return getattr(self._local, "headers", {})
 
     @property
     def base_url(self) -> str:
@@ -87,9 +92,11 @@ class FakeOpenAIServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                server._local.headers = headers
                 with server._lock:
                     server.requests.append(body)
-                    server.headers_seen.append(dict(self.headers))
+                    server.headers_seen.append(headers)
                 reply = server.handler(body)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)

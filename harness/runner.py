@@ -351,6 +351,28 @@ class Runner:
         return state["stop"] or ""
 
 
+def few_shot_pool(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig]) -> set[str]:
+    from harness.variants import stratified_examples
+
+    pool: set[str] = set()
+    for v in variants:
+        if v.kind != "few_shot":
+            continue
+        if v.selection == "first":
+            pool |= {i.id for i in evalset.train[: v.shots]}
+        elif v.selection == "stratified":
+            pool |= {i.id for i in stratified_examples(evalset, v.shots, cfg.run.seed or 0)}
+        else:
+            pool |= {i.id for i in evalset.train}
+    return pool
+
+
+def leakage_lines(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig]) -> list[str]:
+    from harness.leakage import check_leakage, summarize_findings
+
+    return summarize_findings(check_leakage(evalset), evalset, few_shot_pool(cfg, evalset, variants))
+
+
 def resolve_model_id(cfg: RunConfig, name: str) -> str:
     """The id the endpoint answers to: `model`, else the content of `model_file`, else (local) the config name."""
     m = cfg.models[name]
@@ -432,6 +454,11 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
         write_json(run_dir / "manifest.json", manifest)
     runner = Runner(cfg, evalset, opts, run_dir, manifest, config_path)
     runner.check_before_calls(variants)
+    if opts.resume is None:
+        leaks = leakage_lines(cfg, evalset, variants)
+        manifest["leakage"] = leaks
+        for line in leaks:
+            print(f"warning: {line}", file=sys.stderr)
     items = runner.selected_items()
     existing = read_records(run_dir / "records.jsonl", repair=True)
     done = {r.key for r in existing}

