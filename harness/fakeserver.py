@@ -130,8 +130,11 @@ class FakeOpenAIServer:
                         "model": body.get("model", "fake-model"), "choices": choices, "usage": usage}
                 self._send(200, json.dumps(data).encode(), reply.headers)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _H)
-        self._httpd.daemon_threads = True
+        class _Server(ThreadingHTTPServer):
+            request_queue_size = 256  # the default backlog of 5 drops connections at concurrency 32
+            daemon_threads = True
+
+        self._httpd = _Server(("127.0.0.1", 0), _H)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -147,3 +150,28 @@ class FakeOpenAIServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m harness.fakeserver --delay-ms 100`: a standalone scripted server (for benchmarks), which
+    prints its base URL on the first line and answers every request with the same JSON until killed."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--delay-ms", type=float, default=0.0)
+    p.add_argument("--text", default='{"intent": "card_arrival"}')
+    p.add_argument("--model", action="append", default=None)
+    args = p.parse_args(argv)
+    reply = Reply(text=args.text, prompt_tokens=60, completion_tokens=8, delay_s=args.delay_ms / 1000)
+    server = FakeOpenAIServer(lambda body: reply, models=args.model or ["gpt-4o-mini"]).start()
+    print(server.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
