@@ -111,7 +111,9 @@ def read_records(path: Path, *, repair: bool = False) -> list[Record]:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("HARNESS_CACHE_DIR") or Path.home() / ".cache" / "llm-eval-harness")
+    from harness.local import cache_dir as shared_cache_dir
+
+    return shared_cache_dir()
 
 
 class Runner:
