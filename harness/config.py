@@ -224,13 +224,17 @@ def validation_message(path: Path, exc: ValidationError, node: yaml.Node | None)
 
 
 def _resolve(p: Path, base: Path) -> Path:
-    """Paths in a config are relative to the config file's folder, else to the working directory."""
+    """Paths in a config are relative to the config file's folder, else to the working directory.
+    A path that does not exist yet (an adapter to be trained) follows whichever anchor its first
+    component exists under, preferring the config's folder."""
     if p.is_absolute():
         return p
     for candidate in (base / p, Path.cwd() / p):
         if candidate.exists():
             return candidate.resolve()
-    return (Path.cwd() / p).resolve()
+    first = Path(p.parts[0]) if p.parts else Path(".")
+    anchor = base if (base / first).exists() or not (Path.cwd() / first).exists() else Path.cwd()
+    return (anchor / p).resolve()
 
 
 def load_config(path: str | Path) -> RunConfig:
