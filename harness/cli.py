@@ -14,6 +14,7 @@ examples:
   harness validate configs/demo.yaml
   harness run configs/demo.yaml --limit 20 --variants baseline,rag
   harness report results/demo-20261122-101500
+  harness compare results/accepted results/demo-20261122-101500 --max-drop 0.02
   harness import csv data.csv --input-col text --label-col category --out evalsets/mine --split test
   harness serve
 """
@@ -46,8 +47,21 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--max-error-rate", type=float, help="stop early when this share of calls fails (0-1)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    rep = sub.add_parser("report", help="rebuild the tables from a run folder's records")
+    rep = sub.add_parser("report", help="rebuild the tables and report.md / report.html from a run folder")
     rep.add_argument("run_dir", type=Path)
+
+    cmp_ = sub.add_parser("compare", help="regression gate: a candidate run against an accepted baseline run "
+                          "(exit 1 on a significant drop beyond the tolerance)")
+    cmp_.add_argument("baseline_run", type=Path, help="the accepted run folder")
+    cmp_.add_argument("candidate_run", type=Path, help="the new run folder")
+    cmp_.add_argument("--variant", help="compare only this variant (default: the fine-tuned variant if both runs "
+                      "have it, else every variant name they share)")
+    cmp_.add_argument("--max-drop", type=float, default=0.02, help="tolerated drop as a share (default 0.02 = 2 pp)")
+    cmp_.add_argument("--alpha", type=float, default=0.05, help="significance level of the McNemar test (default 0.05)")
+    cmp_.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    cmp_.add_argument("--allow-different-evalset", action="store_true",
+                      help="compare even when the eval set hashes differ (items are paired by id)")
+    cmp_.add_argument("--show", type=int, default=20, help="changed items listed per direction (default 20)")
 
     imp = sub.add_parser("import", help="build an eval set from a CSV or JSONL file")
     imp.add_argument("kind", choices=["csv", "jsonl"])
@@ -102,6 +116,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
               f"price {price_txt}{note}")
         if not price.known:
             problems += 1
+    from harness.runner import leakage_lines
+
+    leaks = leakage_lines(cfg, ev, cfg.variants)
+    for line in leaks:
+        print(f"warning: {line}")
+    if not leaks:
+        print("leakage: none found between the test split and train / few-shot pool / docs")
     return 2 if problems else 0
 
 
@@ -141,8 +162,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     df = write_summary(args.run_dir)
     print(markdown_table(df))
-    print(f"wrote {args.run_dir / 'summary.csv'} and {args.run_dir / 'summary.md'}")
+    print(f"wrote {args.run_dir / 'summary.csv'}, {args.run_dir / 'summary.md'}, {args.run_dir / 'report.md'} "
+          f"and {args.run_dir / 'report.html'}")
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import compare_runs, format_text, to_json
+
+    result = compare_runs(args.baseline_run, args.candidate_run, variant=args.variant, max_drop=args.max_drop,
+                          alpha=args.alpha, allow_different_evalset=args.allow_different_evalset)
+    print(to_json(result) if args.json else format_text(result, show=args.show))
+    return result.exit_code
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -170,7 +201,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"validate": cmd_validate, "run": cmd_run, "report": cmd_report, "import": cmd_import,
+COMMANDS = {"validate": cmd_validate, "run": cmd_run, "report": cmd_report, "compare": cmd_compare,
+            "import": cmd_import,
             "serve": cmd_serve}
 
 
