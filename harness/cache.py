@@ -38,6 +38,15 @@ class ResponseCache:
         row = self._db.execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, value in self._db.execute(f"SELECT key, value FROM responses WHERE key IN ({marks})", chunk):
+                out[key] = json.loads(value)
+        return out
+
     def put(self, key: str, value: dict[str, Any]) -> None:
         if not self._in_tx:
             self._db.execute("BEGIN")

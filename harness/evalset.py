@@ -84,9 +84,18 @@ def label_fields(schema: dict[str, Any]) -> dict[str, list[Any]]:
     return out
 
 
+def _expected_valid(validator: Any, expected: Any, checked: dict[str, bool]) -> bool:
+    """Expected answers repeat (labels), so each distinct one is validated once."""
+    key = json.dumps(expected, sort_keys=True)
+    if key not in checked:
+        checked[key] = validator.is_valid(expected)
+    return checked[key]
+
+
 def load_jsonl_items(path: Path, template_keys: list[str], schema_validator: Any | None) -> list[EvalItem]:
     items: list[EvalItem] = []
     seen: dict[str, int] = {}
+    checked: dict[str, bool] = {}
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -116,7 +125,8 @@ def load_jsonl_items(path: Path, template_keys: list[str], schema_validator: Any
                 raise EvalSetError(
                     f"{path}:{lineno}: input is missing {', '.join(missing)} used by task.yaml input_template"
                 )
-            if schema_validator is not None and item.expected is not None:
+            if schema_validator is not None and item.expected is not None \
+                    and not _expected_valid(schema_validator, item.expected, checked):
                 error = jsonschema.exceptions.best_match(schema_validator.iter_errors(item.expected))
                 if error is not None:
                     where = "/".join(str(p) for p in error.absolute_path) or "(root)"
@@ -169,8 +179,30 @@ def content_hash(folder: Path) -> str:
     return h.hexdigest()
 
 
+_LOADED: dict[tuple[str, tuple[tuple[str, int, int], ...]], EvalSet] = {}
+
+
+def _fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    return tuple(sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+
+
 def load_evalset(folder: str | Path) -> EvalSet:
+    """Load and validate; a second load of an unchanged folder in the same process is free
+    (the runner and the report both need it)."""
     folder = Path(folder)
+    if folder.is_dir():
+        key = (str(folder.resolve()), _fingerprint(folder))
+        if key in _LOADED:
+            return _LOADED[key]
+        loaded = _load_evalset(folder)
+        _LOADED.clear()
+        _LOADED[key] = loaded
+        return loaded
+    return _load_evalset(folder)
+
+
+def _load_evalset(folder: Path) -> EvalSet:
     task_path = folder / "task.yaml"
     if not folder.is_dir():
         raise EvalSetError(f"{folder}: eval set folder not found")

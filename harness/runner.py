@@ -282,15 +282,43 @@ class Runner:
             rec.scores["mrr"] = reciprocal_rank(item.expected_doc_ids, prep.retrieved_doc_ids)
         return rec
 
-    async def call(self, plan: VariantPlan, item: EvalItem, repeat: int) -> Record:
+    def request_for(self, plan: VariantPlan, item: EvalItem) -> dict[str, Any]:
         v = plan.variant
         run = self.cfg.run
-        request = plan.client.build_request(
+        return plan.client.build_request(
             plan.prepared[item.id].messages,
             temperature=v.temperature if v.temperature is not None else run.temperature,
             max_tokens=v.max_tokens or run.max_tokens,
             seed=run.seed, stop=plan.stop,
         )
+
+    def cached_record(self, plan: VariantPlan, item: EvalItem, repeat: int, request: dict[str, Any],
+                      hit: dict[str, Any]) -> Record:
+        comp = Completion(text=hit["text"], usage=Usage(**hit["usage"]), latency_s=hit["latency_s"],
+                          finish_reason=hit.get("finish_reason"), attempts=0, cache_hit=True)
+        return self._record(plan, item, repeat, request, comp, time.time())
+
+    def prefetch_cached(self, jobs: list[tuple[VariantPlan, EvalItem, int]]) -> tuple[list[Record], list[Any]]:
+        """Answer every job the cache already holds, in bulk and without the async machinery, so a
+        re-run costs little more than reading the cache; returns (records, jobs still to call)."""
+        from harness.cache import cache_key
+
+        keyed = []
+        for plan, item, r in jobs:
+            request = self.request_for(plan, item)
+            keyed.append((plan, item, r, request, cache_key(plan.client.base_url, request, r)))
+        hits = self.cache.get_many([k[4] for k in keyed])
+        records, rest = [], []
+        for plan, item, r, request, key in keyed:
+            hit = hits.get(key)
+            if hit is not None:
+                records.append(self.cached_record(plan, item, r, request, hit))
+            else:
+                rest.append((plan, item, r))
+        return records, rest
+
+    async def call(self, plan: VariantPlan, item: EvalItem, repeat: int) -> Record:
+        request = self.request_for(plan, item)
         started = time.time()
         key = None
         if self.cache is not None:
@@ -300,9 +328,7 @@ class Runner:
             if not self.opts.refresh:
                 hit = self.cache.get(key)
                 if hit is not None:
-                    comp = Completion(text=hit["text"], usage=Usage(**hit["usage"]), latency_s=hit["latency_s"],
-                                      finish_reason=hit.get("finish_reason"), attempts=0, cache_hit=True)
-                    return self._record(plan, item, repeat, request, comp, started)
+                    return self.cached_record(plan, item, repeat, request, hit)
         result = await plan.client.complete(request)
         if key is not None and isinstance(result, Completion):
             self.cache.put(key, {"text": result.text, "usage": result.usage.model_dump(),
@@ -322,8 +348,16 @@ class Runner:
         records_path = self.run_dir / "records.jsonl"
         bar = tqdm(total=len(jobs), unit="call", desc="running", disable=not self.opts.progress, mininterval=0.25,
                    dynamic_ncols=True, file=sys.stderr)
-        it = iter(jobs)
         with records_path.open("a", encoding="utf-8") as out:
+            if self.cache is not None and not self.opts.refresh and jobs:
+                cached, jobs = self.prefetch_cached(jobs)
+                if cached:
+                    out.write("".join(rec.model_dump_json() + "\n" for rec in cached))
+                    out.flush()
+                    state["done"] += len(cached)
+                    state["errors"] += sum(1 for rec in cached if rec.error is not None)
+                    bar.update(len(cached))
+            it = iter(jobs)
             async def worker() -> None:
                 for plan, item, r in it:
                     if state["stop"]:
@@ -519,8 +553,8 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
         write_json(run_dir / "manifest.json", manifest)
     from harness.report import write_summary
 
-    write_summary(run_dir)
-    n = len(read_records(run_dir / "records.jsonl"))
+    df = write_summary(run_dir)
+    n = int(df["n"].fillna(0).sum()) if "n" in df.columns else 0
     skipped = {k: p.skipped for k, p in runner.plans.items() if p.skipped}
     return RunResult(run_dir, status, n, skipped, message)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass
@@ -35,12 +36,17 @@ class Scorer:
     def __post_init__(self) -> None:
         cls = jsonschema.validators.validator_for(self.schema)
         self._validator = cls(self.schema)
+        self._parsed: dict[str, tuple[bool, Any, bool, bool, Any, bool]] = {}
 
     def _valid(self, value: Any) -> bool:
         return self._validator.is_valid(value)
 
-    def score(self, raw_text: str, expected: Any) -> tuple[Any, dict[str, Any]]:
-        """Returns (parsed answer, scores). The parsed answer is the strict parse, else the extracted one."""
+    def _parse(self, raw_text: str) -> tuple[bool, Any, bool, bool, Any, bool]:
+        """Parsing and schema validation depend on the text alone, and answers repeat a lot (enum labels),
+        so each distinct text is validated once per run."""
+        hit = self._parsed.get(raw_text)
+        if hit is not None:
+            return hit
         strict_ok, strict = True, None
         try:
             strict = json.loads(raw_text)
@@ -51,7 +57,16 @@ class Scorer:
             extract_ok, extracted = True, strict
         else:
             extract_ok, extracted = extract_json(raw_text or "")
-        extracted_valid = extract_ok and self._valid(extracted)
+        extracted_valid = extract_ok and (format_valid if strict_ok else self._valid(extracted))
+        out = (strict_ok, strict, format_valid, extract_ok, extracted, extracted_valid)
+        if len(self._parsed) < 100_000:
+            self._parsed[raw_text] = out
+        return out
+
+    def score(self, raw_text: str, expected: Any) -> tuple[Any, dict[str, Any]]:
+        """Returns (parsed answer, scores). The parsed answer is the strict parse, else the extracted one.
+        Callers get a fresh copy of the parsed value (the parse itself is shared between equal texts)."""
+        strict_ok, strict, format_valid, extract_ok, extracted, extracted_valid = self._parse(raw_text or "")
         scores: dict[str, Any] = {
             "json_parsed": strict_ok,
             "format_valid": format_valid,
@@ -64,7 +79,8 @@ class Scorer:
             scores["fields"] = {
                 k: isinstance(answer, dict) and k in answer and values_equal(answer[k], v) for k, v in expected.items()
             }
-        return (strict if strict_ok else (extracted if extract_ok else None)), scores
+        parsed = strict if strict_ok else (extracted if extract_ok else None)
+        return (copy.deepcopy(parsed) if isinstance(parsed, dict | list) else parsed), scores
 
 
 def values_equal(a: Any, b: Any) -> bool:

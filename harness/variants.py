@@ -17,8 +17,12 @@ if TYPE_CHECKING:
 
 
 def instructions_text(evalset: EvalSet) -> str:
-    schema = json.dumps(evalset.schema, separators=(",", ":"), ensure_ascii=False)
-    return f"{evalset.instructions}\n\nAnswer with only a JSON object that matches this JSON Schema:\n{schema}"
+    cached = getattr(evalset, "_instructions_text", None)
+    if cached is None:
+        schema = json.dumps(evalset.schema, separators=(",", ":"), ensure_ascii=False)
+        cached = f"{evalset.instructions}\n\nAnswer with only a JSON object that matches this JSON Schema:\n{schema}"
+        evalset._instructions_text = cached  # type: ignore[attr-defined]
+    return cached
 
 
 def answer_text(expected: Any) -> str:
