@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from harness.economics import _num
+
 if TYPE_CHECKING:
     from harness.economics import Economics
     from harness.report import Analysis
@@ -48,14 +50,12 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _num(x: Any) -> float | None:
-    if x is None:
-        return None
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
+def _percent_axis(svg: Any, left: float, width: float, y: Any) -> None:
+    """Opens the axis group and draws the 0-100% gridlines with their labels."""
+    svg.add('<g class="axis">')
+    for t in [i / 5 for i in range(6)]:
+        svg.add(f'<line class="grid" x1="{left}" x2="{left + width}" y1="{y(t):.1f}" y2="{y(t):.1f}"/>')
+        svg.text(left - 6, y(t) + 4, f"{t:.0%}", "end")
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -127,10 +127,7 @@ def chart_accuracy_cost(df: pd.DataFrame, colors: dict[str, str]) -> str:
     def Y(v: float) -> float:
         return T + ph * (1 - v)
 
-    svg.add('<g class="axis">')
-    for t in [i / 5 for i in range(6)]:
-        svg.add(f'<line class="grid" x1="{L}" x2="{L + pw}" y1="{Y(t):.1f}" y2="{Y(t):.1f}"/>')
-        svg.text(L - 6, Y(t) + 4, f"{t:.0%}", "end")
+    _percent_axis(svg, L, pw, Y)
     for t in xt:
         svg.add(f'<line x1="{X(t):.1f}" x2="{X(t):.1f}" y1="{T + ph}" y2="{T + ph + 4}"/>')
         svg.text(X(t), T + ph + 16, _money(t), "middle")
@@ -214,10 +211,7 @@ def chart_fields(df: pd.DataFrame, colors: dict[str, str]) -> str:
     def Y(v: float) -> float:
         return T + ph * (1 - v)
 
-    svg.add('<g class="axis">')
-    for t in [i / 5 for i in range(6)]:
-        svg.add(f'<line class="grid" x1="{L}" x2="{L + pw}" y1="{Y(t):.1f}" y2="{Y(t):.1f}"/>')
-        svg.text(L - 6, Y(t) + 4, f"{t:.0%}", "end")
+    _percent_axis(svg, L, pw, Y)
     svg.add(f'<line x1="{L}" x2="{L + pw}" y1="{T + ph}" y2="{T + ph}"/></g>')
     for fi, f in enumerate(fields):
         gx = L + gw * fi + (gw - bw * len(rows)) / 2
