@@ -343,6 +343,7 @@ class Runner:
             for item in items
             if (plan.variant.name, item.id, r) not in done
         ]
+        t_start = time.perf_counter()
         max_rate = self.opts.max_error_rate if self.opts.max_error_rate is not None else self.cfg.run.max_error_rate
         state = {"done": 0, "errors": 0, "stop": None}
         records_path = self.run_dir / "records.jsonl"
@@ -383,7 +384,8 @@ class Runner:
                 for w in workers:
                     w.cancel()
                 bar.close()
-        self.manifest["calls"] = {"this_session": state["done"], "errors_this_session": state["errors"]}
+        self.manifest["calls"] = {"this_session": state["done"], "errors_this_session": state["errors"],
+                                  "seconds": round(time.perf_counter() - t_start, 3)}
         return state["stop"] or ""
 
 
