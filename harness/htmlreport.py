@@ -35,7 +35,7 @@ table{border-collapse:collapse;font-size:.85rem;margin:.6rem 0;width:100%}
 th,td{border:1px solid #ddd;padding:.3rem .45rem;text-align:left;vertical-align:top}
 th{background:#f4f4f4}td.num{text-align:right;white-space:nowrap}
 .summary li{margin:.3rem 0}.note{color:#555;font-size:.85rem}
-.scroll{overflow-x:auto}
+.scroll{overflow-x:auto}td.skipped{color:#777;font-style:italic;white-space:normal}
 svg{background:#fff;border:1px solid #eee;margin:.4rem 0;max-width:100%;height:auto}
 svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#333}
 .axis line,.axis path{stroke:#999}.grid{stroke:#eee}
@@ -277,9 +277,10 @@ def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str) 
         tds = []
         for i, (c, _) in enumerate(present):
             if skipped and i >= 2:
-                text = str(row.get("status")) if i == 2 else "-"
-            else:
-                text = cell(row, c) if c not in ("variant", "model_id", "vs_variant") else str(row.get(c) or "-")
+                # One wrapping cell for the reason, so a long path does not stretch every column.
+                tds.append(f'<td class="skipped" colspan="{len(present) - 2}">{esc(row.get("status"))}</td>')
+                break
+            text = cell(row, c) if c not in ("variant", "model_id", "vs_variant") else str(row.get(c) or "-")
             cls = ' class="num"' if c not in ("variant", "model_id", "vs_variant", "cost_note", "status") else ""
             tds.append(f"<td{cls}>{esc(text)}</td>")
         out.append("<tr>" + "".join(tds) + "</tr>")
