@@ -343,6 +343,11 @@ def break_even(df: pd.DataFrame, ft_name: str | None, training: TrainingEstimate
                    f"({training.price_source or training.note}), so no break-even volume.")
         return be
     be.requests = training.cost_usd / saving
+    if training.cost_usd == 0:
+        be.text = (f"{ft_name} saves {_usd(saving)} per request against {name} (the cheapest variant at least as "
+                   f"accurate) and its training has no per-token price ({training.price_source or training.note}), "
+                   "so it is cheaper from the first request.")
+        return be
     be.text = (f"{ft_name} saves {_usd(saving)} per request against {name} (the cheapest variant at least as "
                f"accurate); training ({_usd(training.cost_usd)}) pays back after {be.requests:,.0f} requests")
     if monthly_requests:
