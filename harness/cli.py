@@ -17,6 +17,8 @@ examples:
   harness compare results/accepted results/demo-20261122-101500 --max-drop 0.02
   harness import csv data.csv --input-col text --label-col category --out evalsets/mine --split test
   harness serve
+  harness finetune export configs/demo.yaml
+  harness finetune local configs/demo.yaml
 """
 
 
@@ -81,6 +83,31 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int)
     s.add_argument("--gguf", type=Path, help="another GGUF model instead of the embedded Gemma 3 270M")
     s.add_argument("--lora", type=Path, help="a LoRA adapter GGUF to load over the model")
+
+    ft = sub.add_parser("finetune", help="export training data, run an OpenAI fine-tuning job, or train a local LoRA")
+    ft_sub = ft.add_subparsers(dest="finetune_command", required=True, metavar="ACTION")
+    fe = ft_sub.add_parser("export", help="write the train split as OpenAI chat JSONL, validate it, estimate the cost")
+    fo = ft_sub.add_parser("openai", help="upload the training data, create the job, follow it, save the model id")
+    fl = ft_sub.add_parser("local", help="LoRA on the embedded Gemma 3 270M, written as a GGUF adapter "
+                           "(needs the finetune extra)")
+    for sp in (fe, fo, fl):
+        sp.add_argument("config", type=Path)
+        sp.add_argument("--variant", help="the fine_tuned variant to train for (default: finetune.variant, "
+                        "else the first fine_tuned variant of the right kind)")
+        sp.add_argument("--seed", type=int, help="override finetune.seed (data split, job seed, LoRA init)")
+    for sp in (fe, fo):
+        sp.add_argument("--calibrate-from", type=Path, metavar="RUN_DIR",
+                        help="estimate tokens with tokens-per-char measured in this run (default: chars/4)")
+    fe.add_argument("--out", type=Path, help="training JSONL to write (default: <finetune.output_dir>/<name>-train.jsonl)")
+    fo.add_argument("--training-file", type=Path, help="upload this JSONL instead of exporting the train split")
+    fo.add_argument("--job", metavar="JOB_ID", help="follow an existing job (after Ctrl-C or --no-wait) and save its model")
+    fo.add_argument("--no-wait", action="store_true", help="create the job and return without following it")
+    fo.add_argument("--poll", type=float, default=10.0, help="seconds between status checks (default 10)")
+    fl.add_argument("--out", type=Path, help="adapter GGUF to write (default: the model's lora: path)")
+    fl.add_argument("--max-steps", type=int, help="override finetune.max_steps")
+    fl.add_argument("--no-verify", action="store_true", help="skip loading the adapter in llama.cpp afterwards")
+    for sp in (fo, fl):
+        sp.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -201,9 +228,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from harness import finetune
+    from harness.config import load_config
+    from harness.evalset import load_evalset
+
+    cfg = load_config(args.config)
+    ev = load_evalset(cfg.evalset)
+    if args.finetune_command == "export":
+        res = finetune.export(cfg, ev, out=args.out, variant=args.variant, calibrate_from=args.calibrate_from,
+                              seed=args.seed)
+        finetune.print_export(res, ev)
+        reports = [res.train_report] + ([res.validation_report] if res.validation_report else [])
+        finetune.raise_if_invalid(*reports)
+        return 0
+    if args.finetune_command == "openai":
+        finetune.run_openai(cfg, ev, config_path=str(args.config), variant=args.variant,
+                            training_file=args.training_file, calibrate_from=args.calibrate_from, seed=args.seed,
+                            job_id=args.job, wait=not args.no_wait, poll_s=args.poll, progress=not args.no_progress)
+        return 0
+    from harness import finetune_local
+
+    finetune_local.train_local(cfg, ev, config_path=str(args.config), variant=args.variant, out=args.out,
+                               max_steps=args.max_steps, seed=args.seed, verify=not args.no_verify,
+                               progress=not args.no_progress)
+    return 0
+
+
 COMMANDS = {"validate": cmd_validate, "run": cmd_run, "report": cmd_report, "compare": cmd_compare,
             "import": cmd_import,
-            "serve": cmd_serve}
+            "serve": cmd_serve, "finetune": cmd_finetune}
 
 
 def main(argv: list[str] | None = None) -> int:
