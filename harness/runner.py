@@ -282,6 +282,21 @@ class Runner:
             rec.scores["mrr"] = reciprocal_rank(item.expected_doc_ids, prep.retrieved_doc_ids)
         return rec
 
+    def endpoint_id(self, plan: VariantPlan) -> str:
+        """What identifies the answering model in the cache. The embedded server listens on a new port
+        each run, so local models are keyed by their files instead (a retrained adapter is a new model)."""
+        m = self.cfg.models[plan.variant.model]
+        if m.provider != "local":
+            return plan.client.base_url or "openai"
+        parts = ["local"]
+        for f in (m.gguf, m.lora):
+            if f is not None and f.exists():
+                st = f.stat()
+                parts.append(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}")
+        if m.gguf is None:
+            parts.append("embedded-gemma-3-270m")
+        return "|".join(parts)
+
     def request_for(self, plan: VariantPlan, item: EvalItem) -> dict[str, Any]:
         v = plan.variant
         run = self.cfg.run
@@ -306,7 +321,7 @@ class Runner:
         keyed = []
         for plan, item, r in jobs:
             request = self.request_for(plan, item)
-            keyed.append((plan, item, r, request, cache_key(plan.client.base_url, request, r)))
+            keyed.append((plan, item, r, request, cache_key(self.endpoint_id(plan), request, r)))
         hits = self.cache.get_many([k[4] for k in keyed])
         records, rest = [], []
         for plan, item, r, request, key in keyed:
@@ -324,7 +339,7 @@ class Runner:
         if self.cache is not None:
             from harness.cache import cache_key
 
-            key = cache_key(plan.client.base_url, request, repeat)
+            key = cache_key(self.endpoint_id(plan), request, repeat)
             if not self.opts.refresh:
                 hit = self.cache.get(key)
                 if hit is not None:
