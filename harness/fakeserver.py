@@ -43,7 +43,38 @@ def last_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
-class FakeOpenAIServer:
+class LoopbackServer:
+    """Lifecycle shared by the loopback fakes: serve a handler class on 127.0.0.1, a free port, in a thread."""
+
+    _httpd: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._httpd is not None
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        class _Server(ThreadingHTTPServer):
+            request_queue_size = 256  # the default backlog of 5 drops connections at concurrency 32
+            daemon_threads = True
+
+        self._httpd = _Server(("127.0.0.1", 0), handler)
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> Any:
+        return self.start()  # type: ignore[attr-defined]  # each fake's start() builds its handler
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+class FakeOpenAIServer(LoopbackServer):
     def __init__(self, handler: Handler | None = None, *, models: list[str] | None = None):
         self.handler = handler or (lambda body: Reply())
         self.models = models or ["fake-model"]
@@ -51,17 +82,10 @@ class FakeOpenAIServer:
         self.headers_seen: list[dict[str, str]] = []
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     def current_headers(self) -> dict[str, str]:
         """Headers (lower-cased names) of the request the calling handler thread is answering."""
         return getattr(self._local, "headers", {})
-
-    @property
-    def base_url(self) -> str:
-        assert self._httpd is not None
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
     def start(self) -> FakeOpenAIServer:
         server = self
@@ -136,26 +160,8 @@ class FakeOpenAIServer:
                         "model": body.get("model", "fake-model"), "choices": choices, "usage": usage}
                 self._send(200, json.dumps(data).encode(), reply.headers)
 
-        class _Server(ThreadingHTTPServer):
-            request_queue_size = 256  # the default backlog of 5 drops connections at concurrency 32
-            daemon_threads = True
-
-        self._httpd = _Server(("127.0.0.1", 0), _H)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+        self._serve(_H)
         return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,9 +13,11 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from harness.fakeserver import LoopbackServer
 
 ORG = "org-fake"
 TOTAL_STEPS = 3
@@ -35,7 +37,7 @@ class FakeJob:
     finished_at: int | None = None
 
 
-class FakeFineTuningServer:
+class FakeFineTuningServer(LoopbackServer):
     """`fail=True`: the job fails while running, with `error_message`. `trained_tokens`: billed tokens reported."""
 
     def __init__(self, *, fail: bool = False, error_message: str = "Training file has 3 lines with errors",
@@ -48,12 +50,7 @@ class FakeFineTuningServer:
         self.requests: list[tuple[str, str]] = []
         self.auth_headers: list[str] = []
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
 
-    @property
-    def base_url(self) -> str:
-        assert self._httpd is not None
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
     # -- the job's script ------------------------------------------------------------------------------------
     def _event(self, job: FakeJob, message: str, *, level: str = "info", type_: str = "message",
@@ -190,21 +187,5 @@ class FakeFineTuningServer:
                     return
                 self._error(404, f"no route GET {path}")
 
-        class _Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-        self._httpd = _Server(("127.0.0.1", 0), _H)
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        self._serve(_H)
         return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> FakeFineTuningServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
