@@ -25,8 +25,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from harness import embeddings  # noqa: E402
-from harness.rag import Doc, RagIndex  # noqa: E402
+from harness.retrieval import embeddings  # noqa: E402
+from harness.retrieval.index import Doc, RagIndex  # noqa: E402
 
 
 def _read(path: Path) -> list[tuple[str, str]]:

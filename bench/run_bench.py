@@ -25,7 +25,9 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness.runner import RunOptions, read_records, run  # noqa: E402
+from harness.api import run  # noqa: E402
+from harness.runner.folder import read_records  # noqa: E402
+from harness.runner.runner import RunOptions  # noqa: E402
 
 LABELS = ["card_arrival", "lost_card", "refund", "exchange_rate"]
 
@@ -170,7 +172,7 @@ def bench_memory(tmp: Path, n: int, results: dict) -> None:
     try:
         ev = make_evalset(tmp / f"ev-mem-{n}", n)
         cfg = make_config(tmp, ev, url, 32)
-        code = ("import resource,sys; from pathlib import Path; from harness.runner import RunOptions, run; "
+        code = ("import resource,sys; from pathlib import Path; from harness.api import run; from harness.runner.runner import RunOptions; "
                 f"r = run(Path({str(cfg)!r}), RunOptions(out=Path({str(tmp / 'e')!r}), progress=False, "
                 "use_cache=False)); "
                 "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness import __version__
 from harness.errors import HarnessError
@@ -35,7 +36,20 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check config, eval set, schema and prices; calls no model")
     v.add_argument("config", type=Path)
+    _add_run(sub)
+    rep = sub.add_parser("report", help="rebuild the tables and report.md / report.html from a run folder")
+    rep.add_argument("run_dir", type=Path)
+    _add_compare(sub)
+    _add_import(sub)
+    s = sub.add_parser("serve", help="start the embedded local model server until Ctrl-C")
+    s.add_argument("--port", type=int)
+    s.add_argument("--gguf", type=Path, help="another GGUF model instead of the embedded Gemma 3 270M")
+    s.add_argument("--lora", type=Path, help="a LoRA adapter GGUF to load over the model")
+    _add_finetune(sub)
+    return p
 
+
+def _add_run(sub: Any) -> None:
     r = sub.add_parser("run", help="run the variants on the held-out set and write a run folder")
     r.add_argument("config", type=Path, nargs="?", help="run config YAML (not needed with --resume)")
     r.add_argument("--limit", type=int, help="only the first N held-out items")
@@ -49,9 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--max-error-rate", type=float, help="stop early when this share of calls fails (0-1)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    rep = sub.add_parser("report", help="rebuild the tables and report.md / report.html from a run folder")
-    rep.add_argument("run_dir", type=Path)
 
+def _add_compare(sub: Any) -> None:
     cmp_ = sub.add_parser("compare", help="regression gate: a candidate run against an accepted baseline run "
                           "(exit 1 on a significant drop beyond the tolerance)")
     cmp_.add_argument("baseline_run", type=Path, help="the accepted run folder")
@@ -65,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="compare even when the eval set hashes differ (items are paired by id)")
     cmp_.add_argument("--show", type=int, default=20, help="changed items listed per direction (default 20)")
 
+
+def _add_import(sub: Any) -> None:
     imp = sub.add_parser("import", help="build an eval set from a CSV or JSONL file")
     imp.add_argument("kind", choices=["csv", "jsonl"])
     imp.add_argument("file", type=Path)
@@ -79,11 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--seed", type=int, default=0)
     imp.add_argument("--force", action="store_true", help="overwrite an existing split file")
 
-    s = sub.add_parser("serve", help="start the embedded local model server until Ctrl-C")
-    s.add_argument("--port", type=int)
-    s.add_argument("--gguf", type=Path, help="another GGUF model instead of the embedded Gemma 3 270M")
-    s.add_argument("--lora", type=Path, help="a LoRA adapter GGUF to load over the model")
 
+def _add_finetune(sub: Any) -> None:
     ft = sub.add_parser("finetune", help="export training data, run an OpenAI fine-tuning job, or train a local LoRA")
     ft_sub = ft.add_subparsers(dest="finetune_command", required=True, metavar="ACTION")
     fe = ft_sub.add_parser("export", help="write the train split as OpenAI chat JSONL, validate it, estimate the cost")
@@ -108,13 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     fl.add_argument("--no-verify", action="store_true", help="skip loading the adapter in llama.cpp afterwards")
     for sp in (fo, fl):
         sp.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
-
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.config import load_config
-    from harness.evalset import load_evalset
-    from harness.pricing import PriceTable
+    from harness.data.evalset import load_evalset
+    from harness.models.pricing import PriceTable
 
     cfg = load_config(args.config)
     ev = load_evalset(cfg.evalset)
@@ -143,7 +153,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
               f"price {price_txt}{note}")
         if not price.known:
             problems += 1
-    from harness.runner import leakage_lines
+    from harness.runner.plan import leakage_lines
 
     leaks = leakage_lines(cfg, ev, cfg.variants)
     for line in leaks:
@@ -154,8 +164,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.report import markdown_table
-    from harness.runner import RunOptions, run
+    from harness.api import run
+    from harness.report.markdown import markdown_table
+    from harness.runner.runner import RunOptions
 
     if args.config is None and args.resume is None:
         raise HarnessError("run: give a config file, or --resume RUN_DIR")
@@ -172,20 +183,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     result = run(args.config, opts)
-    import pandas as pd
-
-    df = pd.read_csv(result.run_dir / "summary.csv")
-    print(markdown_table(df))
+    print(markdown_table(result.summary))
     for name, reason in result.skipped.items():
         print(f"skipped {name}: {reason}")
     if result.message:
         print(result.message)
-    print(f"run folder: {result.run_dir}")
+    print(f"run folder: {result.path}")
     return 0 if result.status == "completed" else (130 if result.status == "interrupted" else 1)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.report import markdown_table, write_summary
+    from harness.report.markdown import markdown_table
+    from harness.report.write import write_summary
 
     df = write_summary(args.run_dir)
     print(markdown_table(df))
@@ -195,16 +204,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.compare import compare_runs, format_text, to_json
+    from harness.analysis.compare import format_text, to_json
+    from harness.api import compare
 
-    result = compare_runs(args.baseline_run, args.candidate_run, variant=args.variant, max_drop=args.max_drop,
+    result = compare(args.baseline_run, args.candidate_run, variant=args.variant, max_drop=args.max_drop,
                           alpha=args.alpha, allow_different_evalset=args.allow_different_evalset)
     print(to_json(result) if args.json else format_text(result, show=args.show))
     return result.exit_code
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from harness.importer import import_table
+    from harness.data.importer import import_table
 
     info = import_table(
         args.kind, args.file, args.out, input_cols=args.input_col, label_col=args.label_col, split=args.split,
@@ -217,7 +227,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from harness import local
+    from harness.models import local
 
     gguf = args.gguf or local.ensure_gguf()
     alias = local.DEFAULT_LOCAL_MODEL if args.gguf is None else args.gguf.stem
@@ -229,29 +239,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
-    from harness import finetune
     from harness.config import load_config
-    from harness.evalset import load_evalset
+    from harness.data.evalset import load_evalset
 
     cfg = load_config(args.config)
     ev = load_evalset(cfg.evalset)
     if args.finetune_command == "export":
-        res = finetune.export(cfg, ev, out=args.out, variant=args.variant, calibrate_from=args.calibrate_from,
-                              seed=args.seed)
-        finetune.print_export(res, ev)
-        reports = [res.train_report] + ([res.validation_report] if res.validation_report else [])
-        finetune.raise_if_invalid(*reports)
+        from harness.finetune.export import export, print_export
+        from harness.finetune.openai_format import raise_if_invalid
+
+        res = export(cfg, ev, out=args.out, variant=args.variant, calibrate_from=args.calibrate_from, seed=args.seed)
+        print_export(res, ev)
+        raise_if_invalid(*res.reports)
         return 0
     if args.finetune_command == "openai":
-        finetune.run_openai(cfg, ev, config_path=str(args.config), variant=args.variant,
-                            training_file=args.training_file, calibrate_from=args.calibrate_from, seed=args.seed,
-                            job_id=args.job, wait=not args.no_wait, poll_s=args.poll, progress=not args.no_progress)
-        return 0
-    from harness import finetune_local
+        from harness.finetune.openai_jobs import run_openai
 
-    finetune_local.train_local(cfg, ev, config_path=str(args.config), variant=args.variant, out=args.out,
-                               max_steps=args.max_steps, seed=args.seed, verify=not args.no_verify,
-                               progress=not args.no_progress)
+        run_openai(cfg, ev, config_path=str(args.config), variant=args.variant, training_file=args.training_file,
+                   calibrate_from=args.calibrate_from, seed=args.seed, job_id=args.job, wait=not args.no_wait,
+                   poll_s=args.poll, progress=not args.no_progress)
+        return 0
+    from harness.finetune.local import train_local
+
+    train_local(cfg, ev, config_path=str(args.config), variant=args.variant, out=args.out, max_steps=args.max_steps,
+                seed=args.seed, verify=not args.no_verify, progress=not args.no_progress)
     return 0
 
 

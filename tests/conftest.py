@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.fakeserver import FakeOpenAIServer, Reply, last_user_text
+from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text
 
 REPO = Path(__file__).resolve().parent.parent
 BANKING77 = REPO.parent / "shared" / "datasets" / "banking77"
@@ -105,5 +105,5 @@ def make_config(tmp_path: Path, evalset: Path, base_url: str, variants: list[dic
 def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Response cache and Chroma index per test; the assembled GGUF stays shared (it is 253 MB)."""
     d = tmp_path / "cache"
-    monkeypatch.setattr("harness.runner.cache_dir", lambda: d)
+    monkeypatch.setattr("harness.runner.cache.cache_dir", lambda: d)
     return d

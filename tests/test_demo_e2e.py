@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness.runner import RunOptions, read_records, run
+from harness.api import run
+from harness.runner.folder import read_records
+from harness.runner.runner import RunOptions
 from tests.conftest import REPO
-from tests.test_local import write_lora_gguf
+from tests.models.test_local import write_lora_gguf
 
 pytestmark = pytest.mark.local_model
 

@@ -1,0 +1,276 @@
+"""The regression gate: a candidate run against an accepted baseline run, item by item.
+
+A gate on absolute thresholds flaps with noise; a gate on any drop flaps too. This one fails only when a
+metric dropped by more than a tolerance *and* the drop is significant on the paired items (exact
+McNemar), so CI stays green on noise and goes red on a real regression — with the items that went
+right -> wrong printed next to both outputs, so the failure is readable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.analysis import stats
+from harness.errors import HarnessError
+from harness.records import Record
+from harness.report.format import interval, p_value, pct, pp
+from harness.runner.folder import load_run
+
+GATED_METRICS = [("accuracy", "correct"), ("format_valid", "format_valid")]
+OUTPUT_CHARS = 200
+
+
+@dataclass
+class MetricDelta:
+    metric: str
+    n: int  # items in the comparison (paired items; for error_rate all items of each run)
+    baseline: float | None
+    candidate: float | None
+    diff: float | None  # candidate - baseline
+    lo: float | None
+    hi: float | None
+    p_value: float | None
+    gated: bool
+    failed: bool = False
+    reason: str = ""
+
+
+@dataclass
+class ItemChange:
+    item_id: str
+    expected: Any
+    baseline_output: str | None
+    candidate_output: str | None
+
+
+@dataclass
+class VariantComparison:
+    baseline_variant: str
+    candidate_variant: str
+    baseline_model_id: str | None
+    candidate_model_id: str | None
+    paired_items: int
+    errored_in_candidate_only: int
+    errored_in_baseline_only: int
+    metrics: list[MetricDelta]
+    right_to_wrong: list[ItemChange]
+    wrong_to_right: list[ItemChange]
+    failed: bool = False
+
+
+@dataclass
+class CompareResult:
+    baseline_run: str
+    candidate_run: str
+    baseline_evalset_hash: str | None
+    candidate_evalset_hash: str | None
+    evalset_match: bool
+    max_drop: float
+    alpha: float
+    items_only_in_baseline: int
+    items_only_in_candidate: int
+    comparisons: list[VariantComparison] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(c.failed for c in self.comparisons)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["failed"] = self.failed
+        d["exit_code"] = self.exit_code
+        return d
+
+
+@dataclass
+class _Run:
+    path: Path
+    manifest: dict[str, Any]
+    records: list[Record]
+    items: pd.DataFrame
+    first: dict[tuple[str, str], Record]  # (variant, item) -> stats.first_records
+
+    def variants_with_answers(self) -> list[str]:
+        present = set(self.items.index.get_level_values(0)) if len(self.items) else set()
+        order = list(self.manifest.get("variants") or {}) + [r.variant for r in self.records]
+        return [v for v in dict.fromkeys(order) if v in present]
+
+    def kind(self, variant: str) -> str | None:
+        return ((self.manifest.get("variants") or {}).get(variant) or {}).get("kind")
+
+    def model_id(self, variant: str) -> str | None:
+        info = (self.manifest.get("variants") or {}).get(variant) or {}
+        if info.get("model_id"):
+            return info["model_id"]
+        return next((r.model_id for r in self.records if r.variant == variant), None)
+
+
+def _load(path: Path) -> _Run:
+    if not path.is_dir():
+        raise HarnessError(f"{path}: run folder not found")
+    manifest, records = load_run(path)
+    if not records:
+        raise HarnessError(f"{path}: the run has no records (records.jsonl is missing or empty)")
+    items = stats.item_outcomes(stats.outcomes_frame(records))
+    return _Run(path, manifest, records, items, stats.first_records(records))
+
+
+def _pick_variants(base: _Run, cand: _Run, variant: str | None) -> list[str]:
+    b, c = base.variants_with_answers(), cand.variants_with_answers()
+    if variant is not None:
+        for run, names in ((base, b), (cand, c)):
+            if variant not in names:
+                skipped = ((run.manifest.get("variants") or {}).get(variant) or {}).get("skipped")
+                why = f" (skipped: {skipped})" if skipped else ""
+                raise HarnessError(f"--variant {variant}: no answered records in {run.path}{why}; "
+                                   f"variants there: {', '.join(names) or 'none'}")
+        return [variant]
+    common = [v for v in c if v in b]
+    fine_tuned = [v for v in common if cand.kind(v) == "fine_tuned" and base.kind(v) == "fine_tuned"]
+    if fine_tuned:
+        return fine_tuned
+    if not common:
+        raise HarnessError(f"no variant name is in both runs ({base.path}: {', '.join(b) or 'none'}; "
+                           f"{cand.path}: {', '.join(c) or 'none'}); pick one that is with --variant")
+    return common
+
+
+def _output(rec: Record | None) -> str | None:
+    if rec is None:
+        return None
+    text = rec.raw_text if rec.error is None else f"error ({rec.error_kind}): {rec.error}"
+    text = text or ""
+    return text if len(text) <= OUTPUT_CHARS else text[:OUTPUT_CHARS] + "…"
+
+
+def _error_rate(run: _Run, variant: str) -> tuple[int, float | None]:
+    recs = [r for r in run.records if r.variant == variant]
+    return len(recs), (sum(1 for r in recs if r.error is not None) / len(recs) if recs else None)
+
+
+def compare_variant(base: _Run, cand: _Run, bname: str, cname: str, *, max_drop: float,
+                    alpha: float) -> VariantComparison:
+    bi, ci = base.items.loc[bname], cand.items.loc[cname]
+    metrics: list[MetricDelta] = []
+    acc_pair: stats.PairedResult | None = None
+    for metric, col in GATED_METRICS:
+        pr = stats.paired_compare(bi, ci, col)
+        if col == "correct":
+            acc_pair = pr
+        md = MetricDelta(metric, pr.n, pr.baseline, pr.candidate, pr.diff, pr.lo, pr.hi, pr.p_value, gated=True)
+        if pr.diff is not None:
+            drop = -pr.diff
+            significant = pr.p_value is not None and pr.p_value < alpha
+            if drop > max_drop and significant:
+                md.failed = True
+                md.reason = (f"dropped {pp(drop, signed=False)} (more than {pp(max_drop, signed=False)}) and the "
+                             f"drop is significant (McNemar p={p_value(pr.p_value, sentence=True)} < {alpha:g})")
+            elif drop > max_drop:
+                md.reason = (f"dropped {pp(drop, signed=False)} but not significantly "
+                             f"(p={p_value(pr.p_value, sentence=True)} >= {alpha:g})")
+            elif drop > 0:
+                md.reason = f"dropped {pp(drop, signed=False)}, within the {pp(max_drop, signed=False)} tolerance"
+            else:
+                md.reason = "no drop"
+        metrics.append(md)
+    nb, eb = _error_rate(base, bname)
+    nc, ec = _error_rate(cand, cname)
+    metrics.append(MetricDelta("error_rate", min(nb, nc), eb, ec,
+                               (ec - eb) if eb is not None and ec is not None else None, None, None, None,
+                               gated=False, reason="informative only; errors are excluded from the paired items"))
+    joined = bi[["correct"]].add_suffix("_b").join(ci[["correct"]].add_suffix("_c"), how="inner").sort_index()
+    changes: dict[str, list[ItemChange]] = {"r2w": [], "w2r": []}
+    for item_id, row in joined.iterrows():
+        if row["correct_b"] == row["correct_c"]:
+            continue
+        rb, rc = base.first.get((bname, str(item_id))), cand.first.get((cname, str(item_id)))
+        ch = ItemChange(str(item_id), (rb or rc).expected if (rb or rc) else None, _output(rb), _output(rc))
+        changes["r2w" if row["correct_b"] else "w2r"].append(ch)
+    b_ids, c_ids = set(bi.index), set(ci.index)
+    all_b = {r.item_id for r in base.records if r.variant == bname}
+    all_c = {r.item_id for r in cand.records if r.variant == cname}
+    assert acc_pair is not None
+    return VariantComparison(
+        bname, cname, base.model_id(bname), cand.model_id(cname), acc_pair.n,
+        errored_in_candidate_only=len((b_ids & all_c) - c_ids),
+        errored_in_baseline_only=len((c_ids & all_b) - b_ids),
+        metrics=metrics, right_to_wrong=changes["r2w"], wrong_to_right=changes["w2r"],
+        failed=any(m.failed for m in metrics),
+    )
+
+
+def compare_runs(baseline_dir: Path, candidate_dir: Path, *, variant: str | None = None, max_drop: float = 0.02,
+                 alpha: float = 0.05, allow_different_evalset: bool = False) -> CompareResult:
+    if not 0 <= max_drop <= 1:
+        raise HarnessError(f"--max-drop {max_drop}: must be a share between 0 and 1 (0.02 = 2 percentage points)")
+    if not 0 < alpha < 1:
+        raise HarnessError(f"--alpha {alpha}: must be between 0 and 1 (e.g. 0.05)")
+    base, cand = _load(Path(baseline_dir)), _load(Path(candidate_dir))
+    hb = (base.manifest.get("evalset") or {}).get("content_hash")
+    hc = (cand.manifest.get("evalset") or {}).get("content_hash")
+    match = hb == hc and hb is not None
+    if not match and not allow_different_evalset:
+        raise HarnessError(f"eval sets differ ({baseline_dir}: {str(hb)[:12]}, {candidate_dir}: {str(hc)[:12]}); the "
+                           "runs are not comparable — pass --allow-different-evalset to compare the items they "
+                           "share by id")
+    ids_b = {r.item_id for r in base.records}
+    ids_c = {r.item_id for r in cand.records}
+    result = CompareResult(str(baseline_dir), str(candidate_dir), hb, hc, match, max_drop, alpha,
+                           len(ids_b - ids_c), len(ids_c - ids_b))
+    for name in _pick_variants(base, cand, variant):
+        result.comparisons.append(compare_variant(base, cand, name, name, max_drop=max_drop, alpha=alpha))
+    return result
+
+
+# -- output ------------------------------------------------------------------------------------------------
+
+def format_text(result: CompareResult, show: int = 20) -> str:
+    out = [f"baseline  {result.baseline_run} (eval set {str(result.baseline_evalset_hash)[:12]})",
+           f"candidate {result.candidate_run} (eval set {str(result.candidate_evalset_hash)[:12]})",
+           f"rule: fail when a metric drops by more than {pp(result.max_drop, signed=False)} AND the drop is significant "
+           f"(exact McNemar p < {result.alpha:g})"]
+    if not result.evalset_match:
+        out.append(f"warning: the eval sets differ; compared only items present in both "
+                   f"({result.items_only_in_baseline} only in baseline, {result.items_only_in_candidate} only in "
+                   "candidate)")
+    for c in result.comparisons:
+        out += ["", f"variant {c.candidate_variant}: {c.baseline_model_id} -> {c.candidate_model_id}, "
+                    f"{c.paired_items} paired items"]
+        if c.errored_in_candidate_only or c.errored_in_baseline_only:
+            out.append(f"  not paired because of errors: {c.errored_in_candidate_only} items failed only in the "
+                       f"candidate, {c.errored_in_baseline_only} only in the baseline")
+        out.append(f"  {'metric':<13} {'baseline':>9} {'candidate':>9}  {'diff [95% CI]':<28} {'p':>7}  gate")
+        for m in c.metrics:
+            ci = f"{pp(m.diff)} {interval(m.lo, m.hi, diff=True, unit=True)}" if m.lo is not None else pp(m.diff)
+            p = p_value(m.p_value)
+            gate = ("FAIL: " if m.failed else "ok: ") + m.reason if m.gated else m.reason
+            out.append(f"  {m.metric:<13} {pct(m.baseline):>9} {pct(m.candidate):>9}  {ci:<28} {p:>7}  {gate}")
+        for title, changes in (("right -> wrong", c.right_to_wrong), ("wrong -> right", c.wrong_to_right)):
+            out.append(f"  {title} ({len(changes)}):")
+            for ch in changes[:show]:
+                out.append(f"    {ch.item_id}  expected {json.dumps(ch.expected, ensure_ascii=False)}")
+                out.append(f"      baseline:  {_one_line(ch.baseline_output)}")
+                out.append(f"      candidate: {_one_line(ch.candidate_output)}")
+            if len(changes) > show:
+                out.append(f"    ... and {len(changes) - show} more (use --json for all)")
+    failed = [f"{c.candidate_variant} {m.metric}" for c in result.comparisons for m in c.metrics if m.failed]
+    out += ["", f"result: FAIL ({', '.join(failed)})" if failed else "result: ok (no significant drop beyond the "
+                                                                       "tolerance)"]
+    return "\n".join(out)
+
+
+def _one_line(s: str | None) -> str:
+    return "-" if s is None else s.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def to_json(result: CompareResult) -> str:
+    return json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,207 @@
+"""Confidence intervals and paired tests, so a difference between variants is shown with how sure it is.
+
+Variants answer the *same* held-out items, so comparisons are paired: an item one variant gets right and
+another gets wrong is the evidence, not two independent accuracies. Hence a paired bootstrap for the
+interval of the difference and an exact McNemar test (a binomial test on the discordant items) for its
+p-value. Everything here is deterministic for a given seed, so a re-built report is byte-identical.
+
+scipy is not a core dependency; the exact binomial tail is computed with integer arithmetic (or in log
+space for very large samples).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.records import Record
+
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+BOOTSTRAP_SAMPLES = 2000
+DEFAULT_SEED = 0
+
+
+def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float] | None:
+    """Wilson score interval for k successes in n trials. Unlike the normal approximation it stays inside
+    0..1 and behaves at 0% and 100%, which small eval sets hit often. k may be fractional (per-item means
+    over repeats)."""
+    if n <= 0:
+        return None
+    p = k / n
+    z2 = z * z
+    denom = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = z * math.sqrt(max(p * (1 - p) / n + z2 / (4 * n * n), 0.0)) / denom
+    lo = 0.0 if k <= 0 else max(0.0, centre - half)
+    hi = 1.0 if k >= n else min(1.0, centre + half)  # exact at the ends, not 0.9999999999999999
+    return lo, hi
+
+
+def _log_binom_tail(n: int, k: int) -> float:
+    """log(sum_{i=0..k} C(n, i)) via log-sum-exp of lgamma terms."""
+    logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in range(k + 1)]
+    top = max(logs)
+    return top + math.log(sum(math.exp(x - top) for x in logs))
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value: b and c are the discordant counts (right->wrong, wrong->right).
+    Under no difference each discordant item is a fair coin, so p = 2 * P(Binomial(b+c, 1/2) <= min(b, c)),
+    capped at 1."""
+    if b < 0 or c < 0:
+        raise ValueError("discordant counts must be >= 0")
+    n = b + c
+    if n == 0:
+        return 1.0
+    k = min(b, c)
+    if n <= 5000:
+        # Exact integers: C(n, i+1) = C(n, i) * (n - i) / (i + 1); int / int division rounds correctly.
+        term, total = 1, 1
+        for i in range(k):
+            term = term * (n - i) // (i + 1)
+            total += term
+        return min(1.0, 2 * total / (1 << n))
+    return min(1.0, 2 * math.exp(_log_binom_tail(n, k) - n * math.log(2)))
+
+
+def paired_bootstrap(baseline: np.ndarray | list[float], candidate: np.ndarray | list[float], *,
+                     n_boot: int = BOOTSTRAP_SAMPLES, seed: int = DEFAULT_SEED,
+                     level: float = 0.95) -> tuple[float, float, float] | None:
+    """(candidate - baseline mean difference, low, high): a percentile interval from resampling *items*
+    (both variants' values of an item stay together).
+
+    Resampling n items with replacement and averaging their per-item differences is the same as drawing
+    multinomial counts over the distinct difference values; per-item differences take few distinct
+    values (-1/0/+1, or multiples of 1/repeats), so this is exact in distribution and needs no n_boot x n
+    index matrix — a 10,000-item run bootstraps in milliseconds."""
+    a = np.asarray(baseline, dtype=float)
+    b = np.asarray(candidate, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError("paired samples must have the same length")
+    n = a.size
+    if n == 0:
+        return None
+    d = b - a
+    diff = float(d.mean())
+    values, counts = np.unique(d, return_counts=True)
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(n, counts / n, size=n_boot)
+    means = draws @ values / n
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(means, [tail, 100 - tail])
+    return diff, float(lo), float(hi)
+
+
+# -- per-item outcomes ---------------------------------------------------------------------------------
+
+def outcomes_frame(records: list[Record]) -> pd.DataFrame:
+    """One row per record with the numbers the statistics need; built once per report."""
+    rows = [
+        (r.variant, r.item_id, r.repeat, r.error is None, bool(r.scores.get("correct")),
+         bool(r.scores.get("format_valid")), r.latency_s, r.cache_hit, r.started_at,
+         r.usage.prompt_tokens if r.usage is not None else None, r.cost_usd)
+        for r in records
+    ]
+    return pd.DataFrame(rows, columns=["variant", "item_id", "repeat", "answered", "correct", "format_valid",
+                                       "latency_s", "cache_hit", "started_at", "prompt_tokens", "cost_usd"])
+
+
+def item_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (variant, item): answered repeats, the mean of correct / format_valid over them, and the
+    majority vote (strictly more than half of the answered repeats; a tie counts as not correct, so a
+    coin-flip item never counts as a success). Errored repeats are left out; an item whose every repeat
+    errored is absent — errors are not wrong answers."""
+    ok = frame[frame["answered"]]
+    if ok.empty:
+        return pd.DataFrame(columns=["variant", "item_id", "repeats", "correct_rate", "format_valid_rate",
+                                     "correct", "format_valid", "disagree"]).set_index(["variant", "item_id"])
+    g = ok.groupby(["variant", "item_id"], sort=False)
+    out = g.agg(repeats=("correct", "size"), correct_rate=("correct", "mean"),
+                format_valid_rate=("format_valid", "mean"))
+    out["correct"] = out["correct_rate"] > 0.5
+    out["format_valid"] = out["format_valid_rate"] > 0.5
+    out["disagree"] = (out["correct_rate"] > 0) & (out["correct_rate"] < 1)
+    return out
+
+
+def first_records(records: list[Record]) -> dict[tuple[str, str], Record]:
+    """(variant, item_id) -> the record that stands for that item when one output is shown: its answered
+    record of the lowest repeat, else (every repeat errored) its errored record of the lowest repeat.
+    Among equal candidates the earliest in `records` wins."""
+    first: dict[tuple[str, str], Record] = {}
+    for r in records:
+        key = (r.variant, r.item_id)
+        prev = first.get(key)
+        if prev is None or (prev.error is not None and r.error is None) or (
+                (prev.error is None) == (r.error is None) and r.repeat < prev.repeat):
+            first[key] = r
+    return first
+
+
+@dataclass
+class RepeatSpread:
+    """How much repeated calls disagree: the share of items whose repeats differ in correctness, and the
+    standard deviation of accuracy across repeat rounds."""
+
+    repeats: int
+    items: int
+    disagreement: float | None
+    accuracy_std: float | None
+    accuracy_majority: float | None
+
+
+def repeat_spread(frame: pd.DataFrame, items: pd.DataFrame, variant: str) -> RepeatSpread:
+    sub = frame[(frame["variant"] == variant) & frame["answered"]]
+    repeats = int(sub["repeat"].nunique()) if not sub.empty else 0
+    its = items.loc[variant] if variant in items.index.get_level_values(0) else items.iloc[0:0]
+    n_items = len(its)
+    if repeats < 2 or n_items == 0:
+        return RepeatSpread(max(repeats, 1 if n_items else 0), n_items, None, None, None)
+    multi = its[its["repeats"] >= 2]
+    disagreement = float(multi["disagree"].mean()) if len(multi) else None
+    per_round = sub.groupby("repeat")["correct"].mean()
+    std = float(per_round.std(ddof=1)) if len(per_round) >= 2 else None
+    return RepeatSpread(repeats, n_items, disagreement, std, float(its["correct"].mean()))
+
+
+@dataclass
+class PairedResult:
+    """One metric, candidate vs baseline variant, on the items both answered."""
+
+    metric: str
+    n: int
+    baseline: float | None
+    candidate: float | None
+    diff: float | None
+    lo: float | None
+    hi: float | None
+    right_to_wrong: int  # baseline right, candidate wrong (majority vote per item)
+    wrong_to_right: int
+    p_value: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def paired_compare(base_items: pd.DataFrame, cand_items: pd.DataFrame, metric: str = "correct", *,
+                   seed: int = DEFAULT_SEED, n_boot: int = BOOTSTRAP_SAMPLES) -> PairedResult:
+    """Pair two per-item tables (indexed by item_id, from item_outcomes) on the items both answered.
+    The interval uses per-item means (all the information repeats give); McNemar uses per-item majority."""
+    rate = f"{metric}_rate"
+    joined = base_items[[rate, metric]].add_suffix("_b").join(cand_items[[rate, metric]].add_suffix("_c"), how="inner")
+    n = len(joined)
+    if n == 0:
+        return PairedResult(metric, 0, None, None, None, None, None, 0, 0, None)
+    a = joined[f"{rate}_b"].to_numpy(dtype=float)
+    c = joined[f"{rate}_c"].to_numpy(dtype=float)
+    diff, lo, hi = paired_bootstrap(a, c, seed=seed, n_boot=n_boot)  # type: ignore[misc]
+    ma = joined[f"{metric}_b"].to_numpy(dtype=bool)
+    mc = joined[f"{metric}_c"].to_numpy(dtype=bool)
+    r2w = int((ma & ~mc).sum())
+    w2r = int((~ma & mc).sum())
+    return PairedResult(metric, n, float(a.mean()), float(c.mean()), diff, lo, hi, r2w, w2r,
+                        mcnemar_exact(r2w, w2r))

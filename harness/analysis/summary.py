@@ -1,0 +1,118 @@
+"""Records -> one summary row per variant: counts, rates with Wilson intervals, the paired comparison
+against the baseline variant, repeat spread and costs. The tables and the report are built from this
+(harness.report); everything here is rebuildable at any time from the run folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from harness.analysis import stats
+from harness.analysis.economics import apply_costs, baseline_variant
+from harness.records import Record
+from harness.report.format import is_missing
+from harness.scoring.scorers import summarize
+
+CORE_COLUMNS = [
+    "variant", "kind", "model", "model_id", "status", "n", "errors", "format_valid", "json_extractable",
+    "accuracy", "accuracy_lenient", "cost_per_request_usd", "cost_per_1k_usd", "cost_per_correct_usd",
+    "latency_p50_s", "latency_p95_s", "prompt_tokens_mean", "completion_tokens_mean",
+]
+
+# Columns the statistics add (always present, so CI scripts can rely on them).
+STATS_COLUMNS = [
+    "items", "repeats", "format_valid_lo", "format_valid_hi", "accuracy_lo", "accuracy_hi",
+    "accuracy_majority", "repeat_disagreement", "accuracy_repeat_std",
+    "vs_variant", "paired_n", "accuracy_diff", "accuracy_diff_lo", "accuracy_diff_hi", "accuracy_p",
+    "right_to_wrong", "wrong_to_right", "format_valid_diff", "format_valid_diff_lo", "format_valid_diff_hi",
+    "format_valid_p",
+]
+
+
+INT_COLUMNS = ["items", "repeats", "paired_n", "right_to_wrong", "wrong_to_right"]
+
+
+@dataclass
+class Analysis:
+    """Everything the tables and the report are built from, computed once."""
+
+    manifest: dict[str, Any]
+    config: dict[str, Any]
+    records: list[Record]
+    df: pd.DataFrame
+    frame: pd.DataFrame  # one row per record (stats.outcomes_frame)
+    items: pd.DataFrame  # one row per (variant, item) (stats.item_outcomes)
+    baseline: str | None
+
+
+def analyse(manifest: dict[str, Any], records: list[Record], config: dict[str, Any] | None = None) -> Analysis:
+    label_fields = manifest.get("label_fields") or {}
+    by_variant: dict[str, list[Record]] = {}
+    for r in records:
+        by_variant.setdefault(r.variant, []).append(r)
+    variants: dict[str, Any] = manifest.get("variants") or {}
+    order = list(variants) + [v for v in by_variant if v not in variants]
+    frame = stats.outcomes_frame(records)
+    items = stats.item_outcomes(frame)
+    with_items = set(items.index.get_level_values(0)) if len(items) else set()
+    present = [v for v in order if v in with_items]
+    base = baseline_variant(manifest, present)
+    rows = []
+    for name in order:
+        info = variants.get(name, {})
+        recs = by_variant.get(name, [])
+        row: dict[str, Any] = {
+            "variant": name,
+            "kind": info.get("kind"),
+            "model": info.get("model") or (recs[0].model if recs else None),
+            "model_id": info.get("model_id") or (recs[0].model_id if recs else None),
+            "status": f"skipped: {info['skipped']}" if info.get("skipped") else "ok",
+        }
+        if recs:
+            expected = {r.item_id: r.expected for r in recs}
+            row.update(summarize(recs, label_fields, expected))
+            price = info.get("price") or {}
+            row["price_basis"] = price.get("basis")
+            row["structured_output"] = info.get("structured_output")
+            row.update(_interval_columns(row, frame, items, name))
+            if base is not None and name != base and name in with_items:
+                row.update(_paired_columns(items, base, name))
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    for col in CORE_COLUMNS + STATS_COLUMNS:
+        if col not in df.columns:
+            df[col] = None
+    df = apply_costs(df, frame, manifest, config)
+    for col in INT_COLUMNS:  # counts stay integers in summary.csv even where a row has none
+        df[col] = pd.array([None if is_missing(v) else int(v) for v in df[col]], dtype="Int64")
+    rest = [c for c in df.columns if c not in CORE_COLUMNS]
+    return Analysis(manifest, config or {}, records, df[CORE_COLUMNS + rest], frame, items, base)
+
+
+def _interval_columns(row: dict[str, Any], frame: pd.DataFrame, items: pd.DataFrame, name: str) -> dict[str, Any]:
+    """Wilson intervals. The sample size is the number of distinct items answered, not records: repeats
+    of one item are not independent evidence, so they must not narrow the interval."""
+    spread = stats.repeat_spread(frame, items, name)
+    out: dict[str, Any] = {"items": spread.items, "repeats": spread.repeats,
+                           "accuracy_majority": spread.accuracy_majority,
+                           "repeat_disagreement": spread.disagreement, "accuracy_repeat_std": spread.accuracy_std}
+    for metric in ("format_valid", "accuracy"):
+        p = row.get(metric)
+        ci = stats.wilson(p * spread.items, spread.items) if p is not None and spread.items else None
+        out[f"{metric}_lo"], out[f"{metric}_hi"] = ci if ci else (None, None)
+    return out
+
+
+def _paired_columns(items: pd.DataFrame, base: str, name: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"vs_variant": base}
+    acc = stats.paired_compare(items.loc[base], items.loc[name], "correct")
+    fmt = stats.paired_compare(items.loc[base], items.loc[name], "format_valid")
+    out["paired_n"] = acc.n
+    out["accuracy_diff"], out["accuracy_diff_lo"], out["accuracy_diff_hi"] = acc.diff, acc.lo, acc.hi
+    out["accuracy_p"] = acc.p_value
+    out["right_to_wrong"], out["wrong_to_right"] = acc.right_to_wrong, acc.wrong_to_right
+    out["format_valid_diff"], out["format_valid_diff_lo"], out["format_valid_diff_hi"] = fmt.diff, fmt.lo, fmt.hi
+    out["format_valid_p"] = fmt.p_value
+    return out

@@ -1,0 +1,263 @@
+"""Load and validate an eval set folder: task.yaml, test.jsonl, train.jsonl, docs/."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.config import read_yaml, validation_message
+from harness.errors import EvalSetError
+from harness.records import EvalItem
+
+
+class TaskSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = None
+    instructions: str = Field(min_length=1)
+    input_template: str = Field(min_length=1)
+    output_schema: dict[str, Any] | str
+
+
+@dataclass
+class KBDoc:
+    id: str
+    text: str
+
+
+@dataclass
+class EvalSet:
+    name: str
+    path: Path
+    task: TaskSpec
+    schema: dict[str, Any]
+    test: list[EvalItem]
+    train: list[EvalItem]
+    docs: list[KBDoc]
+    content_hash: str
+    label_fields: dict[str, list[Any]] = field(default_factory=dict)
+
+    @property
+    def instructions(self) -> str:
+        return self.task.instructions.strip()
+
+    def render_input(self, item: EvalItem) -> str:
+        return render_template(self.task.input_template, item.input)
+
+    def label_of(self, item: EvalItem) -> Any:
+        """The value used to stratify few-shot examples: the first enum/boolean field of the answer."""
+        if not self.label_fields or not isinstance(item.expected, dict):
+            return json.dumps(item.expected, sort_keys=True)
+        first = next(iter(self.label_fields))
+        return item.expected.get(first)
+
+
+def template_fields(template: str) -> list[str]:
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+def render_template(template: str, values: dict[str, Any]) -> str:
+    return template.format_map(values)
+
+
+def label_fields(schema: dict[str, Any]) -> dict[str, list[Any]]:
+    """Fields whose answer is one of a fixed set (enums and booleans): these get per-class F1."""
+    out: dict[str, list[Any]] = {}
+    for name, prop in (schema.get("properties") or {}).items():
+        if not isinstance(prop, dict):
+            continue
+        if "enum" in prop:
+            out[name] = list(prop["enum"])
+        elif prop.get("type") == "boolean":
+            out[name] = [True, False]
+    return out
+
+
+def _expected_valid(validator: Any, expected: Any, checked: dict[str, bool]) -> bool:
+    """Expected answers repeat (labels), so each distinct one is validated once."""
+    key = json.dumps(expected, sort_keys=True)
+    if key not in checked:
+        checked[key] = validator.is_valid(expected)
+    return checked[key]
+
+
+def load_jsonl_items(path: Path, template_keys: list[str], schema_validator: Any | None) -> list[EvalItem]:
+    items: list[EvalItem] = []
+    seen: dict[str, int] = {}
+    checked: dict[str, bool] = {}
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise EvalSetError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+            try:
+                item = EvalItem.model_validate(raw)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                loc = ".".join(str(p) for p in err["loc"]) or "(line)"
+                msg = err["msg"]
+                if err["type"] == "extra_forbidden":
+                    msg = "unknown key (allowed: id, input, expected, expected_doc_ids, metadata)"
+                elif err["type"] == "missing":
+                    msg = "missing required key"
+                raise EvalSetError(f"{path}:{lineno}: {loc}: {msg}") from None
+            if item.id in seen:
+                raise EvalSetError(
+                    f"{path}:{lineno}: duplicate id {item.id!r} (first seen on line {seen[item.id]}); ids must be unique"
+                )
+            seen[item.id] = lineno
+            missing = [k for k in template_keys if k not in item.input]
+            if missing:
+                raise EvalSetError(
+                    f"{path}:{lineno}: input is missing {', '.join(missing)} used by task.yaml input_template"
+                )
+            if schema_validator is not None and item.expected is not None \
+                    and not _expected_valid(schema_validator, item.expected, checked):
+                error = jsonschema.exceptions.best_match(schema_validator.iter_errors(item.expected))
+                if error is not None:
+                    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+                    raise EvalSetError(
+                        f"{path}:{lineno}: expected does not match task.yaml output_schema at {where}: {error.message}"
+                    )
+            items.append(item)
+    return items
+
+
+def load_docs(folder: Path) -> list[KBDoc]:
+    docs: list[KBDoc] = []
+    docs_dir = folder / "docs"
+    if docs_dir.is_dir():
+        for p in sorted(docs_dir.rglob("*")):
+            if p.is_file() and p.suffix.lower() in (".md", ".txt", ".markdown"):
+                docs.append(KBDoc(id=p.relative_to(docs_dir).with_suffix("").as_posix(), text=p.read_text("utf-8")))
+    jl = folder / "docs.jsonl"
+    if jl.exists():
+        with jl.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    raw = json.loads(line)
+                    docs.append(KBDoc(id=str(raw["id"]), text=str(raw["text"])))
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    raise EvalSetError(f"{jl}:{lineno}: each line needs {{\"id\": ..., \"text\": ...}}") from None
+    ids = [d.id for d in docs]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise EvalSetError(f"{folder}: duplicate document ids: {', '.join(dup)}")
+    return docs
+
+
+def content_hash(folder: Path) -> str:
+    """sha256 over every file that defines the eval set; two runs are comparable only if it matches."""
+    h = hashlib.sha256()
+    files = [folder / n for n in ("task.yaml", "test.jsonl", "train.jsonl", "docs.jsonl")]
+    docs_dir = folder / "docs"
+    if docs_dir.is_dir():
+        files += sorted(p for p in docs_dir.rglob("*") if p.is_file())
+    schema_files = sorted(folder.glob("*.schema.json"))
+    for p in files + schema_files:
+        if p.exists():
+            h.update(p.relative_to(folder).as_posix().encode())
+            h.update(b"\0")
+            h.update(p.read_bytes())
+            h.update(b"\0")
+    return h.hexdigest()
+
+
+_LOADED: dict[tuple[str, tuple[tuple[str, int, int], ...]], EvalSet] = {}
+
+
+def _fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    return tuple(sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+
+
+def load_evalset(folder: str | Path) -> EvalSet:
+    """Load and validate; a second load of an unchanged folder in the same process is free
+    (the runner and the report both need it)."""
+    folder = Path(folder)
+    if folder.is_dir():
+        key = (str(folder.resolve()), _fingerprint(folder))
+        if key in _LOADED:
+            return _LOADED[key]
+        loaded = _load_evalset(folder)
+        _LOADED.clear()
+        _LOADED[key] = loaded
+        return loaded
+    return _load_evalset(folder)
+
+
+def _load_evalset(folder: Path) -> EvalSet:
+    task_path = folder / "task.yaml"
+    if not folder.is_dir():
+        raise EvalSetError(f"{folder}: eval set folder not found")
+    data, node = read_yaml(task_path, EvalSetError)
+    if not isinstance(data, dict):
+        raise EvalSetError(f"{task_path}: expected a mapping with instructions, input_template, output_schema")
+    try:
+        task = TaskSpec.model_validate(data)
+    except ValidationError as exc:
+        raise EvalSetError(validation_message(task_path, exc, node)) from None
+    schema = task.output_schema
+    if isinstance(schema, str):
+        schema_path = folder / schema
+        if not schema_path.exists():
+            raise EvalSetError(f"{task_path}: output_schema: file not found: {schema_path}")
+        try:
+            schema = json.loads(schema_path.read_text("utf-8"))
+        except json.JSONDecodeError as exc:
+            raise EvalSetError(f"{schema_path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    try:
+        validator_cls = jsonschema.validators.validator_for(schema)
+        validator_cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        raise EvalSetError(f"{task_path}: output_schema is not a valid JSON Schema at {where}: {exc.message}") from None
+    validator = validator_cls(schema)
+    try:
+        keys = template_fields(task.input_template)
+    except ValueError as exc:
+        raise EvalSetError(f"{task_path}: input_template: {exc} (use {{field}} placeholders; double braces for literal ones)") from None
+    test_path = folder / "test.jsonl"
+    if not test_path.exists():
+        raise EvalSetError(f"{test_path}: file not found (the held-out split is required)")
+    test = load_jsonl_items(test_path, keys, validator)
+    if not test:
+        raise EvalSetError(f"{test_path}: no items")
+    train_path = folder / "train.jsonl"
+    train = load_jsonl_items(train_path, keys, validator) if train_path.exists() else []
+    for item in test:
+        if item.expected is None:
+            raise EvalSetError(f"{test_path}: item {item.id!r} has no expected answer")
+    clash = {i.id for i in test} & {i.id for i in train}
+    if clash:
+        raise EvalSetError(f"{folder}: ids in both test.jsonl and train.jsonl: {', '.join(sorted(clash)[:5])}")
+    docs = load_docs(folder)
+    doc_ids = {d.id for d in docs}
+    if docs:
+        for item in test:
+            unknown = [d for d in item.expected_doc_ids or [] if d not in doc_ids]
+            if unknown:
+                raise EvalSetError(f"{test_path}: item {item.id!r} expected_doc_ids not in docs/: {', '.join(unknown)}")
+    return EvalSet(
+        name=folder.resolve().name,
+        path=folder.resolve(),
+        task=task,
+        schema=schema,
+        test=test,
+        train=train,
+        docs=docs,
+        content_hash=content_hash(folder),
+        label_fields=label_fields(schema),
+    )

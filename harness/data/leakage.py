@@ -1,0 +1,105 @@
+"""Leakage between the held-out split and everything the model may see: train, the few-shot pool, RAG docs.
+
+A held-out item that also sits in the training data or the knowledge base inflates every variant that sees
+it, which is exactly the comparison this tool exists to make fair.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from harness.data.evalset import EvalSet
+from harness.data.text import normalise
+from harness.records import EvalItem
+
+NEAR_DUP_JACCARD = 0.85
+DOC_CONTAINMENT = 0.9
+
+
+def shingles(norm: str, n: int = 3) -> set[tuple[str, ...]]:
+    words = norm.split()
+    if len(words) < n:
+        return {tuple(words)} if words else set()
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+@dataclass
+class Finding:
+    test_id: str
+    other: str  # "train" | "docs"
+    other_id: str
+    kind: str  # exact | near
+    similarity: float
+
+
+def item_text(item: EvalItem) -> str:
+    """The item's own words (its input values), without the template text every item shares."""
+    return " ".join(str(v) for v in item.input.values())
+
+
+def check_leakage(ev: EvalSet) -> list[Finding]:
+    findings: list[Finding] = []
+    test_norm = {i.id: normalise(item_text(i)) for i in ev.test}
+    train_norm = {i.id: normalise(item_text(i)) for i in ev.train}
+    exact: dict[str, list[str]] = defaultdict(list)
+    for tid, norm in train_norm.items():
+        exact[norm].append(tid)
+    # Near-duplicates: Jaccard over word sets. An inverted index of words finds candidates without
+    # comparing every pair; words shared by many items carry no evidence and are not indexed.
+    train_words = {tid: set(n.split()) for tid, n in train_norm.items()}
+    index: dict[str, list[str]] = defaultdict(list)
+    for tid, words in train_words.items():
+        for w in words:
+            index[w].append(tid)
+    common_limit = max(50, len(train_words) // 20)
+    for test_id, norm in test_norm.items():
+        for tid in exact.get(norm, []):
+            findings.append(Finding(test_id, "train", tid, "exact", 1.0))
+        words = set(norm.split())
+        if len(words) < 3:
+            continue
+        shared: Counter[str] = Counter()
+        for w in words:
+            postings = index.get(w)
+            if postings and len(postings) <= common_limit:
+                shared.update(postings)
+        for tid, _ in shared.most_common(20):
+            if norm == train_norm[tid]:
+                continue
+            other = train_words[tid]
+            k = len(words & other)
+            jac = k / (len(words) + len(other) - k)
+            if jac >= NEAR_DUP_JACCARD:
+                findings.append(Finding(test_id, "train", tid, "near", round(jac, 3)))
+    if ev.docs:
+        doc_norm = {d.id: normalise(d.text) for d in ev.docs}
+        doc_sh = {d: shingles(n) for d, n in doc_norm.items()}
+        for test_id, norm in test_norm.items():
+            if len(norm.split()) < 6:  # a short question inside a long document is not leakage
+                continue
+            sh = shingles(norm)
+            for did, dn in doc_norm.items():
+                if norm in dn:
+                    findings.append(Finding(test_id, "docs", did, "exact", 1.0))
+                    continue
+                contained = len(sh & doc_sh[did]) / len(sh)
+                if contained >= DOC_CONTAINMENT:
+                    findings.append(Finding(test_id, "docs", did, "near", round(contained, 3)))
+    return findings
+
+
+def summarize_findings(findings: list[Finding], ev: EvalSet, few_shot_pool: set[str] | None = None) -> list[str]:
+    """Readable lines: counts per source and a few examples."""
+    lines = []
+    groups: dict[tuple[str, str], list[Finding]] = defaultdict(list)
+    for f in findings:
+        groups[(f.other, f.kind)].append(f)
+        if few_shot_pool is not None and f.other == "train" and f.other_id in few_shot_pool:
+            groups[("few-shot pool", f.kind)].append(f)
+    for (other, kind), fs in sorted(groups.items()):
+        items = len({f.test_id for f in fs})
+        examples = ", ".join(f"{f.test_id}~{f.other_id}" for f in fs[:3])
+        lines.append(f"leakage: {items} test item(s) {'identical to' if kind == 'exact' else 'near-duplicates of'} "
+                     f"{other} ({examples}{', ...' if len(fs) > 3 else ''})")
+    return lines

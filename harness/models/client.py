@@ -1,0 +1,188 @@
+"""The model-call seam: one async OpenAI-SDK client per model, the per-backend quirks and the retry policy."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import openai
+from openai.types.chat import ChatCompletion
+
+from harness.config import ModelConfig
+from harness.records import CallError, Completion, Message, Usage
+
+MAX_RETRY_AFTER_S = 60.0
+
+
+def response_format(mode: str, schema: dict[str, Any]) -> dict[str, Any] | None:
+    if mode == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": False}}
+    if mode == "json_object":
+        # llama.cpp's server turns the schema into a grammar; OpenAI ignores the extra key only in this mode.
+        return {"type": "json_object", "schema": schema}
+    return None
+
+
+def retry_after_s(exc: Exception) -> float | None:
+    """Seconds the server asked us to wait (Retry-After as seconds or an HTTP date)."""
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    value = response.headers.get("retry-after-ms")
+    if value:
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time()) if when else None
+
+
+def classify(exc: Exception) -> tuple[str, bool, int | None]:
+    """(error kind, retryable, HTTP status). Only transient faults are retried."""
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout", True, None
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection", True, None
+    if isinstance(exc, openai.RateLimitError):
+        return "rate_limit", True, 429
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status >= 500 or status in (408, 409):
+            return "server_error", True, status
+        return "client_error", False, status
+    if isinstance(exc, openai.APIResponseValidationError | ValueError | KeyError | TypeError):
+        return "bad_response", False, None
+    return "bad_response", False, None
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for s in secrets:
+        if s:
+            text = text.replace(s, "***")
+    return text
+
+
+@dataclass
+class ModelClient:
+    """Talks to one model endpoint. Built lazily, so listing or validating never needs every API key."""
+
+    name: str
+    cfg: ModelConfig
+    model_id: str
+    base_url: str | None
+    api_key: str | None
+    schema: dict[str, Any]
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 30.0
+    _client: openai.AsyncOpenAI | None = field(default=None, init=False, repr=False)
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            self._client = openai.AsyncOpenAI(
+                base_url=self.base_url,
+                # Local servers accept any key; the SDK insists on one.
+                api_key=self.api_key or "not-needed",
+                max_retries=0,  # our loop retries, so it can count attempts and honour the budget
+                timeout=httpx.Timeout(self.cfg.timeout_s, connect=min(10.0, self.cfg.timeout_s)),
+            )
+        return self._client
+
+    def build_request(
+        self, messages: list[Message], *, temperature: float, max_tokens: int, seed: int | None, stop: list[str]
+    ) -> dict[str, Any]:
+        """The exact request sent, as recorded. Holds no credentials."""
+        req: dict[str, Any] = {
+            "model": self.model_id,
+            "messages": messages,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+        }
+        if seed is not None:
+            req["seed"] = seed
+        if stop:
+            req["stop"] = stop
+        fmt = response_format(self.cfg.effective_structured_output, self.schema)
+        if fmt is not None:
+            req["response_format"] = fmt
+        return req
+
+    async def complete(self, request: dict[str, Any]) -> Completion | CallError:
+        attempts = 0
+        secrets = [self.api_key or ""]
+        while True:
+            attempts += 1
+            start = time.perf_counter()
+            try:
+                body = {**request, **self.cfg.extra_body} if self.cfg.extra_body else request
+                # The SDK's typed create() walks every param recursively (the JSON Schema included) on each
+                # call, which cost more CPU than the HTTP exchange itself in the benchmark. Our request is
+                # already plain JSON, so it goes through the same client's post() on the same endpoint.
+                resp = await self.client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+                latency = time.perf_counter() - start
+                return self._to_completion(resp, latency, attempts)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure becomes data, never a crash
+                latency = time.perf_counter() - start
+                kind, retryable, status = classify(exc)
+                if retryable and attempts <= self.cfg.max_retries:
+                    wait = retry_after_s(exc)
+                    if wait is None:
+                        wait = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempts - 1))
+                        wait *= 0.5 + random.random()  # jitter so parallel calls don't retry in lockstep
+                    await asyncio.sleep(min(wait, MAX_RETRY_AFTER_S))
+                    continue
+                message = _scrub(f"{type(exc).__name__}: {exc}", secrets)[:500]
+                return CallError(kind=kind, message=message, attempts=attempts, status=status, latency_s=latency)
+
+    def _to_completion(self, resp: Any, latency: float, attempts: int) -> Completion | CallError:
+        choices = getattr(resp, "choices", None)
+        if not choices:
+            return CallError("bad_response", "response has no choices", attempts, latency_s=latency)
+        choice = choices[0]
+        text = (choice.message.content if choice.message is not None else None) or ""
+        u = getattr(resp, "usage", None)
+        usage = Usage()
+        if u is not None:
+            details = getattr(u, "prompt_tokens_details", None)
+            usage = Usage(
+                prompt_tokens=u.prompt_tokens or 0,
+                completion_tokens=u.completion_tokens or 0,
+                total_tokens=u.total_tokens or 0,
+                cached_tokens=(getattr(details, "cached_tokens", None) or 0) if details is not None else 0,
+            )
+        return Completion(text=text, usage=usage, latency_s=latency, finish_reason=choice.finish_reason,
+                          model=getattr(resp, "model", None), attempts=attempts)
+
+    async def probe(self) -> str | None:
+        """None when the endpoint answers and serves the model; otherwise the reason to skip it."""
+        try:
+            page = await self.client.models.list(timeout=10.0)
+        except (openai.APIConnectionError, openai.APITimeoutError):
+            return f"endpoint unreachable at {self.base_url or 'api.openai.com'}"
+        except openai.AuthenticationError:
+            return f"endpoint refused the API key ({self.cfg.effective_api_key_env})"
+        except Exception:  # noqa: BLE001 - servers without /models still get a chance to answer
+            return None
+        ids = [m.id for m in getattr(page, "data", []) or []]
+        if ids and self.model_id not in ids:
+            shown = ", ".join(ids[:8]) + (" ..." if len(ids) > 8 else "")
+            return f"model {self.model_id!r} is not served there (available: {shown})"
+        return None
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()

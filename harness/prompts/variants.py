@@ -1,0 +1,154 @@
+"""How an item becomes messages. One renderer serves evaluation and fine-tuning export, so they never drift."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from harness.config import VariantConfig
+from harness.data.evalset import EvalSet
+from harness.records import EvalItem, Message
+
+if TYPE_CHECKING:
+    from harness.retrieval.index import RagIndex
+
+
+def instructions_text(evalset: EvalSet) -> str:
+    cached = getattr(evalset, "_instructions_text", None)
+    if cached is None:
+        schema = json.dumps(evalset.schema, separators=(",", ":"), ensure_ascii=False)
+        cached = f"{evalset.instructions}\n\nAnswer with only a JSON object that matches this JSON Schema:\n{schema}"
+        evalset._instructions_text = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def answer_text(expected: Any) -> str:
+    """The assistant turn for an example: compact JSON, exactly what the model should write."""
+    return json.dumps(expected, ensure_ascii=False)
+
+
+def passages_block(passages: list[Any]) -> str:
+    parts = [f"[{p.doc_id}]\n{p.text.strip()}" for p in passages]
+    return "Reference documents:\n\n" + "\n\n".join(parts)
+
+
+def render_prompt(
+    evalset: EvalSet,
+    item_input: dict[str, Any],
+    *,
+    examples: list[EvalItem] | tuple[EvalItem, ...] = (),
+    passages: list[Any] | tuple[Any, ...] = (),
+    system_role: bool = True,
+) -> list[Message]:
+    """The one prompt renderer. `system_role=False` folds the instructions into the first user turn,
+    for chat formats (gemma) that drop system messages."""
+    instructions = instructions_text(evalset)
+    messages: list[Message] = []
+    for ex in examples:
+        messages.append({"role": "user", "content": evalset.render_input(ex)})
+        messages.append({"role": "assistant", "content": answer_text(ex.expected)})
+    user = evalset.task.input_template.format_map(item_input)
+    if passages:
+        user = f"{passages_block(list(passages))}\n\n---\n\n{user}"
+    messages.append({"role": "user", "content": user})
+    if system_role:
+        return [{"role": "system", "content": instructions}, *messages]
+    first = messages[0]
+    messages[0] = {"role": "user", "content": f"{instructions}\n\n{first['content']}"}
+    return messages
+
+
+def render_training_example(evalset: EvalSet, item: EvalItem, *, system_role: bool = True) -> list[Message]:
+    """A fine-tuning example: the fine-tuned variant's prompt plus the expected answer."""
+    return [*render_prompt(evalset, item.input, system_role=system_role),
+            {"role": "assistant", "content": answer_text(item.expected)}]
+
+
+@dataclass
+class Prepared:
+    messages: list[Message]
+    retrieved_doc_ids: list[str] | None = None
+    shot_ids: list[str] | None = None
+
+
+def stratified_examples(evalset: EvalSet, k: int, seed: int) -> list[EvalItem]:
+    """k examples spread over labels round-robin, so rare labels are shown too; deterministic per seed."""
+    groups: dict[str, list[EvalItem]] = defaultdict(list)
+    for item in evalset.train:
+        groups[json.dumps(evalset.label_of(item), sort_keys=True)].append(item)
+    rng = random.Random(seed)
+    for g in groups.values():
+        rng.shuffle(g)
+    order = sorted(groups)
+    rng.shuffle(order)
+    picked: list[EvalItem] = []
+    depth = 0
+    while len(picked) < k and any(depth < len(groups[o]) for o in order):
+        for label in order:
+            if depth < len(groups[label]) and len(picked) < k:
+                picked.append(groups[label][depth])
+        depth += 1
+    return picked
+
+
+def similar_examples(evalset: EvalSet, items: list[EvalItem], k: int) -> dict[str, list[EvalItem]]:
+    """Per item, the k most similar training items by embedding, least similar first (closest sits
+    next to the question)."""
+    from harness.retrieval.embeddings import embed
+    from harness.retrieval.index import nearest_neighbours
+
+    pool = evalset.train
+    pool_vecs = embed([evalset.render_input(t) for t in pool])
+    query_vecs = embed([evalset.render_input(i) for i in items])
+    idx = nearest_neighbours(query_vecs, pool_vecs, min(k, len(pool)))
+    return {item.id: [pool[j] for j in reversed(list(row))] for item, row in zip(items, idx, strict=True)}
+
+
+def prepare(
+    variant: VariantConfig,
+    evalset: EvalSet,
+    items: list[EvalItem],
+    *,
+    system_role: bool,
+    seed: int,
+    rag_index: RagIndex | None = None,
+) -> dict[str, Prepared]:
+    """Build every item's messages for one variant up front (retrieval and similarity are batched)."""
+    if variant.kind in ("baseline", "fine_tuned"):
+        return {i.id: Prepared(render_prompt(evalset, i.input, system_role=system_role)) for i in items}
+    if variant.kind == "few_shot":
+        if not evalset.train:
+            raise ValueError("few_shot needs train.jsonl in the eval set (the example pool)")
+        k = variant.shots
+        if variant.selection == "first":
+            fixed = evalset.train[:k]
+            per_item = {i.id: fixed for i in items}
+        elif variant.selection == "stratified":
+            fixed = stratified_examples(evalset, k, seed)
+            per_item = {i.id: fixed for i in items}
+        else:
+            per_item = similar_examples(evalset, items, k)
+        return {
+            i.id: Prepared(
+                render_prompt(evalset, i.input, examples=per_item[i.id], system_role=system_role),
+                shot_ids=[e.id for e in per_item[i.id]],
+            )
+            for i in items
+        }
+    if variant.kind == "rag":
+        if rag_index is None:
+            raise ValueError("rag needs docs/ (or docs.jsonl) in the eval set")
+        from harness.retrieval.index import retrieved_doc_ids
+
+        results = rag_index.query_many([evalset.render_input(i) for i in items], variant.top_k)
+        return {
+            i.id: Prepared(
+                render_prompt(evalset, i.input, passages=passages, system_role=system_role),
+                retrieved_doc_ids=retrieved_doc_ids(passages),
+            )
+            for i, passages in zip(items, results, strict=True)
+        }
+    raise ValueError(f"unknown variant kind {variant.kind}")

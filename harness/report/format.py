@@ -1,0 +1,146 @@
+"""Every number the reports and the compare output show, formatted in one place: money, percentages,
+percentage points, p-values, intervals, and the table cell of any summary column.
+
+A leaf module (it imports nothing from harness), so the analysis modules may use it for their sentences
+without depending on the report renderers. The scalar formatters show None as "-"; `value` and `cell` also
+show NaN and pandas' NA as "-".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+MISSING = "-"
+
+# Summary columns shown as whole counts.
+COUNT_COLUMNS = ("items", "repeats", "paired_n", "right_to_wrong", "wrong_to_right", "n", "errors", "answered")
+# Prefixes of summary columns that are shares, shown as percentages.
+RATE_PREFIXES = ("format_valid", "json_extractable", "accuracy", "acc_", "error_rate", "recall", "macro_f1",
+                 "repeat_disagreement")
+
+
+def is_missing(value: Any) -> bool:
+    """None, pandas' NA or a float NaN: a cell with nothing to show."""
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def as_float(x: Any) -> float | None:
+    """x as a float, or None where it is missing or not a number."""
+    if x is None:
+        return None
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def usd(x: float | None, *, trim: bool = False, by_magnitude: bool = False) -> str:
+    """US dollars: $0, six decimals under a cent, four under a dollar, else cents with thousands separators.
+
+    trim: under a cent, up to ten decimals without trailing zeros (HTML report: chart ticks, training cost).
+    by_magnitude: choose the precision by |x| (sentences of the decision summary); by default by the signed
+    value (tables).
+    """
+    if x is None:
+        return MISSING
+    if x == 0:
+        return "$0"
+    size = abs(x) if by_magnitude else x
+    if size < 0.01:
+        return "$" + f"{x:.10f}".rstrip("0").rstrip(".") if trim else f"${x:.6f}"
+    return f"${x:.4f}" if size < 1 else f"${x:,.2f}"
+
+
+def unit_price(x: float | None) -> str:
+    """A price as a price table writes it, without trailing zeros: 3.0 -> "$3", 0.15 -> "$0.15"."""
+    return MISSING if x is None else f"${x:g}"
+
+
+def pct(x: float | None, *, digits: int = 1, unit: bool = True) -> str:
+    """A share as a percentage: 0.4213 -> "42.1%" ("42.1" without the unit, as inside an interval)."""
+    if x is None:
+        return MISSING
+    return f"{x:.{digits}%}" if unit else f"{x * 100:.{digits}f}"
+
+
+def pp(x: float | None, *, digits: int = 1, signed: bool = True, unit: bool = True) -> str:
+    """A difference of shares in percentage points: 0.06 -> "+6.0 pp"."""
+    if x is None:
+        return MISSING
+    text = f"{x * 100:+.{digits}f}" if signed else f"{x * 100:.{digits}f}"
+    return f"{text} pp" if unit else text
+
+
+def p_value(x: float | None, *, sentence: bool = False) -> str:
+    """A p-value for tables ("<0.001", "0.250"); sentence=True gives three significant digits ("0.503")."""
+    if x is None:
+        return MISSING
+    if sentence:
+        return f"{x:.3g}"
+    return "<0.001" if x < 0.001 else f"{x:.3f}"
+
+
+def p_label(x: float | None) -> str:
+    """"p<0.001" or "p=0.250" after a difference."""
+    text = p_value(x)
+    return f"p{text}" if text.startswith("<") else f"p={text}"
+
+
+def interval(lo: float | None, hi: float | None, *, diff: bool = False, unit: bool = False) -> str:
+    """A 95% interval: of a share "(29.4–55.8)", of a difference "[+28.0, +56.0]"; with unit=True the bounds
+    carry "%" / " pp"."""
+    if diff:
+        return f"[{pp(lo, unit=unit)}, {pp(hi, unit=unit)}]"
+    return f"({pct(lo, unit=unit)}–{pct(hi, unit=unit)})"
+
+
+def value(v: Any, col: str) -> str:
+    """One value of summary column `col`, formatted by what the column holds."""
+    if is_missing(v):
+        return MISSING
+    if col.endswith("_p"):
+        return p_value(v)
+    if "_diff" in col:
+        return pp(v)
+    if col in COUNT_COLUMNS:
+        return str(int(v))
+    if col == "monthly_requests":
+        return f"{int(v):,}"
+    if col == "throughput_rps":
+        return f"{v:.2f}"
+    if col.startswith(RATE_PREFIXES):
+        return pct(v)
+    if col == "mrr":
+        return f"{v:.3f}"
+    if col.endswith("_usd"):
+        return usd(v)
+    if col.endswith("_s"):
+        return f"{v:.3f}"
+    if col.endswith("_mean"):
+        return f"{v:.1f}"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def cell(row: Any, col: str) -> str:
+    """A table cell: rates carry their 95% interval, differences their interval and p-value."""
+    v = row.get(col) if hasattr(row, "get") else row[col]
+    text = value(v, col)
+    if is_missing(v):
+        return text
+    if col in ("accuracy", "format_valid"):
+        lo, hi = row.get(f"{col}_lo"), row.get(f"{col}_hi")
+        if not is_missing(lo) and not is_missing(hi):
+            text += " " + interval(lo, hi)
+    elif col in ("accuracy_diff", "format_valid_diff"):
+        lo, hi, p = row.get(f"{col}_lo"), row.get(f"{col}_hi"), row.get(col.replace("_diff", "_p"))
+        if not is_missing(lo) and not is_missing(hi):
+            text += " " + interval(lo, hi, diff=True)
+        if not is_missing(p):
+            text += " " + p_label(p)
+    return text

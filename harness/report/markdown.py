@@ -1,0 +1,132 @@
+"""Markdown: the summary tables (printed by the CLI, summary.md) and the stakeholder report (report.md)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from harness.report.content import (
+    COST_DISPLAY,
+    DISPLAY,
+    LATENCY_DISPLAY,
+    METHOD_NOTES,
+    PAIRED_DISPLAY,
+    REPEAT_DISPLAY,
+    extra_columns,
+    has_repeats,
+    measured,
+    training_facts,
+    variant_notes,
+)
+from harness.report.format import cell, value
+
+if TYPE_CHECKING:
+    from harness.analysis.economics import Economics
+    from harness.analysis.summary import Analysis
+
+
+def markdown_table(df: pd.DataFrame, columns: list[tuple[str, str]] | None = None) -> str:
+    """A markdown table of summary rows; `columns` are (column, heading) pairs, by default DISPLAY.
+    Columns the frame lacks are left out; a skipped variant shows its name and model only."""
+    columns = columns or DISPLAY
+    present = [(c, h) for c, h in columns if c in df.columns]
+    lines = ["| " + " | ".join(h for _, h in present) + " |", "|" + "|".join("---" for _ in present) + "|"]
+    for _, row in df.iterrows():
+        if str(row.get("status", "ok")).startswith("skipped"):
+            cells = [str(row["variant"]), str(row.get("model_id") or "-")] + ["-"] * (len(present) - 2)
+            cells = cells[: len(present)]
+        else:
+            cells = [cell(row, c) for c, _ in present]
+        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def _extra_table(df: pd.DataFrame, extra: list[str]) -> str:
+    return markdown_table(df, [("variant", "variant")] + [(c, c) for c in extra])
+
+
+def summary_markdown(manifest: dict[str, Any], df: pd.DataFrame) -> str:
+    """summary.md: the results table, the paired comparison, per-field scores and notes."""
+    ev = manifest.get("evalset", {})
+    out = [
+        f"# Run {manifest.get('run_id')}",
+        "",
+        f"Eval set `{ev.get('name')}` (hash `{str(ev.get('content_hash'))[:12]}`), "
+        f"status **{manifest.get('status')}**, started {manifest.get('started_at')}, "
+        f"finished {manifest.get('finished_at')}, harness {manifest.get('harness_version')} "
+        f"(git {manifest.get('git_revision') or 'unknown'}).",
+        "",
+        markdown_table(df),
+        "",
+    ]
+    paired = measured(df)
+    paired = paired[paired["paired_n"].notna()] if "paired_n" in paired.columns else paired.iloc[0:0]
+    if len(paired):
+        out += [f"## Paired comparison on the same items (vs {paired.iloc[0]['vs_variant']})", "",
+                markdown_table(paired, PAIRED_DISPLAY), "",
+                "Δ is the variant minus the reference, in percentage points, with a paired-bootstrap 95% interval "
+                "and an exact McNemar p-value; errors are excluded (items answered by both).", ""]
+    extra = extra_columns(df)
+    if extra:
+        out += ["## Per field and retrieval", "", _extra_table(df, extra), ""]
+    notes = variant_notes(manifest, df)
+    if notes:
+        out += ["## Notes", "", *notes, ""]
+    return "\n".join(out)
+
+
+def report_markdown(analysis: Analysis, eco: Economics) -> str:
+    """The stakeholder report as markdown, built from the same facts as the HTML."""
+    m, df = analysis.manifest, analysis.df
+    ev = m.get("evalset", {})
+    ran = measured(df)
+    out = [
+        f"# {m.get('name') or 'Run'}: is fine-tuning worth it?",
+        "",
+        f"Run `{m.get('run_id')}` on eval set `{ev.get('name')}` ({ev.get('test_items')} test items, "
+        f"{ev.get('train_items')} training examples; hash `{str(ev.get('content_hash'))[:12]}`), "
+        f"status **{m.get('status')}**, finished {m.get('finished_at')}, harness {m.get('harness_version')} "
+        f"(git {m.get('git_revision') or 'unknown'}).",
+        "",
+        "## Decision summary",
+        "",
+        *[f"- {line}" for line in eco.summary],
+        "",
+        "## Results",
+        "",
+        markdown_table(df),
+        "",
+    ]
+    paired = ran[ran["paired_n"].notna()]
+    if len(paired):
+        out += [f"## Paired comparison against {analysis.baseline}", "", markdown_table(paired, PAIRED_DISPLAY), ""]
+    out += _cost_section(ran, analysis.config.get("monthly_requests"))
+    facts = training_facts(eco, lambda x: value(x, "_usd"))
+    out += ["## Fine-tuning economics", ""]
+    out += ["| | |", "|---|---|"] + [f"| {k} | {str(v).replace('|', '/')} |" for k, v in facts]
+    out += ["", eco.break_even.text, ""]
+    if "latency_n" in ran.columns:
+        out += ["## Latency", "", markdown_table(ran, LATENCY_DISPLAY), ""]
+    extra = extra_columns(df)
+    if extra:
+        out += ["## Per field and retrieval", "", _extra_table(ran, extra), ""]
+    if has_repeats(ran):
+        out += ["## Repeats", "", markdown_table(ran, REPEAT_DISPLAY), ""]
+    notes = variant_notes(m, df)
+    if notes:
+        out += ["## Notes", "", *notes, ""]
+    out += ["## Method", "", *[f"- {n}" for n in METHOD_NOTES], ""]
+    return "\n".join(out)
+
+
+def _cost_section(ran: pd.DataFrame, monthly: int | None) -> list[str]:
+    out = ["## Cost", "", markdown_table(ran, COST_DISPLAY), ""]
+    out.append(f"Monthly projection at {monthly:,} requests a month (`monthly_requests` in the config)."
+               if monthly else "Set `monthly_requests` in the config for a monthly projection.")
+    out.append("")
+    for _, row in ran.iterrows():
+        if isinstance(row.get("cost_note"), str):
+            out.append(f"- {row['variant']}: {row['cost_note']}")
+    out.append("")
+    return out

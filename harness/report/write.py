@@ -1,0 +1,27 @@
+"""Writes a run folder's readable outputs from its records: summary.csv, summary.md, report.md and
+report.html. Everything here is rebuildable at any time from the run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from harness.analysis import economics, summary
+from harness.report.html import render_html
+from harness.report.markdown import report_markdown, summary_markdown
+from harness.runner.folder import load_config_dict, load_run
+
+
+def write_summary(run_dir: Path) -> pd.DataFrame:
+    """summary.csv and summary.md, plus the stakeholder report (report.md, report.html), so that every
+    run folder carries its readable report without an extra step. Returns the summary table."""
+    manifest, records = load_run(run_dir)
+    analysis = summary.analyse(manifest, records, load_config_dict(run_dir))
+    df = analysis.df
+    df.to_csv(run_dir / "summary.csv", index=False)
+    (run_dir / "summary.md").write_text(summary_markdown(manifest, df), encoding="utf-8")
+    eco = economics.analyse(analysis.manifest, analysis.config, analysis.df, analysis.items, analysis.records)
+    (run_dir / "report.md").write_text(report_markdown(analysis, eco), encoding="utf-8")
+    (run_dir / "report.html").write_text(render_html(analysis, eco), encoding="utf-8")
+    return df

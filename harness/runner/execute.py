@@ -1,0 +1,181 @@
+"""Execution: planned variants x items x repeats -> calls (or cache hits) -> scored records on disk.
+
+Each record is appended to records.jsonl and flushed as soon as it exists, so a crash loses nothing that was
+answered. Execution knows nothing about reports; the caller builds them from the records afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from tqdm import tqdm
+
+from harness.config import RunConfig
+from harness.models import pricing
+from harness.records import CallError, Completion, EvalItem, Record, Usage
+from harness.runner.cache import ResponseCache, cache_key
+from harness.runner.plan import VariantPlan
+from harness.scoring.scorers import Scorer
+
+MIN_RECORDS_FOR_ERROR_RATE = 20
+
+Job = tuple[VariantPlan, EvalItem, int]
+
+
+@dataclass
+class Progress:
+    """Counts of this session's records; `stop` is set when the error-rate guard fires."""
+
+    done: int = 0
+    errors: int = 0
+    stop: str | None = None
+
+
+class Executor:
+    def __init__(self, cfg: RunConfig, scorer: Scorer, cache: ResponseCache | None, *, refresh: bool = False,
+                 progress: bool = True, max_error_rate: float | None = None):
+        self.cfg = cfg
+        self.scorer = scorer
+        self.cache = cache
+        self.refresh = refresh
+        self.progress = progress
+        self.max_error_rate = max_error_rate
+        self.state = Progress()
+
+    # -- one record --------------------------------------------------------------------------------------
+    def request_for(self, plan: VariantPlan, item: EvalItem) -> dict[str, Any]:
+        v, run = plan.variant, self.cfg.run
+        return plan.client.build_request(
+            plan.prepared[item.id].messages,
+            temperature=v.temperature if v.temperature is not None else run.temperature,
+            max_tokens=v.max_tokens or run.max_tokens,
+            seed=run.seed, stop=plan.stop,
+        )
+
+    def make_record(self, plan: VariantPlan, item: EvalItem, repeat: int, request: dict[str, Any],
+                    result: Completion | CallError, started: float) -> Record:
+        v = plan.variant
+        prep = plan.prepared[item.id]
+        rec = Record(item_id=item.id, variant=v.name, model=v.model, model_id=plan.client.model_id, repeat=repeat,
+                     request=request, expected=item.expected, retrieved_doc_ids=prep.retrieved_doc_ids,
+                     shot_ids=prep.shot_ids, started_at=started)
+        if isinstance(result, CallError):
+            rec.error, rec.error_kind, rec.attempts = result.message, result.kind, result.attempts
+            rec.latency_s = result.latency_s
+        else:
+            rec.raw_text, rec.usage, rec.latency_s = result.text, result.usage, result.latency_s
+            rec.finish_reason, rec.attempts, rec.cache_hit = result.finish_reason, result.attempts, result.cache_hit
+            rec.cost_usd = pricing.cost_usd(result.usage, plan.price) if plan.price else None
+            if result.finish_reason == "length":
+                rec.error_kind = "length"
+                rec.error = f"output cut off at max_tokens={request.get('max_tokens')} (raise run.max_tokens)"
+            else:
+                rec.parsed, rec.scores = self.scorer.score(result.text, item.expected)
+        if prep.retrieved_doc_ids is not None and item.expected_doc_ids:
+            from harness.retrieval.index import recall_at_k, reciprocal_rank
+
+            rec.scores["recall_at_k"] = recall_at_k(item.expected_doc_ids, prep.retrieved_doc_ids, v.top_k)
+            rec.scores["mrr"] = reciprocal_rank(item.expected_doc_ids, prep.retrieved_doc_ids)
+        return rec
+
+    def cached_record(self, plan: VariantPlan, item: EvalItem, repeat: int, request: dict[str, Any],
+                      hit: dict[str, Any]) -> Record:
+        comp = Completion(text=hit["text"], usage=Usage(**hit["usage"]), latency_s=hit["latency_s"],
+                          finish_reason=hit.get("finish_reason"), attempts=0, cache_hit=True)
+        return self.make_record(plan, item, repeat, request, comp, time.time())
+
+    def prefetch_cached(self, jobs: list[Job]) -> tuple[list[Record], list[Job]]:
+        """Answer every job the cache already holds, in bulk and without the async machinery, so a
+        re-run costs little more than reading the cache; returns (records, jobs still to call)."""
+        keyed = []
+        for plan, item, r in jobs:
+            request = self.request_for(plan, item)
+            keyed.append((plan, item, r, request, cache_key(plan.endpoint_id, request, r)))
+        hits = self.cache.get_many([k[4] for k in keyed])
+        records, rest = [], []
+        for plan, item, r, request, key in keyed:
+            hit = hits.get(key)
+            if hit is not None:
+                records.append(self.cached_record(plan, item, r, request, hit))
+            else:
+                rest.append((plan, item, r))
+        return records, rest
+
+    async def call(self, plan: VariantPlan, item: EvalItem, repeat: int) -> Record:
+        request = self.request_for(plan, item)
+        started = time.time()
+        key = None
+        if self.cache is not None:
+            key = cache_key(plan.endpoint_id, request, repeat)
+            if not self.refresh:
+                hit = self.cache.get(key)
+                if hit is not None:
+                    return self.cached_record(plan, item, repeat, request, hit)
+        result = await plan.client.complete(request)
+        if key is not None and isinstance(result, Completion):
+            self.cache.put(key, {"text": result.text, "usage": result.usage.model_dump(),
+                                 "latency_s": result.latency_s, "finish_reason": result.finish_reason})
+        return self.make_record(plan, item, repeat, request, result, started)
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def _count(self, rec: Record) -> None:
+        st = self.state
+        st.done += 1
+        if rec.error is not None:
+            st.errors += 1
+        rate = self.max_error_rate
+        if (rate is not None and st.stop is None and st.done >= MIN_RECORDS_FOR_ERROR_RATE
+                and st.errors / st.done > rate):
+            st.stop = (f"stopped early: error rate {st.errors / st.done:.0%} "
+                       f"exceeded --max-error-rate {rate:.0%} after {st.done} calls")
+
+    async def execute(self, plans: list[VariantPlan], items: list[EvalItem], done: set[tuple[str, str, int]],
+                      records_path: Path) -> dict[str, Any]:
+        """Every job not yet in `done`, appended to records_path; returns the manifest's `calls` entry."""
+        jobs: list[Job] = [(plan, item, r) for r in range(self.cfg.run.repeats) for plan in plans
+                           for item in items if (plan.variant.name, item.id, r) not in done]
+        t_start = time.perf_counter()
+        bar = tqdm(total=len(jobs), unit="call", desc="running", disable=not self.progress, mininterval=0.25,
+                   dynamic_ncols=True, file=sys.stderr)
+        with records_path.open("a", encoding="utf-8") as out:
+            if self.cache is not None and not self.refresh and jobs:
+                cached, jobs = self.prefetch_cached(jobs)
+                if cached:
+                    out.write("".join(rec.model_dump_json() + "\n" for rec in cached))
+                    out.flush()
+                    for rec in cached:
+                        self._count(rec)
+                    bar.update(len(cached))
+            try:
+                await self._call_all(jobs, out, bar)
+            finally:
+                bar.close()
+        return {"this_session": self.state.done, "errors_this_session": self.state.errors,
+                "seconds": round(time.perf_counter() - t_start, 3)}
+
+    async def _call_all(self, jobs: list[Job], out: IO[str], bar: tqdm) -> None:
+        it = iter(jobs)
+
+        async def worker() -> None:
+            for plan, item, r in it:
+                if self.state.stop:
+                    return
+                rec = await self.call(plan, item, r)
+                out.write(rec.model_dump_json() + "\n")
+                out.flush()  # in the OS's hands now: a SIGKILL loses nothing already answered
+                self._count(rec)
+                if rec.error is not None:
+                    bar.set_postfix(errors=self.state.errors, refresh=False)
+                bar.update(1)
+
+        workers = [asyncio.create_task(worker()) for _ in range(min(self.cfg.run.concurrency, len(jobs)) or 1)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for w in workers:
+                w.cancel()

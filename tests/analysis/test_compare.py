@@ -1,0 +1,186 @@
+"""The regression gate (`harness compare`): real runs against the loopback server, then the CLI."""
+
+import json
+import re
+
+import pytest
+import yaml
+
+from harness.analysis.compare import compare_runs
+from harness.api import run
+from harness.cli import main
+from harness.runner.runner import RunOptions
+from tests.conftest import TASK, make_config, write_jsonl
+from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text
+
+LABELS = ["card_arrival", "lost_card", "refund"]
+FT_MODEL = "ft:gpt-4o-mini-2024-07-18:acme::abc123"
+
+
+def make_evalset(tmp_path, n_test=30, n_train=12, name="big"):
+    """An eval set large enough for significance: item i's answer is a function of i."""
+    d = tmp_path / "evalsets" / name
+    d.mkdir(parents=True)
+    (d / "task.yaml").write_text(yaml.safe_dump(TASK, sort_keys=False))
+    write_jsonl(d / "test.jsonl", [
+        {"id": f"q{i:03d}", "input": {"text": f"message number {i} please"},
+         "expected": {"intent": LABELS[i % 3], "urgent": i % 2 == 0}} for i in range(n_test)])
+    write_jsonl(d / "train.jsonl", [
+        {"id": f"r{i:03d}", "input": {"text": f"training message {i}"},
+         "expected": {"intent": LABELS[i % 3], "urgent": i % 2 == 1}} for i in range(n_train)])
+    return d
+
+
+def item_number(body):
+    m = re.search(r"message number (\d+)", last_user_text(body))
+    return int(m.group(1)) if m else 0
+
+
+def scripted(wrong: dict[str, set[int]] | None = None, junk: dict[str, dict[int, str]] | None = None,
+             errors: dict[str, set[int]] | None = None, prompt_tokens=100):
+    """Per model id: the item numbers answered wrongly, answered with junk text, or failing with HTTP 500."""
+    wrong, junk, errors = wrong or {}, junk or {}, errors or {}
+
+    def handler(body):
+        i, model = item_number(body), body["model"]
+        if i in errors.get(model, set()):
+            return Reply(status=500)
+        if i in junk.get(model, {}):
+            return Reply(text=junk[model][i], prompt_tokens=prompt_tokens, completion_tokens=10)
+        intent = LABELS[i % 3]
+        if i in wrong.get(model, set()):
+            intent = LABELS[(i + 1) % 3]
+        return Reply(text=json.dumps({"intent": intent, "urgent": i % 2 == 0}),
+                     prompt_tokens=prompt_tokens, completion_tokens=10)
+
+    return handler
+
+
+def two_variant_config(tmp_path, ev, base_url, **extra):
+    return make_config(
+        tmp_path, ev, base_url,
+        models={"small": {"provider": "openai-compatible", "base_url": base_url, "model": "gpt-4o-mini",
+                          "max_retries": 0},
+                "tuned": {"provider": "openai-compatible", "base_url": base_url, "model": FT_MODEL,
+                          "max_retries": 0}},
+        variants=[{"name": "baseline", "kind": "baseline", "model": "small"},
+                  {"name": "ft", "kind": "fine_tuned", "model": "tuned"}], **extra)
+
+
+def do_run(cfg, tmp_path, out):
+    return run(cfg, RunOptions(results_dir=tmp_path / "results", out=tmp_path / out, progress=False,
+                               use_cache=False))
+
+
+def two_runs(tmp_path, base_script, cand_script, ev=None):
+    ev = ev or make_evalset(tmp_path)
+    with FakeOpenAIServer(base_script, models=["gpt-4o-mini", FT_MODEL]) as srv:
+        a = do_run(two_variant_config(tmp_path, ev, srv.base_url), tmp_path, "accepted")
+    with FakeOpenAIServer(cand_script, models=["gpt-4o-mini", FT_MODEL]) as srv:
+        b = do_run(two_variant_config(tmp_path, ev, srv.base_url), tmp_path, "candidate")
+    return a.run_dir, b.run_dir
+
+
+def cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_significant_drop_fails_with_readable_diff(tmp_path, capsys):
+    long_junk = "not json at all " * 30  # 480 chars: must be truncated in the listing
+    accepted, candidate = two_runs(
+        tmp_path, scripted(),
+        scripted(wrong={FT_MODEL: {1, 2, 3, 4, 5, 6, 7}}, junk={FT_MODEL: {8: long_junk}}))
+    code, out, err = cli(capsys, "compare", accepted, candidate)
+    assert code == 1, out + err
+    # default: the fine-tuned variant only
+    assert "variant ft:" in out and "variant baseline:" not in out
+    acc = next(line for line in out.splitlines() if line.strip().startswith("accuracy"))
+    assert "100.0%" in acc and "73.3%" in acc and "-26.7 pp" in acc and "FAIL" in acc
+    # b=8, c=0 -> p = 2/256
+    assert "0.008" in acc
+    assert "right -> wrong (8):" in out and "wrong -> right (0):" in out
+    assert "q001  expected" in out
+    assert '      baseline:  {"intent": "lost_card", "urgent": false}' in out
+    assert '      candidate: {"intent": "refund", "urgent": false}' in out
+    junk_line = next(line for line in out.splitlines() if "candidate: not json" in line)
+    assert junk_line.endswith("…") and len(junk_line.split("candidate: ")[1]) == 201
+    assert "result: FAIL (ft accuracy)" in out
+
+
+def test_drop_beyond_tolerance_but_not_significant_passes(tmp_path, capsys):
+    accepted, candidate = two_runs(tmp_path, scripted(), scripted(wrong={FT_MODEL: {4, 9}}))
+    code, out, _ = cli(capsys, "compare", accepted, candidate, "--max-drop", "0.02")
+    assert code == 0
+    acc = next(line for line in out.splitlines() if line.strip().startswith("accuracy"))
+    assert "-6.7 pp" in acc and "0.500" in acc and "not significantly" in acc
+    assert "result: ok" in out
+    # a tolerance above the drop also passes, with the reason
+    code, out, _ = cli(capsys, "compare", accepted, candidate, "--max-drop", "0.10")
+    assert code == 0 and "within the 10.0 pp tolerance" in out
+    # a looser alpha makes nothing significant here either (p = 0.5)
+    assert cli(capsys, "compare", accepted, candidate, "--alpha", "0.4")[0] == 0
+
+
+def test_improvement_and_json(tmp_path, capsys):
+    accepted, candidate = two_runs(tmp_path, scripted(wrong={FT_MODEL: {0, 1, 2, 3, 4, 5}}), scripted())
+    code, out, _ = cli(capsys, "compare", accepted, candidate, "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["exit_code"] == 0 and data["evalset_match"] is True
+    (c,) = data["comparisons"]
+    assert c["candidate_variant"] == "ft" and c["paired_items"] == 30
+    acc = next(m for m in c["metrics"] if m["metric"] == "accuracy")
+    assert acc["diff"] == pytest.approx(0.2) and acc["p_value"] == pytest.approx(2 / 64)
+    assert acc["lo"] <= 0.2 <= acc["hi"] and not acc["failed"]
+    assert [ch["item_id"] for ch in c["wrong_to_right"]] == [f"q{i:03d}" for i in range(6)]
+    ch = c["wrong_to_right"][0]
+    assert json.loads(ch["baseline_output"])["intent"] == "lost_card"
+    assert json.loads(ch["candidate_output"])["intent"] == "card_arrival"
+    assert ch["expected"] == {"intent": "card_arrival", "urgent": True}
+
+
+def test_variant_option_and_all_common_variants(tmp_path, capsys):
+    accepted, candidate = two_runs(tmp_path, scripted(), scripted(wrong={"gpt-4o-mini": set(range(10))}))
+    code, out, _ = cli(capsys, "compare", accepted, candidate, "--variant", "baseline")
+    assert code == 1 and "variant baseline:" in out and "variant ft:" not in out
+    code, out, _ = cli(capsys, "compare", accepted, candidate)  # ft only by default: unchanged
+    assert code == 0
+    code, _, err = cli(capsys, "compare", accepted, candidate, "--variant", "nope")
+    assert code == 2 and "--variant nope" in err and len(err.strip().splitlines()) == 1
+
+
+def test_errors_are_not_paired_and_not_wrong(tmp_path):
+    accepted, candidate = two_runs(tmp_path, scripted(), scripted(errors={FT_MODEL: {0, 1, 2, 3, 4, 5, 6, 7}}))
+    res = compare_runs(accepted, candidate)
+    (c,) = res.comparisons
+    assert c.paired_items == 22 and c.errored_in_candidate_only == 8
+    acc = next(m for m in c.metrics if m.metric == "accuracy")
+    assert acc.diff == 0 and not acc.failed
+    err = next(m for m in c.metrics if m.metric == "error_rate")
+    assert err.candidate == pytest.approx(8 / 30) and not err.gated
+    assert res.exit_code == 0
+
+
+def test_different_evalset_refused_unless_allowed(tmp_path, capsys):
+    ev1 = make_evalset(tmp_path, name="one")
+    ev2 = make_evalset(tmp_path, n_test=31, name="two")
+    with FakeOpenAIServer(scripted(), models=["gpt-4o-mini", FT_MODEL]) as srv:
+        a = do_run(two_variant_config(tmp_path, ev1, srv.base_url), tmp_path, "a").run_dir
+        b = do_run(two_variant_config(tmp_path, ev2, srv.base_url), tmp_path, "b").run_dir
+    code, out, err = cli(capsys, "compare", a, b)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "eval sets differ" in err and "--allow-different-evalset" in err
+    code, out, _ = cli(capsys, "compare", a, b, "--allow-different-evalset")
+    assert code == 0 and "warning: the eval sets differ" in out and "1 only in candidate" in out
+
+
+def test_missing_run_folder_is_one_line_exit_2(tmp_path, capsys):
+    code, _, err = cli(capsys, "compare", tmp_path / "nope", tmp_path / "nope2")
+    assert code == 2 and "run folder not found" in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "empty").mkdir()
+    code, _, err = cli(capsys, "compare", tmp_path / "empty", tmp_path / "empty")
+    assert code == 2 and "not a run folder" in err
+    code, _, err = cli(capsys, "compare", tmp_path / "empty", tmp_path / "empty", "--max-drop", "5")
+    assert code == 2 and "--max-drop" in err

@@ -1,0 +1,159 @@
+"""Intervals and paired tests: exact values, determinism, and the repeats aggregation end to end."""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.analysis.stats import (
+    item_outcomes,
+    mcnemar_exact,
+    outcomes_frame,
+    paired_bootstrap,
+    paired_compare,
+    repeat_spread,
+    wilson,
+)
+from harness.api import run
+from harness.records import Record, Usage
+from harness.runner.runner import RunOptions
+from tests.analysis.test_compare import LABELS, item_number, make_evalset
+from tests.conftest import make_config
+from tests.fakes.openai_server import FakeOpenAIServer, Reply
+
+
+def test_wilson_known_values():
+    lo, hi = wilson(8, 10)
+    assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
+    assert wilson(0, 10)[0] == 0.0 and wilson(0, 10)[1] == pytest.approx(0.2775, abs=1e-4)
+    assert wilson(10, 10)[1] == 1.0 and wilson(10, 10)[0] == pytest.approx(0.7225, abs=1e-4)
+    assert wilson(0, 0) is None
+    # symmetric
+    a, b = wilson(3, 20), wilson(17, 20)
+    assert a[0] == pytest.approx(1 - b[1]) and a[1] == pytest.approx(1 - b[0])
+
+
+def _exact_two_sided(b: int, c: int) -> float:
+    n, k = b + c, min(b, c)
+    return float(min(Fraction(1), 2 * Fraction(sum(math.comb(n, i) for i in range(k + 1)), 2**n)))
+
+
+def test_mcnemar_exact_values():
+    assert mcnemar_exact(1, 9) == pytest.approx(0.021484375, rel=1e-12)  # 2 * 11/1024
+    assert mcnemar_exact(9, 1) == mcnemar_exact(1, 9)
+    assert mcnemar_exact(0, 0) == 1.0 and mcnemar_exact(5, 5) == 1.0 and mcnemar_exact(4, 5) == 1.0
+    assert mcnemar_exact(0, 6) == pytest.approx(2 / 64)
+    for b, c in [(3, 17), (40, 61), (250, 310)]:
+        assert mcnemar_exact(b, c) == pytest.approx(_exact_two_sided(b, c), rel=1e-12)
+    with pytest.raises(ValueError):
+        mcnemar_exact(-1, 2)
+
+
+def test_mcnemar_log_space_matches_exact_for_large_samples():
+    # n > 5000 takes the log-space path
+    for b, c in [(2900, 3200), (3000, 3010)]:
+        assert mcnemar_exact(b, c) == pytest.approx(_exact_two_sided(b, c), rel=1e-9)
+
+
+def test_paired_bootstrap_deterministic_and_covers_truth():
+    base = np.array([1] * 100 + [0] * 100, dtype=float)
+    cand = base.copy()
+    cand[100:130] = 1  # 30 wrong -> right
+    cand[:10] = 0  # 10 right -> wrong
+    diff, lo, hi = paired_bootstrap(base, cand, seed=3)
+    assert diff == pytest.approx(0.1)
+    assert lo < 0.1 < hi
+    assert paired_bootstrap(base, cand, seed=3) == (diff, lo, hi)
+    assert paired_bootstrap(base, cand, seed=4) != (diff, lo, hi)
+    # close to the normal approximation of a paired difference
+    se = math.sqrt((0.15 + 0.05 - 0.1**2) / 200)
+    assert lo == pytest.approx(0.1 - 1.96 * se, abs=0.012) and hi == pytest.approx(0.1 + 1.96 * se, abs=0.012)
+    assert paired_bootstrap([], []) is None
+    with pytest.raises(ValueError):
+        paired_bootstrap([1, 0], [1])
+
+
+def test_multinomial_bootstrap_equals_index_resampling():
+    """The counts shortcut must give the same interval as resampling item indices."""
+    rng = np.random.default_rng(11)
+    base = rng.integers(0, 2, 300).astype(float)
+    cand = np.where(rng.random(300) < 0.2, 1 - base, base)
+    _, lo, hi = paired_bootstrap(base, cand, n_boot=20000, seed=1)
+    idx = np.random.default_rng(2).integers(0, 300, (20000, 300))
+    means = (cand - base)[idx].mean(axis=1)
+    ref_lo, ref_hi = np.percentile(means, [2.5, 97.5])
+    assert lo == pytest.approx(ref_lo, abs=0.005) and hi == pytest.approx(ref_hi, abs=0.005)
+
+
+def _rec(variant, item, repeat, correct, *, error=False, fmt=True):
+    return Record(item_id=item, variant=variant, model="m", model_id="m", repeat=repeat, request={},
+                  raw_text=None if error else "{}", usage=None if error else Usage(prompt_tokens=10),
+                  error="boom" if error else None, error_kind="server_error" if error else None,
+                  scores={} if error else {"correct": correct, "format_valid": fmt})
+
+
+def test_item_outcomes_majority_mean_and_errors():
+    recs = [
+        _rec("a", "i1", 0, True), _rec("a", "i1", 1, True), _rec("a", "i1", 2, False),  # 2/3 -> right
+        _rec("a", "i2", 0, True), _rec("a", "i2", 1, False),  # tie (third errored) -> not right
+        _rec("a", "i2", 2, False, error=True),
+        _rec("a", "i3", 0, False, error=True), _rec("a", "i3", 1, False, error=True),  # never answered
+        _rec("a", "i4", 0, False), _rec("a", "i4", 1, False), _rec("a", "i4", 2, False),
+    ]
+    frame = outcomes_frame(recs)
+    items = item_outcomes(frame)
+    a = items.loc["a"]
+    assert list(a.index) == ["i1", "i2", "i4"]  # an item with only errors is not an item answered wrong
+    assert a.loc["i1", "correct_rate"] == pytest.approx(2 / 3) and bool(a.loc["i1", "correct"])
+    assert a.loc["i2", "correct_rate"] == 0.5 and not a.loc["i2", "correct"]
+    assert a.loc["i2", "repeats"] == 2
+    spread = repeat_spread(frame, items, "a")
+    assert spread.repeats == 3 and spread.items == 3
+    assert spread.disagreement == pytest.approx(2 / 3)  # i1 and i2 disagree across repeats, i4 does not
+    # per-round accuracy: round0 2/3, round1 1/3, round2 0/2
+    assert spread.accuracy_std == pytest.approx(float(np.std([2 / 3, 1 / 3, 0.0], ddof=1)))
+    assert spread.accuracy_majority == pytest.approx(1 / 3)
+
+
+def test_paired_compare_pairs_only_items_both_answered():
+    recs = ([_rec("a", f"i{k}", 0, True) for k in range(10)]
+            + [_rec("b", f"i{k}", 0, k >= 9) for k in range(9)] + [_rec("b", "i9", 0, False, error=True)])
+    items = item_outcomes(outcomes_frame(recs))
+    pr = paired_compare(items.loc["a"], items.loc["b"], "correct")
+    assert pr.n == 9 and pr.right_to_wrong == 9 and pr.wrong_to_right == 0
+    assert pr.diff == pytest.approx(-1.0) and pr.p_value == pytest.approx(2 / 512)
+
+
+def test_repeats_aggregated_in_summary(tmp_path):
+    """repeats=3 through the real runner: item-level intervals and the spread across repeats in summary.csv."""
+    ev = make_evalset(tmp_path, n_test=6)
+    calls: dict[int, int] = {}
+
+    def handler(body):
+        i = item_number(body)
+        calls[i] = calls.get(i, 0) + 1
+        intent = LABELS[i % 3]
+        if i == 0 and calls[i] == 2:  # item 0: right, wrong, right -> majority right, repeats disagree
+            intent = LABELS[1]
+        if i == 1:  # item 1 always wrong
+            intent = LABELS[0]
+        return Reply(text=f'{{"intent": "{intent}", "urgent": {str(i % 2 == 0).lower()}}}', prompt_tokens=10,
+                     completion_tokens=5)
+
+    with FakeOpenAIServer(handler, models=["gpt-4o-mini"]) as srv:
+        cfg = make_config(tmp_path, ev, srv.base_url,
+                          run={"concurrency": 1, "max_tokens": 64, "repeats": 3, "seed": 1})
+        res = run(cfg, RunOptions(results_dir=tmp_path / "results", progress=False, use_cache=False))
+    row = pd.read_csv(res.run_dir / "summary.csv").iloc[0]
+    assert row["n"] == 18 and row["items"] == 6 and row["repeats"] == 3
+    assert row["accuracy"] == pytest.approx(14 / 18)
+    assert row["accuracy_majority"] == pytest.approx(5 / 6)
+    assert row["repeat_disagreement"] == pytest.approx(1 / 6)
+    per_round = [5 / 6, 4 / 6, 5 / 6]
+    assert row["accuracy_repeat_std"] == pytest.approx(float(np.std(per_round, ddof=1)))
+    # the interval is over the 6 items, not the 18 records
+    lo, hi = wilson(14 / 18 * 6, 6)
+    assert row["accuracy_lo"] == pytest.approx(lo) and row["accuracy_hi"] == pytest.approx(hi)
+    assert "## Repeats" in (res.run_dir / "report.md").read_text()

@@ -1,0 +1,36 @@
+"""The report and analysis layers import in one direction: analysis never imports the renderers, and the
+markdown and HTML renderers never import each other (both read report/content.py and report/format.py)."""
+
+import ast
+from pathlib import Path
+
+import harness
+
+ROOT = Path(harness.__file__).parent
+RENDERERS = {"harness.report.markdown", "harness.report.html", "harness.report.write", "harness.report.content"}
+
+
+def imports(path: Path) -> set[str]:
+    """Every module named by an import statement anywhere in the file, function bodies included."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+    return out
+
+
+def test_analysis_does_not_import_the_renderers():
+    for path in (ROOT / "analysis").glob("*.py"):
+        assert not imports(path) & RENDERERS, path.name
+
+
+def test_markdown_and_html_do_not_import_each_other():
+    assert "harness.report.html" not in imports(ROOT / "report" / "markdown.py")
+    assert "harness.report.markdown" not in imports(ROOT / "report" / "html.py")
+
+
+def test_format_is_a_leaf():
+    assert not {m for m in imports(ROOT / "report" / "format.py") if m.startswith("harness")}

@@ -1,0 +1,287 @@
+"""Cache, resume after SIGKILL, faults from the model server, secrets, leakage warnings."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+import pandas as pd
+import pytest
+import yaml
+
+from harness.api import run
+from harness.runner.folder import read_records
+from harness.runner.runner import RunOptions
+from tests.conftest import REPO, make_config, right_answer, write_jsonl
+from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text
+
+LABELS = ["card_arrival", "lost_card", "refund"]
+
+
+def big_evalset(tmp_path, n=60):
+    d = tmp_path / "evalsets" / "big"
+    d.mkdir(parents=True)
+    (d / "task.yaml").write_text(yaml.safe_dump({
+        "instructions": "Classify.", "input_template": "{text}",
+        "output_schema": {"type": "object", "properties": {"intent": {"type": "string", "enum": LABELS}},
+                          "required": ["intent"]},
+    }))
+    write_jsonl(d / "test.jsonl", [{"id": f"q{i:03d}", "input": {"text": f"question number {i} about item {i * 7}"},
+                                    "expected": {"intent": LABELS[i % 3]}} for i in range(n)])
+    return d
+
+
+def answer_by_number(body):
+    text = last_user_text(body)
+    i = int(text.split("question number ")[1].split()[0])
+    return Reply(text=json.dumps({"intent": LABELS[i % 3]}), prompt_tokens=50, completion_tokens=5)
+
+
+def do_run(cfg, tmp_path, **kw):
+    kw.setdefault("results_dir", tmp_path / "results")
+    return run(cfg, RunOptions(progress=False, **kw))
+
+
+# -- cache -----------------------------------------------------------------------------------------
+
+def test_rerun_reuses_cache_and_marks_hits(tmp_path, evalset_dir, fake_server):
+    cfg = make_config(tmp_path, evalset_dir, fake_server.base_url)
+    first = do_run(cfg, tmp_path)
+    assert len(fake_server.requests) == 4
+    second = do_run(cfg, tmp_path)
+    assert len(fake_server.requests) == 4  # nothing asked again
+    recs = read_records(second.run_dir / "records.jsonl")
+    assert all(r.cache_hit for r in recs) and all(r.attempts == 0 for r in recs)
+    row = pd.read_csv(second.run_dir / "summary.csv").iloc[0]
+    assert row["accuracy"] == 1.0
+    assert pd.isna(row["latency_p50_s"])  # cache hits never count as latency
+    assert row["cache_hits"] == 4
+    assert not any(r.cache_hit for r in read_records(first.run_dir / "records.jsonl"))
+
+
+def test_refresh_and_no_cache(tmp_path, evalset_dir, fake_server):
+    cfg = make_config(tmp_path, evalset_dir, fake_server.base_url)
+    do_run(cfg, tmp_path)
+    res = do_run(cfg, tmp_path, refresh=True)
+    assert len(fake_server.requests) == 8
+    assert not any(r.cache_hit for r in read_records(res.run_dir / "records.jsonl"))
+    res = do_run(cfg, tmp_path, use_cache=False)
+    assert len(fake_server.requests) == 12
+
+
+def test_two_processes_share_the_cache_safely(tmp_path):
+    ev = big_evalset(tmp_path, 80)
+    with FakeOpenAIServer(lambda b: (time.sleep(0.005), answer_by_number(b))[1], models=["gpt-4o-mini"]) as srv:
+        cfg = make_config(tmp_path, ev, srv.base_url, run={"concurrency": 8, "max_tokens": 16})
+        env = {**os.environ, "HARNESS_CACHE_DIR": str(tmp_path / "shared-cache")}
+        procs = [subprocess.Popen([sys.executable, "-m", "harness", "run", str(cfg), "--no-progress",
+                                   "--out", str(tmp_path / f"run{k}")], cwd=REPO, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for k in range(2)]
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outs
+        for k in range(2):
+            recs = read_records(tmp_path / f"run{k}" / "records.jsonl")
+            assert len(recs) == 80 and len({r.key for r in recs}) == 80
+            assert all(r.scores["correct"] for r in recs)
+        # a third run finds every answer in the shared cache
+        n_before = len(srv.requests)
+        third = subprocess.run([sys.executable, "-m", "harness", "run", str(cfg), "--no-progress", "--out",
+                                str(tmp_path / "run3")], cwd=REPO, env=env, capture_output=True, timeout=120)
+        assert third.returncode == 0, third.stderr
+        assert len(srv.requests) == n_before
+        assert all(r.cache_hit for r in read_records(tmp_path / "run3" / "records.jsonl"))
+
+
+# -- resume ----------------------------------------------------------------------------------------
+
+def test_resume_after_sigkill_has_exactly_one_record_per_key(tmp_path):
+    ev = big_evalset(tmp_path, 60)
+    with FakeOpenAIServer(lambda b: (time.sleep(0.04), answer_by_number(b))[1], models=["gpt-4o-mini"]) as srv:
+        cfg = make_config(tmp_path, ev, srv.base_url, run={"concurrency": 4, "max_tokens": 16, "repeats": 2},
+                          variants=[{"name": "a", "kind": "baseline", "model": "small"},
+                                    {"name": "b", "kind": "fine_tuned", "model": "small"}])
+        out = tmp_path / "run"
+        env = {**os.environ, "HARNESS_CACHE_DIR": str(tmp_path / "c")}
+        proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(cfg), "--no-progress", "--out", str(out)],
+                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        records = out / "records.jsonl"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if records.exists() and records.read_text().count("\n") >= 40:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        partial = read_records(records)
+        assert 40 <= len(partial) < 240, "the run must be killed mid-way"
+        assert json.loads((out / "manifest.json").read_text())["status"] == "running"
+        res = subprocess.run([sys.executable, "-m", "harness", "run", "--resume", str(out), "--no-progress"],
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+    recs = read_records(records)
+    keys = Counter(r.key for r in recs)
+    assert len(recs) == 2 * 60 * 2
+    assert set(keys.values()) == {1}
+    assert {r.key for r in partial} <= set(keys)
+    assert json.loads((out / "manifest.json").read_text())["status"] == "completed"
+
+
+def test_resume_repairs_a_torn_last_line(tmp_path, evalset_dir, fake_server):
+    cfg = make_config(tmp_path, evalset_dir, fake_server.base_url)
+    res = do_run(cfg, tmp_path, use_cache=False)
+    lines = (res.run_dir / "records.jsonl").read_text().splitlines(keepends=True)
+    (res.run_dir / "records.jsonl").write_text("".join(lines[:2]) + lines[2][:30])
+    again = run(None, RunOptions(resume=res.run_dir, progress=False, use_cache=False))
+    recs = read_records(again.run_dir / "records.jsonl")
+    assert sorted(r.item_id for r in recs) == ["t1", "t2", "t3", "t4"]
+    assert len(fake_server.requests) == 4 + 2
+
+
+# -- faults ----------------------------------------------------------------------------------------
+
+FAULTS = ["rate_limit", "server_500", "server_503", "timeout", "reset", "malformed", "empty_choices", "length",
+          "ok", "always_500"]
+
+
+def fault_handler():
+    seen: Counter = Counter()
+    lock = threading.Lock()
+
+    def handler(body):
+        text = last_user_text(body)
+        i = int(text.split("question number ")[1].split()[0])
+        kind = FAULTS[i % len(FAULTS)]
+        with lock:
+            seen[i] += 1
+            attempt = seen[i]
+        good = answer_by_number(body)
+        if kind == "rate_limit" and attempt == 1:
+            return Reply(status=429, headers={"Retry-After": "0.2"})
+        if kind == "server_500" and attempt == 1:
+            return Reply(status=500)
+        if kind == "server_503" and attempt <= 2:
+            return Reply(status=503)
+        if kind == "timeout" and attempt == 1:
+            return Reply(text=good.text, delay_s=1.5)
+        if kind == "reset" and attempt == 1:
+            return Reply(reset=True)
+        if kind == "malformed":
+            return Reply(raw_body=b'{"id": "x", "choices": [ {"mess')
+        if kind == "empty_choices":
+            return Reply(empty_choices=True)
+        if kind == "length":
+            return Reply(text='{"intent": "ref', finish_reason="length")
+        if kind == "always_500":
+            return Reply(status=500)
+        return good
+
+    return handler, seen
+
+
+def test_faults_are_retried_or_recorded(tmp_path):
+    ev = big_evalset(tmp_path, 40)
+    handler, seen = fault_handler()
+    with FakeOpenAIServer(handler, models=["gpt-4o-mini"]) as srv:
+        cfg = make_config(tmp_path, ev, srv.base_url, run={"concurrency": 8, "max_tokens": 16},
+                          models={"small": {"provider": "openai-compatible", "base_url": srv.base_url,
+                                            "model": "gpt-4o-mini", "timeout_s": 0.5, "max_retries": 3}})
+        res = do_run(cfg, tmp_path)
+    assert res.status == "completed"
+    recs = {int(r.item_id[1:]): r for r in read_records(res.run_dir / "records.jsonl")}
+    assert len(recs) == 40
+    for i, r in recs.items():
+        kind = FAULTS[i % len(FAULTS)]
+        if kind in ("rate_limit", "server_500", "server_503", "timeout", "reset", "ok"):
+            assert r.error is None and r.scores["correct"], (kind, r.error)
+        expected_attempts = {"rate_limit": 2, "server_500": 2, "server_503": 3, "timeout": 2, "reset": 2, "ok": 1}
+        if kind in expected_attempts:
+            assert r.attempts == expected_attempts[kind], kind
+    kinds = Counter(r.error_kind for r in recs.values() if r.error)
+    assert kinds == {"bad_response": 8, "length": 4, "server_error": 4}
+    assert all(recs[i].attempts == 4 for i in recs if FAULTS[i % 10] == "always_500")
+    assert all(seen[i] == 1 for i in recs if FAULTS[i % 10] in ("malformed", "empty_choices", "length"))
+    row = pd.read_csv(res.run_dir / "summary.csv").iloc[0]
+    assert row["errors"] == 16 and row["error_rate"] == pytest.approx(0.4)
+    assert row["accuracy"] == 1.0  # errors are not wrong answers
+
+
+def test_max_error_rate_stops_early_and_keeps_records(tmp_path):
+    ev = big_evalset(tmp_path, 200)
+    with FakeOpenAIServer(lambda b: Reply(status=400), models=["gpt-4o-mini"]) as srv:
+        cfg = make_config(tmp_path, ev, srv.base_url, run={"concurrency": 2, "max_tokens": 16})
+        res = do_run(cfg, tmp_path, max_error_rate=0.5)
+    assert res.status == "stopped_early" and "error rate" in res.message
+    recs = read_records(res.run_dir / "records.jsonl")
+    assert 20 <= len(recs) < 200 and all(r.error_kind == "client_error" for r in recs)
+    assert json.loads((res.run_dir / "manifest.json").read_text())["status"] == "stopped_early"
+    assert (res.run_dir / "summary.csv").exists()
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+
+def test_canary_api_key_never_written(tmp_path, evalset_dir, monkeypatch, capfd):
+    canary = "sk-canary-5f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    monkeypatch.setenv("CANARY_API_KEY", canary)
+    auth_seen = []
+
+    def handler(body):
+        # A hostile server that echoes the key back in an error message.
+        auth = srv.current_headers().get("authorization", "")
+        auth_seen.append(auth)
+        if "stole" in last_user_text(body):
+            return Reply(status=400, raw_body=json.dumps({"error": {"message": f"bad key {auth}"}}).encode())
+        return right_answer(body)
+
+    srv = FakeOpenAIServer(handler, models=["gpt-4o-mini"]).start()
+    try:
+        cfg = make_config(tmp_path, evalset_dir, srv.base_url,
+                          models={"small": {"provider": "openai-compatible", "base_url": srv.base_url,
+                                            "model": "gpt-4o-mini", "api_key_env": "CANARY_API_KEY"}})
+        from harness.cli import main
+
+        assert main(["run", str(cfg), "--results-dir", str(tmp_path / "results")]) == 0
+    finally:
+        srv.stop()
+    assert any(canary in a for a in auth_seen)  # the key was really sent
+    out, err = capfd.readouterr()
+    assert canary not in out and canary not in err
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and "evalsets" not in p.parts]
+    assert any(p.name == "records.jsonl" for p in written)
+    for p in written:
+        assert canary.encode() not in p.read_bytes(), p
+    recs = read_records(next(p for p in written if p.name == "records.jsonl"))
+    assert any(r.error and "***" in r.error for r in recs)
+
+
+# -- leakage ---------------------------------------------------------------------------------------
+
+def test_leakage_found_by_validate_and_warned_by_run(tmp_path, evalset_dir, fake_server, capsys):
+    from harness.cli import main
+
+    with (evalset_dir / "train.jsonl").open("a") as fh:
+        fh.write(json.dumps({"id": "leak1", "input": {"text": "Where is my NEW card?"},
+                             "expected": {"intent": "card_arrival", "urgent": False}}) + "\n")
+        fh.write(json.dumps({"id": "leak2", "input": {"text": "my card has not arrived after two weeks"},
+                             "expected": {"intent": "card_arrival", "urgent": True}}) + "\n")
+    (evalset_dir / "docs" / "faq.md").write_text("FAQ. Q: I want my money back for the order! A: ask the merchant.")
+    cfg = make_config(tmp_path, evalset_dir, fake_server.base_url)
+    assert main(["validate", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "1 test item(s) identical to train (t1~leak1)" in out
+    assert "near-duplicates of train (t4~leak2)" in out
+    assert "identical to docs (t3~faq)" in out
+    assert main(["run", str(cfg), "--no-progress", "--results-dir", str(tmp_path / "r")]) == 0
+    assert "warning: leakage" in capsys.readouterr().err
+
+
+def test_allow_unpriced_runs_with_unknown_cost(tmp_path, evalset_dir, fake_server):
+    cfg = make_config(tmp_path, evalset_dir, fake_server.base_url)
+    cfg.write_text(cfg.read_text().replace("model: gpt-4o-mini", "model: fake-model"))
+    res = do_run(cfg, tmp_path, allow_unpriced=True)
+    row = pd.read_csv(res.run_dir / "summary.csv").iloc[0]
+    assert row["accuracy"] == 1.0 and pd.isna(row["cost_per_request_usd"])
+    assert "no price known" in (res.run_dir / "summary.md").read_text()
