@@ -34,12 +34,13 @@ class Completion:
     """What a model call returned, before scoring."""
 
     text: str
-    usage: Usage
-    latency_s: float
-    finish_reason: str | None = None
+    usage: Usage | None  # None when the server reported no usage: the cost is then unknown, not $0
+    latency_s: float  # the whole call: every attempt and every backoff wait (attempts counted apart)
+    finish_reason: str | None = None  # as the server sent it
     model: str | None = None
     attempts: int = 1
     cache_hit: bool = False
+    refusal: str | None = None  # the model's refusal message, when the server reports one (OpenAI)
 
 
 @dataclass
@@ -70,8 +71,13 @@ class Record(BaseModel):
     finish_reason: str | None = None
     attempts: int = 1
     cache_hit: bool = False
+    # A call that never produced an answer (network, 5xx/429 after retries, timeout): not scored as an
+    # answer, counted as not correct, and the variant is incomplete.
     error: str | None = None
     error_kind: str | None = None
+    # The model answered, but badly by construction (truncated at max_tokens, empty, refused, filtered):
+    # scored as an answer (format-invalid and wrong), with the reason here.
+    answer_issue: str | None = None
     retrieved_doc_ids: list[str] | None = None
     shot_ids: list[str] | None = None
     scores: dict[str, Any] = Field(default_factory=dict)

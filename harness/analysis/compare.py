@@ -1,9 +1,15 @@
 """The regression gate: a candidate run against an accepted baseline run, item by item.
 
-A gate on absolute thresholds flaps with noise; a gate on any drop flaps too. This one fails only when a
-metric dropped by more than a tolerance *and* the drop is significant on the paired items (exact
-McNemar), so CI stays green on noise and goes red on a real regression — with the items that went
-right -> wrong printed next to both outputs, so the failure is readable.
+A gate on absolute thresholds flaps with noise; a gate on any drop flaps too. This one fails (exit 1) when:
+
+- the candidate run is not complete (its manifest status is not `completed`);
+- its error rate (calls that never got an answer) or its format-invalid rate is above the baseline's by more
+  than the tolerance;
+- its accuracy dropped by more than the tolerance *and* the drop is significant on the paired items (exact
+  McNemar).
+
+Every item is in the comparison: an unanswered item counts as wrong, so failing can never pass the gate.
+The items that went right -> wrong are printed next to both outputs, so a failure is readable.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from harness.records import Record
 from harness.report.format import interval, p_value, pct, pp
 from harness.runner.folder import load_run
 
-GATED_METRICS = [("accuracy", "correct"), ("format_valid", "format_valid")]
+RULE_TEXT = ("fail when the candidate run is not complete; when its error rate or format-invalid rate exceeds the "
+             "baseline's by more than {tol}; or when accuracy drops by more than {tol} AND the drop is significant "
+             "(exact McNemar p < {alpha:g}); unanswered items count as wrong")
 OUTPUT_CHARS = 200
 
 
@@ -75,10 +83,12 @@ class CompareResult:
     items_only_in_baseline: int
     items_only_in_candidate: int
     comparisons: list[VariantComparison] = field(default_factory=list)
+    candidate_status: str | None = None
+    incomplete_reason: str = ""  # set when the candidate run is not complete: the gate fails on that alone
 
     @property
     def failed(self) -> bool:
-        return any(c.failed for c in self.comparisons)
+        return bool(self.incomplete_reason) or any(c.failed for c in self.comparisons)
 
     @property
     def exit_code(self) -> int:
@@ -157,36 +167,66 @@ def _error_rate(run: _Run, variant: str) -> tuple[int, float | None]:
     return len(recs), (sum(1 for r in recs if r.error is not None) / len(recs) if recs else None)
 
 
+def _accuracy_delta(pr: stats.PairedResult, max_drop: float, alpha: float) -> MetricDelta:
+    md = MetricDelta("accuracy", pr.n, pr.baseline, pr.candidate, pr.diff, pr.lo, pr.hi, pr.p_value, gated=True)
+    if pr.diff is None:
+        return md
+    drop = -pr.diff
+    significant = pr.p_value is not None and pr.p_value < alpha
+    if drop > max_drop and significant:
+        md.failed = True
+        md.reason = (f"dropped {pp(drop, signed=False)} (more than {pp(max_drop, signed=False)}) and the "
+                     f"drop is significant (McNemar p={p_value(pr.p_value, sentence=True)} < {alpha:g})")
+    elif drop > max_drop:
+        md.reason = (f"dropped {pp(drop, signed=False)} but not significantly "
+                     f"(p={p_value(pr.p_value, sentence=True)} >= {alpha:g})")
+    elif drop > 0:
+        md.reason = f"dropped {pp(drop, signed=False)}, within the {pp(max_drop, signed=False)} tolerance"
+    else:
+        md.reason = "no drop"
+    return md
+
+
+def _rate_delta(metric: str, n: int, base: float | None, cand: float | None, max_drop: float, *,
+                lo: float | None = None, hi: float | None = None, p: float | None = None,
+                higher_is_worse: bool) -> MetricDelta:
+    """A rate gated on the tolerance alone: a candidate that fails or breaks format more often than the
+    baseline by more than the tolerance is not accepted, significant or not."""
+    diff = cand - base if base is not None and cand is not None else None
+    md = MetricDelta(metric, n, base, cand, diff, lo, hi, p, gated=True)
+    if diff is None:
+        return md
+    worse = diff if higher_is_worse else -diff
+    what = "rose" if higher_is_worse else "dropped"
+    if worse > max_drop:
+        md.failed = True
+        md.reason = f"{what} {pp(worse, signed=False)}, more than the {pp(max_drop, signed=False)} tolerance"
+    elif worse > 0:
+        md.reason = f"{what} {pp(worse, signed=False)}, within the {pp(max_drop, signed=False)} tolerance"
+    else:
+        md.reason = "no worse"
+    return md
+
+
+def _unanswered_items(run: _Run, variant: str) -> set[str]:
+    """Items none of whose repeats got an answer."""
+    answered = {r.item_id for r in run.records if r.variant == variant and r.error is None}
+    return {r.item_id for r in run.records if r.variant == variant} - answered
+
+
 def compare_variant(base: _Run, cand: _Run, bname: str, cname: str, *, max_drop: float,
                     alpha: float) -> VariantComparison:
     bi, ci = base.items.loc[bname], cand.items.loc[cname]
-    metrics: list[MetricDelta] = []
-    acc_pair: stats.PairedResult | None = None
-    for metric, col in GATED_METRICS:
-        pr = stats.paired_compare(bi, ci, col)
-        if col == "correct":
-            acc_pair = pr
-        md = MetricDelta(metric, pr.n, pr.baseline, pr.candidate, pr.diff, pr.lo, pr.hi, pr.p_value, gated=True)
-        if pr.diff is not None:
-            drop = -pr.diff
-            significant = pr.p_value is not None and pr.p_value < alpha
-            if drop > max_drop and significant:
-                md.failed = True
-                md.reason = (f"dropped {pp(drop, signed=False)} (more than {pp(max_drop, signed=False)}) and the "
-                             f"drop is significant (McNemar p={p_value(pr.p_value, sentence=True)} < {alpha:g})")
-            elif drop > max_drop:
-                md.reason = (f"dropped {pp(drop, signed=False)} but not significantly "
-                             f"(p={p_value(pr.p_value, sentence=True)} >= {alpha:g})")
-            elif drop > 0:
-                md.reason = f"dropped {pp(drop, signed=False)}, within the {pp(max_drop, signed=False)} tolerance"
-            else:
-                md.reason = "no drop"
-        metrics.append(md)
+    acc_pair = stats.paired_compare(bi, ci, "correct")
+    fmt = stats.paired_compare(bi, ci, "format_valid")
     nb, eb = _error_rate(base, bname)
     nc, ec = _error_rate(cand, cname)
-    metrics.append(MetricDelta("error_rate", min(nb, nc), eb, ec,
-                               (ec - eb) if eb is not None and ec is not None else None, None, None, None,
-                               gated=False, reason="informative only; errors are excluded from the paired items"))
+    metrics = [
+        _accuracy_delta(acc_pair, max_drop, alpha),
+        _rate_delta("format_valid", fmt.n, fmt.baseline, fmt.candidate, max_drop, lo=fmt.lo, hi=fmt.hi,
+                    p=fmt.p_value, higher_is_worse=False),
+        _rate_delta("error_rate", min(nb, nc), eb, ec, max_drop, higher_is_worse=True),
+    ]
     joined = bi[["correct"]].add_suffix("_b").join(ci[["correct"]].add_suffix("_c"), how="inner").sort_index()
     changes: dict[str, list[ItemChange]] = {"r2w": [], "w2r": []}
     for item_id, row in joined.iterrows():
@@ -195,14 +235,12 @@ def compare_variant(base: _Run, cand: _Run, bname: str, cname: str, *, max_drop:
         rb, rc = base.first.get((bname, str(item_id))), cand.first.get((cname, str(item_id)))
         ch = ItemChange(str(item_id), (rb or rc).expected if (rb or rc) else None, _output(rb), _output(rc))
         changes["r2w" if row["correct_b"] else "w2r"].append(ch)
-    b_ids, c_ids = set(bi.index), set(ci.index)
-    all_b = {r.item_id for r in base.records if r.variant == bname}
-    all_c = {r.item_id for r in cand.records if r.variant == cname}
-    assert acc_pair is not None
+    errored_b = _unanswered_items(base, bname)
+    errored_c = _unanswered_items(cand, cname)
     return VariantComparison(
         bname, cname, base.model_id(bname), cand.model_id(cname), acc_pair.n,
-        errored_in_candidate_only=len((b_ids & all_c) - c_ids),
-        errored_in_baseline_only=len((c_ids & all_b) - b_ids),
+        errored_in_candidate_only=len(errored_c - errored_b),
+        errored_in_baseline_only=len(errored_b - errored_c),
         metrics=metrics, right_to_wrong=changes["r2w"], wrong_to_right=changes["w2r"],
         failed=any(m.failed for m in metrics),
     )
@@ -226,6 +264,11 @@ def compare_runs(baseline_dir: Path, candidate_dir: Path, *, variant: str | None
     ids_c = {r.item_id for r in cand.records}
     result = CompareResult(str(baseline_dir), str(candidate_dir), hb, hc, match, max_drop, alpha,
                            len(ids_b - ids_c), len(ids_c - ids_b))
+    result.candidate_status = cand.manifest.get("status")
+    if result.candidate_status != "completed":
+        why = cand.manifest.get("message") or "it did not finish"
+        result.incomplete_reason = (f"the candidate run is not complete (status {result.candidate_status}: {why}); "
+                                    f"finish it with `harness run --resume {candidate_dir}` and compare again")
     for name in _pick_variants(base, cand, variant):
         result.comparisons.append(compare_variant(base, cand, name, name, max_drop=max_drop, alpha=alpha))
     return result
@@ -236,8 +279,9 @@ def compare_runs(baseline_dir: Path, candidate_dir: Path, *, variant: str | None
 def format_text(result: CompareResult, show: int = 20) -> str:
     out = [f"baseline  {result.baseline_run} (eval set {str(result.baseline_evalset_hash)[:12]})",
            f"candidate {result.candidate_run} (eval set {str(result.candidate_evalset_hash)[:12]})",
-           f"rule: fail when a metric drops by more than {pp(result.max_drop, signed=False)} AND the drop is significant "
-           f"(exact McNemar p < {result.alpha:g})"]
+           "rule: " + RULE_TEXT.format(tol=pp(result.max_drop, signed=False), alpha=result.alpha)]
+    if result.incomplete_reason:
+        out.append(f"FAIL: {result.incomplete_reason}")
     if not result.evalset_match:
         out.append(f"warning: the eval sets differ; compared only items present in both "
                    f"({result.items_only_in_baseline} only in baseline, {result.items_only_in_candidate} only in "
@@ -246,7 +290,7 @@ def format_text(result: CompareResult, show: int = 20) -> str:
         out += ["", f"variant {c.candidate_variant}: {c.baseline_model_id} -> {c.candidate_model_id}, "
                     f"{c.paired_items} paired items"]
         if c.errored_in_candidate_only or c.errored_in_baseline_only:
-            out.append(f"  not paired because of errors: {c.errored_in_candidate_only} items failed only in the "
+            out.append(f"  unanswered (counted as wrong): {c.errored_in_candidate_only} items only in the "
                        f"candidate, {c.errored_in_baseline_only} only in the baseline")
         out.append(f"  {'metric':<13} {'baseline':>9} {'candidate':>9}  {'diff [95% CI]':<28} {'p':>7}  gate")
         for m in c.metrics:
@@ -263,6 +307,8 @@ def format_text(result: CompareResult, show: int = 20) -> str:
             if len(changes) > show:
                 out.append(f"    ... and {len(changes) - show} more (use --json for all)")
     failed = [f"{c.candidate_variant} {m.metric}" for c in result.comparisons for m in c.metrics if m.failed]
+    if result.incomplete_reason:
+        failed.insert(0, f"candidate run {result.candidate_status}")
     out += ["", f"result: FAIL ({', '.join(failed)})" if failed else "result: ok (no significant drop beyond the "
                                                                        "tolerance)"]
     return "\n".join(out)

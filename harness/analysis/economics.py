@@ -154,7 +154,7 @@ def apply_costs(df: pd.DataFrame, frame: pd.DataFrame, manifest: dict[str, Any],
 class TrainingEstimate:
     train_examples: int | None = None
     examples_used: int | None = None
-    epochs: int = 3
+    epochs: float | None = 3  # the epochs actually used where known (local LoRA: from its training record)
     base_model: str | None = None
     tokens_per_char: float | None = None
     calibration: str = ""  # "estimated from N measured prompts of variant X"
@@ -165,6 +165,8 @@ class TrainingEstimate:
     price_source: str = ""
     cost_usd: float | None = None
     note: str = ""
+    steps: int | None = None  # optimiser steps actually run (local LoRA)
+    train_seconds: float | None = None  # measured training time (local LoRA)
 
 
 def _ft_variant(manifest: dict[str, Any], config: dict[str, Any]) -> str | None:
@@ -199,6 +201,26 @@ def tokens_per_char(records: list[Record]) -> tuple[float | None, int]:
     return (tokens / chars if chars else None), n
 
 
+def _local_training_cost(est: TrainingEstimate, ft_info: dict[str, Any]) -> None:
+    """A local LoRA costs the machine's time: measured training seconds x the model's price_per_hour, as
+    recorded with the adapter. Without either the cost is unknown — never a plausible-looking $0."""
+    adapter = ft_info.get("adapter") or {}
+    secs, pph = as_float(adapter.get("train_seconds")), as_float(ft_info.get("price_per_hour"))
+    est.steps = adapter.get("steps")
+    est.epochs = adapter.get("epochs")
+    if secs is None:
+        est.price_source = ("local LoRA training: no training record beside the adapter (<adapter>.json), so its "
+                            "time and cost are unknown; retrain with `harness finetune local`")
+        return
+    est.train_seconds = secs
+    if pph is None:
+        est.price_source = (f"local LoRA training took {secs / 60:.1f} min; set price_per_hour on the model "
+                            "to cost it")
+        return
+    est.cost_usd = secs / 3600 * pph
+    est.price_source = f"local LoRA training: {secs / 60:.1f} min measured x ${pph:g}/hour (price_per_hour)"
+
+
 def estimate_training(manifest: dict[str, Any], config: dict[str, Any],
                       records: list[Record]) -> TrainingEstimate:
     from harness.models.pricing import PriceTable
@@ -214,8 +236,7 @@ def estimate_training(manifest: dict[str, Any], config: dict[str, Any],
     # Training price first: it decides whether token counting matters at all.
     price = ft_info.get("price") or {}
     if ft_info.get("provider") == "local":
-        est.price_per_1m, est.cost_usd = 0.0, 0.0
-        est.price_source = "local LoRA training on your own hardware: no per-token price (compute time is not costed)"
+        _local_training_cost(est, ft_info)
     elif price.get("training_per_1m") is not None:
         est.price_per_1m = float(price["training_per_1m"])
         est.price_source = f"price of {ft_info.get('model_id')} used in the run ({price.get('source')})"
@@ -262,9 +283,11 @@ def estimate_training(manifest: dict[str, Any], config: dict[str, Any],
         est.calibration = (f"estimated from {n_prompts} measured prompts of variant {calib_name} "
                            f"({ratio:.3f} tokens per character)")
         est.tokens_per_epoch = ratio * est.training_chars
-        est.billed_tokens = est.tokens_per_epoch * est.epochs
+        est.billed_tokens = est.tokens_per_epoch * est.epochs if est.epochs is not None else None
         if evalset.content_hash != ev_info.get("content_hash"):
             est.note = "the eval set changed since this run; the estimate uses its current train split"
+    if ft_info.get("provider") == "local":
+        est.billed_tokens = None  # no per-token bill: the cost is compute time, set above
     if est.price_per_1m is not None and est.cost_usd is None and est.billed_tokens is not None:
         est.cost_usd = est.billed_tokens * est.price_per_1m / 1_000_000
     return est
@@ -373,6 +396,12 @@ def analyse(manifest: dict[str, Any], config: dict[str, Any] | None, df: pd.Data
     eco = Economics(training, be, target_accuracy=target, monthly_requests=monthly)
     lines = eco.summary
 
+    for _, row in ok.iterrows():
+        status = str(row.get("status", ""))
+        if status.startswith("incomplete"):
+            lines.append(f"{row['variant']} is incomplete: accuracy {pct(as_float(row.get('accuracy')))} — "
+                         f"{int(row['errors'])} of {int(row['n'])} calls unanswered (counted as not correct); "
+                         f"re-ask them with `harness run --resume RUN_DIR --retry-errors`.")
     n_train = training.train_examples
     if n_train is None:
         lines.append("The number of training examples is not recorded in this run.")

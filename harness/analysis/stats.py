@@ -111,15 +111,14 @@ def outcomes_frame(records: list[Record]) -> pd.DataFrame:
 
 
 def item_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per (variant, item): answered repeats, the mean of correct / format_valid over them, and the
-    majority vote (strictly more than half of the answered repeats; a tie counts as not correct, so a
-    coin-flip item never counts as a success). Errored repeats are left out; an item whose every repeat
-    errored is absent — errors are not wrong answers."""
-    ok = frame[frame["answered"]]
-    if ok.empty:
+    """Per (variant, item): its repeats, the mean of correct / format_valid over them, and the majority vote
+    (strictly more than half of the repeats; a tie counts as not correct, so a coin-flip item never counts
+    as a success). An unanswered repeat (error) counts as not correct and not valid: every item is in the
+    comparison, so a variant cannot gain from failing."""
+    if frame.empty:
         return pd.DataFrame(columns=["variant", "item_id", "repeats", "correct_rate", "format_valid_rate",
                                      "correct", "format_valid", "disagree"]).set_index(["variant", "item_id"])
-    g = ok.groupby(["variant", "item_id"], sort=False)
+    g = frame.groupby(["variant", "item_id"], sort=False)
     out = g.agg(repeats=("correct", "size"), correct_rate=("correct", "mean"),
                 format_valid_rate=("format_valid", "mean"))
     out["correct"] = out["correct_rate"] > 0.5
@@ -155,7 +154,7 @@ class RepeatSpread:
 
 
 def repeat_spread(frame: pd.DataFrame, items: pd.DataFrame, variant: str) -> RepeatSpread:
-    sub = frame[(frame["variant"] == variant) & frame["answered"]]
+    sub = frame[frame["variant"] == variant]
     repeats = int(sub["repeat"].nunique()) if not sub.empty else 0
     its = items.loc[variant] if variant in items.index.get_level_values(0) else items.iloc[0:0]
     n_items = len(its)
@@ -170,7 +169,7 @@ def repeat_spread(frame: pd.DataFrame, items: pd.DataFrame, variant: str) -> Rep
 
 @dataclass
 class PairedResult:
-    """One metric, candidate vs baseline variant, on the items both answered."""
+    """One metric, candidate vs baseline variant, on the items both were asked (unanswered = not correct)."""
 
     metric: str
     n: int
@@ -189,7 +188,7 @@ class PairedResult:
 
 def paired_compare(base_items: pd.DataFrame, cand_items: pd.DataFrame, metric: str = "correct", *,
                    seed: int = DEFAULT_SEED, n_boot: int = BOOTSTRAP_SAMPLES) -> PairedResult:
-    """Pair two per-item tables (indexed by item_id, from item_outcomes) on the items both answered.
+    """Pair two per-item tables (indexed by item_id, from item_outcomes) on the items both were asked.
     The interval uses per-item means (all the information repeats give); McNemar uses per-item majority."""
     rate = f"{metric}_rate"
     joined = base_items[[rate, metric]].add_suffix("_b").join(cand_items[[rate, metric]].add_suffix("_c"), how="inner")

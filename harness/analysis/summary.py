@@ -73,6 +73,8 @@ def analyse(manifest: dict[str, Any], records: list[Record], config: dict[str, A
         if recs:
             expected = {r.item_id: r.expected for r in recs}
             row.update(summarize(recs, label_fields, expected))
+            if row["errors"]:
+                row["status"] = incomplete_note(row)
             price = info.get("price") or {}
             row["price_basis"] = price.get("basis")
             row["structured_output"] = info.get("structured_output")
@@ -91,8 +93,13 @@ def analyse(manifest: dict[str, Any], records: list[Record], config: dict[str, A
     return Analysis(manifest, config or {}, records, df[CORE_COLUMNS + rest], frame, items, base)
 
 
+def incomplete_note(row: dict[str, Any]) -> str:
+    """e.g. "incomplete: 12 of 140 unanswered" — said wherever the variant's accuracy is shown."""
+    return f"incomplete: {row['errors']} of {row['n']} unanswered"
+
+
 def _interval_columns(row: dict[str, Any], frame: pd.DataFrame, items: pd.DataFrame, name: str) -> dict[str, Any]:
-    """Wilson intervals. The sample size is the number of distinct items answered, not records: repeats
+    """Wilson intervals. The sample size is the number of distinct items asked, not records: repeats
     of one item are not independent evidence, so they must not narrow the interval."""
     spread = stats.repeat_spread(frame, items, name)
     out: dict[str, Any] = {"items": spread.items, "repeats": spread.repeats,

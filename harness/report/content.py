@@ -46,10 +46,11 @@ LATENCY_DISPLAY = [
 ]
 
 METHOD_NOTES = [
-    "Accuracy and format validity are shares of *answered* calls; failed calls (errors) are counted apart, "
-    "never as wrong answers.",
-    "95% intervals for a variant's rates are Wilson score intervals over the distinct items answered.",
-    "Paired comparisons use the items both variants answered: the difference has a paired-bootstrap 95% interval "
+    "Accuracy and format validity are shares of *every* item asked: a bad answer (truncated, empty, refused, "
+    "unparseable) is scored as format-invalid and wrong, and a call that never got an answer (error) counts as "
+    "not correct and marks the variant incomplete. `accuracy_answered` is the share among answered calls.",
+    "95% intervals for a variant's rates are Wilson score intervals over the distinct items asked.",
+    "Paired comparisons use every item both variants were asked: the difference has a paired-bootstrap 95% interval "
     f"({stats.BOOTSTRAP_SAMPLES} resamples of items, seed {stats.DEFAULT_SEED}) and an exact McNemar p-value "
     "(binomial test on the items that changed).",
     "With repeats > 1, each item's repeats are combined (mean for the interval, strict majority for McNemar) and "
@@ -79,6 +80,9 @@ def variant_notes(manifest: dict[str, Any], df: pd.DataFrame) -> list[str]:
     for _, row in df.iterrows():
         if str(row.get("status", "")).startswith("skipped"):
             notes.append(f"- **{row['variant']}** {row['status']}")
+        elif str(row.get("status", "")).startswith("incomplete"):
+            notes.append(f"- **{row['variant']}** is {row['status']}: those calls never got an answer "
+                         f"({row.get('errors')} errors after retries) and count as not correct")
     for name, info in (manifest.get("variants") or {}).items():
         mode = info.get("structured_output")
         if mode and not info.get("skipped"):
@@ -108,7 +112,9 @@ def training_facts(eco: Economics, money: Callable[[float], str]) -> list[tuple[
         ("training examples", t.train_examples),
         ("examples used for training", t.examples_used),
         ("training tokens per epoch (est.)", f"{t.tokens_per_epoch:,.0f}" if t.tokens_per_epoch else None),
-        ("epochs", t.epochs),
+        ("epochs", f"{t.epochs:g}" if t.epochs is not None else None),
+        ("optimiser steps", t.steps),
+        ("measured training time", f"{t.train_seconds / 60:.1f} min" if t.train_seconds is not None else None),
         ("billed training tokens (est.)", f"{t.billed_tokens:,.0f}" if t.billed_tokens else None),
         ("training price per 1M tokens", unit_price(t.price_per_1m) if t.price_per_1m is not None else None),
         ("price source", t.price_source or None),

@@ -133,7 +133,11 @@ def cell(row: Any, col: str) -> str:
     text = value(v, col)
     if is_missing(v):
         return text
-    if col in ("accuracy", "format_valid"):
+    if col == "variant":
+        status = row.get("status")
+        if isinstance(status, str) and status.startswith("incomplete"):
+            text += f" ({status})"
+    elif col in ("accuracy", "format_valid"):
         lo, hi = row.get(f"{col}_lo"), row.get(f"{col}_hi")
         if not is_missing(lo) and not is_missing(hi):
             text += " " + interval(lo, hi)

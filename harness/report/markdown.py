@@ -66,7 +66,7 @@ def summary_markdown(manifest: dict[str, Any], df: pd.DataFrame) -> str:
         out += [f"## Paired comparison on the same items (vs {paired.iloc[0]['vs_variant']})", "",
                 markdown_table(paired, PAIRED_DISPLAY), "",
                 "Δ is the variant minus the reference, in percentage points, with a paired-bootstrap 95% interval "
-                "and an exact McNemar p-value; errors are excluded (items answered by both).", ""]
+                "and an exact McNemar p-value, over every item (an unanswered item counts as not correct).", ""]
     extra = extra_columns(df)
     if extra:
         out += ["## Per field and retrieval", "", _extra_table(df, extra), ""]

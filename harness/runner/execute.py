@@ -20,7 +20,7 @@ from harness.models import pricing
 from harness.records import CallError, Completion, EvalItem, Record, Usage
 from harness.runner.cache import ResponseCache, cache_key
 from harness.runner.plan import VariantPlan
-from harness.scoring.scorers import Scorer
+from harness.scoring.scorers import Scorer, answer_issue, mark_invalid
 
 MIN_RECORDS_FOR_ERROR_RATE = 20
 
@@ -48,14 +48,20 @@ class Executor:
         self.state = Progress()
 
     # -- one record --------------------------------------------------------------------------------------
-    def request_for(self, plan: VariantPlan, item: EvalItem) -> dict[str, Any]:
+    def request_for(self, plan: VariantPlan, item: EvalItem, repeat: int = 0) -> dict[str, Any]:
+        """Each repeat gets its own seed (run.seed + repeat), so repeats at temperature > 0 are real repeats."""
         v, run = plan.variant, self.cfg.run
         return plan.client.build_request(
             plan.prepared[item.id].messages,
             temperature=v.temperature if v.temperature is not None else run.temperature,
             max_tokens=v.max_tokens or run.max_tokens,
-            seed=run.seed, stop=plan.stop,
+            seed=run.seed + repeat if run.seed is not None else None, stop=plan.stop,
         )
+
+    @staticmethod
+    def key_for(plan: VariantPlan, request: dict[str, Any], repeat: int) -> str:
+        """The cache key: who answers and the body actually sent (extra_body merged)."""
+        return cache_key(plan.endpoint_id, plan.client.body_for(request), repeat)
 
     def make_record(self, plan: VariantPlan, item: EvalItem, repeat: int, request: dict[str, Any],
                     result: Completion | CallError, started: float) -> Record:
@@ -70,12 +76,15 @@ class Executor:
         else:
             rec.raw_text, rec.usage, rec.latency_s = result.text, result.usage, result.latency_s
             rec.finish_reason, rec.attempts, rec.cache_hit = result.finish_reason, result.attempts, result.cache_hit
-            rec.cost_usd = pricing.cost_usd(result.usage, plan.price) if plan.price else None
-            if result.finish_reason == "length":
-                rec.error_kind = "length"
-                rec.error = f"output cut off at max_tokens={request.get('max_tokens')} (raise run.max_tokens)"
-            else:
-                rec.parsed, rec.scores = self.scorer.score(result.text, item.expected)
+            # Every answered call was billed; without usage its cost is unknown, never $0.
+            rec.cost_usd = (pricing.cost_usd(result.usage, plan.price)
+                            if plan.price and result.usage is not None else None)
+            rec.parsed, rec.scores = self.scorer.score(result.text, item.expected)
+            issue = answer_issue(result.text, result.finish_reason, refusal=getattr(result, "refusal", None),
+                                 max_tokens=request.get("max_tokens") or request.get("max_completion_tokens"))
+            if issue is not None:
+                rec.answer_issue = issue
+                mark_invalid(rec.scores)
         if prep.retrieved_doc_ids is not None and item.expected_doc_ids:
             from harness.retrieval.index import recall_at_k, reciprocal_rank
 
@@ -85,8 +94,10 @@ class Executor:
 
     def cached_record(self, plan: VariantPlan, item: EvalItem, repeat: int, request: dict[str, Any],
                       hit: dict[str, Any]) -> Record:
-        comp = Completion(text=hit["text"], usage=Usage(**hit["usage"]), latency_s=hit["latency_s"],
-                          finish_reason=hit.get("finish_reason"), attempts=0, cache_hit=True)
+        usage = Usage(**hit["usage"]) if hit.get("usage") is not None else None
+        comp = Completion(text=hit["text"], usage=usage, latency_s=hit["latency_s"],
+                          finish_reason=hit.get("finish_reason"), attempts=0, cache_hit=True,
+                          refusal=hit.get("refusal"))
         return self.make_record(plan, item, repeat, request, comp, time.time())
 
     def prefetch_cached(self, jobs: list[Job]) -> tuple[list[Record], list[Job]]:
@@ -94,8 +105,8 @@ class Executor:
         re-run costs little more than reading the cache; returns (records, jobs still to call)."""
         keyed = []
         for plan, item, r in jobs:
-            request = self.request_for(plan, item)
-            keyed.append((plan, item, r, request, cache_key(plan.endpoint_id, request, r)))
+            request = self.request_for(plan, item, r)
+            keyed.append((plan, item, r, request, self.key_for(plan, request, r)))
         hits = self.cache.get_many([k[4] for k in keyed])
         records, rest = [], []
         for plan, item, r, request, key in keyed:
@@ -107,19 +118,21 @@ class Executor:
         return records, rest
 
     async def call(self, plan: VariantPlan, item: EvalItem, repeat: int) -> Record:
-        request = self.request_for(plan, item)
+        request = self.request_for(plan, item, repeat)
         started = time.time()
         key = None
         if self.cache is not None:
-            key = cache_key(plan.endpoint_id, request, repeat)
+            key = self.key_for(plan, request, repeat)
             if not self.refresh:
-                hit = self.cache.get(key)
+                hit = await self.cache.aget(key)
                 if hit is not None:
                     return self.cached_record(plan, item, repeat, request, hit)
         result = await plan.client.complete(request)
         if key is not None and isinstance(result, Completion):
-            self.cache.put(key, {"text": result.text, "usage": result.usage.model_dump(),
-                                 "latency_s": result.latency_s, "finish_reason": result.finish_reason})
+            self.cache.put(key, {"text": result.text,
+                                 "usage": result.usage.model_dump() if result.usage is not None else None,
+                                 "latency_s": result.latency_s, "finish_reason": result.finish_reason,
+                                 "refusal": result.refusal})
         return self.make_record(plan, item, repeat, request, result, started)
 
     # -- the loop ----------------------------------------------------------------------------------------

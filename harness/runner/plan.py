@@ -7,6 +7,7 @@ so a run that is going to stop on a config problem stops before it spends money,
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from harness.data.evalset import EvalSet
 from harness.errors import ConfigError
 from harness.models import pricing
 from harness.models.client import ModelClient
-from harness.prompts.variants import Prepared, prepare, stratified_examples
+from harness.prompts.variants import Prepared, example_pool, prepare, stratified_examples
 from harness.records import EvalItem
 from harness.runner import cache as response_cache
 
@@ -47,24 +48,68 @@ def resolve_model_id(cfg: RunConfig, name: str) -> str:
 
 
 def few_shot_pool(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig]) -> set[str]:
-    """The training items any few-shot variant may show the model (checked for leakage)."""
+    """The training items any few-shot variant may show the model (checked for leakage): without the train
+    items that repeat a test item unless run.keep_leaked."""
     pool: set[str] = set()
     for v in variants:
         if v.kind != "few_shot":
             continue
+        examples = example_pool(evalset, keep_leaked=cfg.run.keep_leaked)
         if v.selection == "first":
-            pool |= {i.id for i in evalset.train[: v.shots]}
+            pool |= {i.id for i in examples[: v.shots]}
         elif v.selection == "stratified":
-            pool |= {i.id for i in stratified_examples(evalset, v.shots, cfg.run.seed or 0)}
+            pool |= {i.id for i in stratified_examples(evalset, v.shots, cfg.run.seed or 0, examples)}
         else:
-            pool |= {i.id for i in evalset.train}
+            pool |= {i.id for i in examples}
     return pool
 
 
-def leakage_lines(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig]) -> list[str]:
-    from harness.data.leakage import check_leakage, summarize_findings
+def leakage_action(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig]) -> dict[str, Any] | None:
+    """What the run does about train items that repeat a test item (the manifest's `leakage_action`): left out
+    of the few-shot pool, or kept with run.keep_leaked. None when no few-shot variant runs or none leaked."""
+    from harness.data.leakage import leaked_train_items
 
-    return summarize_findings(check_leakage(evalset), evalset, few_shot_pool(cfg, evalset, variants))
+    if not any(v.kind == "few_shot" for v in variants):
+        return None
+    leaked = leaked_train_items(evalset)
+    if not leaked:
+        return None
+    return {"train_items": sorted(leaked), "kept": cfg.run.keep_leaked,
+            "left_out_of": [] if cfg.run.keep_leaked else ["few-shot pool"]}
+
+
+def leakage_lines(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig]) -> list[str]:
+    """Readable leakage findings, and what is done about them."""
+    from harness.data.leakage import check_leakage, describe_pairs, leaked_train_items, summarize_findings
+
+    lines = summarize_findings(check_leakage(evalset), evalset, few_shot_pool(cfg, evalset, variants))
+    if leakage_action(cfg, evalset, variants) is not None:
+        leaked = leaked_train_items(evalset)
+        if cfg.run.keep_leaked:
+            lines.append(f"leakage: kept {len(leaked)} train item(s) that repeat or nearly repeat a test item in the "
+                         f"few-shot pool, because run.keep_leaked is true ({describe_pairs(leaked)})")
+        else:
+            lines.append(f"leakage: left {len(leaked)} train item(s) out of the few-shot pool because they repeat "
+                         f"or nearly repeat a test item ({describe_pairs(leaked)}); set run.keep_leaked: true "
+                         f"in the config to keep them")
+    return lines
+
+
+def adapter_record(lora: Path | None) -> dict[str, Any] | None:
+    """How a local LoRA adapter was trained, from the `<adapter>.json` written beside it: the measured
+    training time and the steps and epochs actually run, so the run prices training honestly."""
+    if lora is None:
+        return None
+    meta_path = lora.with_name(lora.name + ".json")
+    try:
+        meta = json.loads(meta_path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {"path": str(lora)}
+    settings = meta.get("settings") or {}
+    steps, batch, n = settings.get("steps"), settings.get("batch_size"), meta.get("train_items")
+    return {"path": str(lora), "train_seconds": meta.get("train_seconds"), "steps": steps, "batch_size": batch,
+            "train_items": n, "epochs": round(steps * batch / n, 2) if steps and batch and n else None,
+            "created_at": meta.get("created_at")}
 
 
 class Plan:
@@ -82,6 +127,7 @@ class Plan:
         self.prices = pricing.PriceTable.load(cfg.pricing)
         self.variants: dict[str, VariantPlan] = {}
         self.local_server: Any = None
+        self.local_specs: dict[str, Any] = {}  # model name -> the LocalModelSpec the server is started with
 
     def model_id(self, name: str) -> str:
         return resolve_model_id(self.cfg, name)
@@ -133,11 +179,7 @@ class Plan:
             return
         from harness.models import local
 
-        specs = []
-        for name in local_names:
-            m = self.cfg.models[name]
-            gguf = m.gguf or local.ensure_gguf()
-            specs.append(local.LocalModelSpec(alias=self.model_id(name), gguf=gguf, lora=m.lora))
+        specs = [self.local_spec(name) for name in local_names]
         server = local.LocalServer(specs, log_path=self.run_dir / "local-server.log")
         server.start()
         self.local_server = server
@@ -160,20 +202,26 @@ class Plan:
                                 "build_s": round(time.perf_counter() - t0, 3), "docs": len(self.evalset.docs)}
         return index
 
+    def local_spec(self, name: str) -> Any:
+        """The embedded server's spec for a local model: the one the server is started with and the cache
+        is keyed on, built once."""
+        if name not in self.local_specs:
+            from harness.models import local
+
+            m = self.cfg.models[name]
+            gguf = m.gguf or local.ensure_gguf()
+            self.local_specs[name] = local.LocalModelSpec(alias=self.model_id(name), gguf=gguf, lora=m.lora)
+        return self.local_specs[name]
+
     def endpoint_id(self, v: VariantConfig, client: ModelClient) -> str:
-        """What identifies the answering model in the cache. The embedded server listens on a new port
-        each run, so local models are keyed by their files instead (a retrained adapter is a new model)."""
+        """What identifies the answering model in the cache: the URL the client actually sends to (for
+        `provider: openai` without base_url, OPENAI_BASE_URL or api.openai.com). The embedded server
+        listens on a new port each run, so local models are keyed by their files, the llama-cpp-python
+        release and the server settings instead (a retrained adapter is a new model)."""
         m = self.cfg.models[v.model]
         if m.provider != "local":
-            return client.base_url or "openai"
-        parts = ["local"]
-        for f in (m.gguf, m.lora):
-            if f is not None and f.exists():
-                st = f.stat()
-                parts.append(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}")
-        if m.gguf is None:
-            parts.append("embedded-gemma-3-270m")
-        return "|".join(parts)
+            return client.endpoint_url
+        return "local|" + self.local_spec(v.model).cache_identity()
 
     # -- the plan ------------------------------------------------------------------------------------------
     async def build(self, variants: list[VariantConfig], items: list[EvalItem]) -> None:
@@ -200,7 +248,7 @@ class Plan:
             m = self.cfg.models[plan.variant.model]
             try:
                 plan.prepared = prepare(plan.variant, self.evalset, items, system_role=m.effective_system_role,
-                                        seed=seed, rag_index=rag_index)
+                                        seed=seed, rag_index=rag_index, keep_leaked=self.cfg.run.keep_leaked)
             except ValueError as exc:
                 plan.skipped = str(exc)
 
@@ -244,6 +292,7 @@ class Plan:
                 "system_role": m.effective_system_role,
                 "price": pricing.describe(p.price) if p.price else None,
                 "price_per_hour": m.price_per_hour,
+                "adapter": adapter_record(m.lora) if m.provider == "local" else None,
                 "skipped": p.skipped,
                 "settings": p.variant.model_dump(mode="json"),
             }

@@ -83,6 +83,32 @@ class Scorer:
         return (copy.deepcopy(parsed) if isinstance(parsed, dict | list) else parsed), scores
 
 
+def answer_issue(text: str | None, finish_reason: str | None, *, refusal: str | None = None,
+                 max_tokens: int | None = None) -> str | None:
+    """Why an answer cannot count as a valid one whatever its text says, or None.
+
+    A truncated JSON answer can still parse by luck (`{"a": 1}` cut after the brace); it is still an answer
+    the model did not finish, so it is format-invalid and wrong — never dropped as an error."""
+    if refusal:
+        return f"refused: {refusal[:200]}"
+    if finish_reason == "length":
+        return f"truncated at max_tokens={max_tokens} (raise run.max_tokens)" if max_tokens else "truncated"
+    if finish_reason == "content_filter":
+        return "stopped by the provider's content filter"
+    if not (text or "").strip():
+        return "empty answer"
+    return None
+
+
+def mark_invalid(scores: dict[str, Any]) -> dict[str, Any]:
+    """Scores of an answer with an issue: format-invalid and wrong (lenient extraction is left as found)."""
+    scores["format_valid"] = False
+    scores["correct"] = False
+    if isinstance(scores.get("fields"), dict):
+        scores["fields"] = {k: False for k in scores["fields"]}
+    return scores
+
+
 def values_equal(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
@@ -135,52 +161,76 @@ def _mean(xs: list[float]) -> float | None:
 
 
 def summarize(records: list[Record], label_fields: dict[str, list[Any]], expected: dict[str, Any]) -> dict[str, Any]:
-    """One summary row for the records of one variant. Errors are counted, never scored as wrong."""
+    """One summary row for the records of one variant.
+
+    Every record is in the denominator: an unanswered call (error) counts as not valid and not correct, so a
+    variant that fails or rambles can never look better than one that answers. `accuracy_answered` is the
+    share among answered calls, kept as an extra column."""
+    n = len(records)
     answered = [r for r in records if r.error is None]
     n_ok = len(answered)
     row: dict[str, Any] = {
-        "n": len(records),
-        "errors": len(records) - n_ok,
-        "error_rate": (len(records) - n_ok) / len(records) if records else None,
+        "n": n,
+        "errors": n - n_ok,
+        "error_rate": (n - n_ok) / n if n else None,
         "answered": n_ok,
+        "answer_issues": sum(1 for r in answered if r.answer_issue),
+        "truncated": sum(1 for r in answered if r.finish_reason == "length"),
     }
 
-    def share(key: str) -> float | None:
-        return sum(1 for r in answered if r.scores.get(key)) / n_ok if n_ok else None
+    def share(key: str, among: list[Record] = records) -> float | None:
+        return sum(1 for r in among if r.scores.get(key)) / len(among) if among else None
 
     row["format_valid"] = share("format_valid")
     row["json_extractable"] = share("json_extractable")
     row["accuracy"] = share("correct")
     row["accuracy_lenient"] = share("correct_lenient")
+    row["accuracy_answered"] = share("correct", answered)
     fields = sorted({f for r in answered for f in (r.scores.get("fields") or {})})
     for f in fields:
-        row[f"acc_{f}"] = sum(1 for r in answered if (r.scores.get("fields") or {}).get(f)) / n_ok
+        row[f"acc_{f}"] = sum(1 for r in answered if (r.scores.get("fields") or {}).get(f)) / n
     for f in label_fields:
         pairs = []
-        for r in answered:
+        for r in records:
             exp = expected.get(r.item_id)
             if not isinstance(exp, dict) or f not in exp:
                 continue
             pred = r.parsed.get(f) if (r.scores.get("format_valid") and isinstance(r.parsed, dict)) else None
             pairs.append((exp[f], pred))
         row[f"macro_f1_{f}"] = macro_f1(pairs)
-    # Cache hits answer in microseconds; counting them would fake the latency users will see.
-    lat = [r.latency_s for r in answered if r.latency_s is not None and not r.cache_hit]
-    row["latency_p50_s"] = percentile(lat, 50)
-    row["latency_p95_s"] = percentile(lat, 95)
-    row["latency_n"] = len(lat)
-    row["cache_hits"] = sum(1 for r in records if r.cache_hit)
-    usages = [r.usage for r in answered if r.usage is not None]
-    row["prompt_tokens_mean"] = _mean([u.prompt_tokens for u in usages])
-    row["completion_tokens_mean"] = _mean([u.completion_tokens for u in usages])
-    costs = [r.cost_usd for r in answered if r.cost_usd is not None]
-    priced = len(costs) == n_ok and n_ok > 0
-    row["cost_per_request_usd"] = _mean(costs) if priced else None
-    row["cost_per_1k_usd"] = row["cost_per_request_usd"] * 1000 if priced else None
-    n_correct = sum(1 for r in answered if r.scores.get("correct"))
-    row["cost_per_correct_usd"] = (sum(costs) / n_correct) if priced and n_correct else None
-    retr = [r for r in answered if "recall_at_k" in r.scores]
+    row.update(_latency_tokens(records, answered))
+    row.update(_costs(answered))
+    retr = [r for r in records if "recall_at_k" in r.scores]
     if retr:
         row["recall_at_k"] = _mean([r.scores["recall_at_k"] for r in retr])
         row["mrr"] = _mean([r.scores["mrr"] for r in retr])
     return row
+
+
+def _latency_tokens(records: list[Record], answered: list[Record]) -> dict[str, Any]:
+    # Cache hits answer in microseconds; counting them would fake the latency users will see.
+    lat = [r.latency_s for r in answered if r.latency_s is not None and not r.cache_hit]
+    usages = [r.usage for r in answered if r.usage is not None]
+    return {
+        "latency_p50_s": percentile(lat, 50),
+        "latency_p95_s": percentile(lat, 95),
+        "latency_n": len(lat),
+        "cache_hits": sum(1 for r in records if r.cache_hit),
+        "prompt_tokens_mean": _mean([u.prompt_tokens for u in usages]),
+        "completion_tokens_mean": _mean([u.completion_tokens for u in usages]),
+    }
+
+
+def _costs(answered: list[Record]) -> dict[str, Any]:
+    """Every answered call was billed, truncated and wrong ones included. One answer without a known cost
+    (no usage returned, no price) makes the variant's cost unknown rather than quietly lower."""
+    costs = [r.cost_usd for r in answered if r.cost_usd is not None]
+    priced = len(costs) == len(answered) and len(answered) > 0
+    per_request = _mean(costs) if priced else None
+    n_correct = sum(1 for r in answered if r.scores.get("correct"))
+    return {
+        "cost_per_request_usd": per_request,
+        "cost_per_1k_usd": per_request * 1000 if per_request is not None else None,
+        "cost_per_correct_usd": (sum(costs) / n_correct) if priced and n_correct else None,
+        "cost_unknown": len(answered) - len(costs),
+    }

@@ -6,7 +6,7 @@ import re
 import pytest
 import yaml
 
-from harness.analysis.compare import compare_runs
+from harness.analysis.compare import compare_runs, format_text
 from harness.api import run
 from harness.cli import main
 from harness.runner.runner import RunOptions
@@ -106,7 +106,7 @@ def test_significant_drop_fails_with_readable_diff(tmp_path, capsys):
     assert '      candidate: {"intent": "refund", "urgent": false}' in out
     junk_line = next(line for line in out.splitlines() if "candidate: not json" in line)
     assert junk_line.endswith("…") and len(junk_line.split("candidate: ")[1]) == 201
-    assert "result: FAIL (ft accuracy)" in out
+    assert "result: FAIL (ft accuracy, ft format_valid)" in out  # 1 junk answer of 30: 3.3 pp > 2 pp
 
 
 def test_drop_beyond_tolerance_but_not_significant_passes(tmp_path, capsys):
@@ -151,16 +151,41 @@ def test_variant_option_and_all_common_variants(tmp_path, capsys):
     assert code == 2 and "--variant nope" in err and len(err.strip().splitlines()) == 1
 
 
-def test_errors_are_not_paired_and_not_wrong(tmp_path):
+def test_unanswered_items_count_as_wrong_and_fail_the_gate(tmp_path):
+    """A candidate whose calls fail must not pass the gate: every item is paired, unanswered ones as wrong."""
     accepted, candidate = two_runs(tmp_path, scripted(), scripted(errors={FT_MODEL: {0, 1, 2, 3, 4, 5, 6, 7}}))
     res = compare_runs(accepted, candidate)
     (c,) = res.comparisons
-    assert c.paired_items == 22 and c.errored_in_candidate_only == 8
-    acc = next(m for m in c.metrics if m.metric == "accuracy")
-    assert acc.diff == 0 and not acc.failed
+    assert c.paired_items == 30 and c.errored_in_candidate_only == 8
     err = next(m for m in c.metrics if m.metric == "error_rate")
-    assert err.candidate == pytest.approx(8 / 30) and not err.gated
-    assert res.exit_code == 0
+    assert err.candidate == pytest.approx(8 / 30) and err.gated and err.failed
+    assert "more than the 2.0 pp tolerance" in err.reason
+    acc = next(m for m in c.metrics if m.metric == "accuracy")
+    assert acc.diff < 0 and acc.n == 30
+    assert res.exit_code == 1
+    text = format_text(res)
+    assert "error_rate" in text and "FAIL" in text and "unanswered (counted as wrong): 8" in text
+
+
+def test_incomplete_candidate_fails_the_gate(tmp_path):
+    accepted, candidate = two_runs(tmp_path, scripted(), scripted())
+    manifest = json.loads((candidate / "manifest.json").read_text())
+    manifest["status"], manifest["message"] = "interrupted", "interrupted; continue with: harness run --resume X"
+    (candidate / "manifest.json").write_text(json.dumps(manifest))
+    res = compare_runs(accepted, candidate)
+    assert all(not c.failed for c in res.comparisons)  # the metrics alone would pass
+    assert res.failed and res.exit_code == 1 and res.candidate_status == "interrupted"
+    assert "not complete (status interrupted" in format_text(res)
+
+
+def test_format_invalid_rate_beyond_tolerance_fails_without_significance(tmp_path):
+    """Two more broken answers out of 30 (6.7 pp) is not significant by McNemar but is beyond 2 pp."""
+    accepted, candidate = two_runs(tmp_path, scripted(), scripted(junk={FT_MODEL: {0: "no json", 1: "{"}}))
+    res = compare_runs(accepted, candidate)
+    (c,) = res.comparisons
+    fmt = next(m for m in c.metrics if m.metric == "format_valid")
+    assert fmt.failed and fmt.p_value > 0.05 and "more than the 2.0 pp tolerance" in fmt.reason
+    assert res.exit_code == 1
 
 
 def test_different_evalset_refused_unless_allowed(tmp_path, capsys):

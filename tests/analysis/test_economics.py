@@ -151,9 +151,25 @@ def test_training_price_from_table_local_and_unknown():
     assert est.cost_usd is None and "no measured prompt tokens" in est.note
     est = estimate_training(manifest, {"finetune": {"base_model": "mystery-model"}}, [])
     assert est.price_per_1m is None and "no training price known for mystery-model" in est.price_source
-    local = {"evalset": {"train_items": 3}, "variants": {"ft": {"kind": "fine_tuned", "provider": "local"}}}
-    est = estimate_training(local, {}, [])
-    assert est.cost_usd == 0.0 and "local LoRA" in est.price_source
+
+
+
+def test_local_training_cost_is_measured_time_times_price_per_hour():
+    def local(adapter, pph):
+        return {"evalset": {"train_items": 3}, "variants": {"ft": {
+            "kind": "fine_tuned", "provider": "local", "price_per_hour": pph, "adapter": adapter}}}
+
+    trained = {"path": "a.gguf", "train_seconds": 1800.0, "steps": 56, "batch_size": 8, "train_items": 441,
+               "epochs": 1.02}
+    est = estimate_training(local(trained, 0.5), {"finetune": {"epochs": 3}}, [])
+    assert est.cost_usd == pytest.approx(0.25) and "30.0 min measured x $0.5/hour" in est.price_source
+    assert est.epochs == 1.02 and est.steps == 56  # what was run, not the OpenAI epochs setting
+    assert est.billed_tokens is None
+    # no price_per_hour, or no training record: unknown, never a plausible-looking $0
+    est = estimate_training(local(trained, None), {}, [])
+    assert est.cost_usd is None and "set price_per_hour" in est.price_source
+    est = estimate_training(local({"path": "a.gguf"}, 0.5), {}, [])
+    assert est.cost_usd is None and est.epochs is None and "no training record" in est.price_source
 
 
 def _table(rows):

@@ -105,25 +105,26 @@ def test_item_outcomes_majority_mean_and_errors():
     frame = outcomes_frame(recs)
     items = item_outcomes(frame)
     a = items.loc["a"]
-    assert list(a.index) == ["i1", "i2", "i4"]  # an item with only errors is not an item answered wrong
+    assert list(a.index) == ["i1", "i2", "i3", "i4"]  # an item that never got an answer is in, as wrong
     assert a.loc["i1", "correct_rate"] == pytest.approx(2 / 3) and bool(a.loc["i1", "correct"])
-    assert a.loc["i2", "correct_rate"] == 0.5 and not a.loc["i2", "correct"]
-    assert a.loc["i2", "repeats"] == 2
+    assert a.loc["i2", "correct_rate"] == pytest.approx(1 / 3) and not a.loc["i2", "correct"]
+    assert a.loc["i2", "repeats"] == 3
+    assert a.loc["i3", "correct_rate"] == 0 and not a.loc["i3", "correct"]
     spread = repeat_spread(frame, items, "a")
-    assert spread.repeats == 3 and spread.items == 3
-    assert spread.disagreement == pytest.approx(2 / 3)  # i1 and i2 disagree across repeats, i4 does not
-    # per-round accuracy: round0 2/3, round1 1/3, round2 0/2
-    assert spread.accuracy_std == pytest.approx(float(np.std([2 / 3, 1 / 3, 0.0], ddof=1)))
-    assert spread.accuracy_majority == pytest.approx(1 / 3)
+    assert spread.repeats == 3 and spread.items == 4
+    assert spread.disagreement == pytest.approx(2 / 4)  # i1 and i2 disagree across repeats, i3 and i4 do not
+    # per-round accuracy: round0 2/4, round1 1/4, round2 0/3
+    assert spread.accuracy_std == pytest.approx(float(np.std([2 / 4, 1 / 4, 0.0], ddof=1)))
+    assert spread.accuracy_majority == pytest.approx(1 / 4)
 
 
-def test_paired_compare_pairs_only_items_both_answered():
+def test_paired_compare_counts_unanswered_items_as_wrong():
     recs = ([_rec("a", f"i{k}", 0, True) for k in range(10)]
             + [_rec("b", f"i{k}", 0, k >= 9) for k in range(9)] + [_rec("b", "i9", 0, False, error=True)])
     items = item_outcomes(outcomes_frame(recs))
     pr = paired_compare(items.loc["a"], items.loc["b"], "correct")
-    assert pr.n == 9 and pr.right_to_wrong == 9 and pr.wrong_to_right == 0
-    assert pr.diff == pytest.approx(-1.0) and pr.p_value == pytest.approx(2 / 512)
+    assert pr.n == 10 and pr.right_to_wrong == 10 and pr.wrong_to_right == 0
+    assert pr.diff == pytest.approx(-1.0) and pr.p_value == pytest.approx(2 / 1024)
 
 
 def test_repeats_aggregated_in_summary(tmp_path):

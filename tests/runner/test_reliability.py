@@ -201,12 +201,19 @@ def test_faults_are_retried_or_recorded(tmp_path):
         if kind in expected_attempts:
             assert r.attempts == expected_attempts[kind], kind
     kinds = Counter(r.error_kind for r in recs.values() if r.error)
-    assert kinds == {"bad_response": 8, "length": 4, "server_error": 4}
+    assert kinds == {"bad_response": 8, "server_error": 4}
+    # a truncated answer is an answer: scored (format-invalid, wrong) with its reason, never an error
+    truncated = [r for i, r in recs.items() if FAULTS[i % 10] == "length"]
+    assert len(truncated) == 4 and all(r.error is None and r.answer_issue.startswith("truncated") for r in truncated)
+    assert all(not r.scores["format_valid"] and not r.scores["correct"] for r in truncated)
     assert all(recs[i].attempts == 4 for i in recs if FAULTS[i % 10] == "always_500")
     assert all(seen[i] == 1 for i in recs if FAULTS[i % 10] in ("malformed", "empty_choices", "length"))
     row = pd.read_csv(res.run_dir / "summary.csv").iloc[0]
-    assert row["errors"] == 16 and row["error_rate"] == pytest.approx(0.4)
-    assert row["accuracy"] == 1.0  # errors are not wrong answers
+    assert row["errors"] == 12 and row["error_rate"] == pytest.approx(0.3) and row["truncated"] == 4
+    # every item in the denominator: 24 right of 40 asked; 24 of the 28 answered
+    assert row["accuracy"] == pytest.approx(0.6) and row["accuracy_answered"] == pytest.approx(24 / 28)
+    assert row["format_valid"] == pytest.approx(0.6)
+    assert row["status"] == "incomplete: 12 of 40 unanswered"
 
 
 def test_max_error_rate_stops_early_and_keeps_records(tmp_path):

@@ -108,17 +108,20 @@ def _rec(i, raw, err=None, cache=False, latency=1.0, cost=0.01):
     return r
 
 
-def test_summarize_counts_errors_apart_and_excludes_cache_hits_from_latency():
+def test_summarize_counts_every_item_and_excludes_cache_hits_from_latency():
     good = '{"intent": "a", "urgent": true}'
     bad = '{"intent": "b", "urgent": true}'
     recs = [_rec("1", good, latency=1.0), _rec("2", bad, latency=3.0), _rec("3", None, err="boom"),
             _rec("4", good, cache=True, latency=100.0)]
     row = summarize(recs, {"intent": ["a", "b"], "urgent": [True, False]}, {r.item_id: EXPECTED for r in recs})
     assert row["n"] == 4 and row["errors"] == 1 and row["answered"] == 3
-    assert row["accuracy"] == pytest.approx(2 / 3)
+    # the unanswered item is in the denominator: it counts as not correct and not valid
+    assert row["accuracy"] == pytest.approx(2 / 4)
+    assert row["format_valid"] == pytest.approx(3 / 4)
+    assert row["accuracy_answered"] == pytest.approx(2 / 3)
     assert row["latency_p50_s"] == 2.0  # cache hit's 100 s excluded
     assert row["latency_n"] == 2 and row["cache_hits"] == 1
     assert row["cost_per_request_usd"] == pytest.approx(0.01)
     assert row["cost_per_correct_usd"] == pytest.approx(0.03 / 2)
-    assert row["acc_intent"] == pytest.approx(2 / 3)
-    assert row["acc_urgent"] == 1.0
+    assert row["acc_intent"] == pytest.approx(2 / 4)
+    assert row["acc_urgent"] == pytest.approx(3 / 4)
