@@ -10,8 +10,8 @@ Methods (also stated in the report):
   intervals [started_at, started_at + latency_s] of its answered, non-cached calls in this run (all
   variants on that model together, so concurrent calls are not double-counted); busy time x price per
   hour is split over those calls in proportion to their latency (a long RAG prompt costs more than a
-  short zero-shot one). Without `price_per_hour`, or when every answer came from the cache, cost is $0
-  with the reason.
+  short zero-shot one). A cached answer is costed at the latency measured when it was answered, so a warm
+  re-run costs what the cold run did. Without `price_per_hour` the cost is unknown, with the reason.
 - Training tokens: the train split rendered with the fine-tuned variant's own renderer
   (`render_training_example`), counted in characters and converted to tokens with the
   tokens-per-character ratio measured on this run's prompts (sum of prompt_tokens / sum of prompt
@@ -56,14 +56,17 @@ def busy_seconds(starts: np.ndarray, ends: np.ndarray) -> float:
 
 @dataclass
 class SelfHosted:
-    cost_per_request: float
+    cost_per_request: float | None
     note: str
     throughput_rps: float | None = None
 
 
 def self_hosted_costs(frame: pd.DataFrame, variants: dict[str, dict[str, Any]],
                       models: dict[str, Any]) -> dict[str, SelfHosted]:
-    """Cost per request for variants whose price basis is self-hosted (see the module docstring)."""
+    """Cost per request for variants whose price basis is self-hosted (see the module docstring).
+
+    A cached answer costs what it cost when it was answered: its record keeps the latency measured then, so
+    a warm re-run reports the same cost as the cold one instead of $0. Unknown stays unknown (None)."""
     out: dict[str, SelfHosted] = {}
     by_model: dict[str, list[str]] = {}
     for name, info in variants.items():
@@ -75,31 +78,43 @@ def self_hosted_costs(frame: pd.DataFrame, variants: dict[str, dict[str, Any]],
             pph = (models.get(model) or {}).get("price_per_hour")
         if pph is None:
             for n in names:
-                out[n] = SelfHosted(0.0, f"self-hosted ({model}): no price_per_hour in the model config, so "
-                                         f"cost is shown as $0; set models.{model}.price_per_hour to cost it")
+                out[n] = SelfHosted(None, f"self-hosted ({model}): no price_per_hour in the model config, so "
+                                          f"cost is unknown; set models.{model}.price_per_hour to cost it")
             continue
-        sub = frame[frame["variant"].isin(names) & frame["answered"] & ~frame["cache_hit"]
-                    & frame["started_at"].notna() & frame["latency_s"].notna()]
-        if sub.empty or float(sub["latency_s"].sum()) <= 0:
-            for n in names:
-                out[n] = SelfHosted(0.0, f"self-hosted ({model}) at ${pph}/hour: throughput not measured "
-                                         "(every answer came from the cache; run with --no-cache), cost shown as $0")
+        out.update(_hosted_model_costs(frame, names, model, float(pph)))
+    return out
+
+
+def _hosted_model_costs(frame: pd.DataFrame, names: list[str], model: str, pph: float) -> dict[str, SelfHosted]:
+    timed = frame[frame["variant"].isin(names) & frame["answered"] & frame["latency_s"].notna()]
+    live = timed[~timed["cache_hit"] & timed["started_at"].notna()]
+    cached = timed[timed["cache_hit"]]
+    if float(timed["latency_s"].sum()) <= 0:
+        return {n: SelfHosted(None, f"self-hosted ({model}) at ${pph}/hour: no measured latency, cost unknown")
+                for n in names}
+    # Busy time of live calls is the union of their in-flight intervals (concurrent calls are not
+    # double-counted); cached calls add their measured latency scaled by the same overlap, or 1:1 when
+    # every answer came from the cache (a serial server, as llama.cpp's is).
+    live_lat = float(live["latency_s"].sum())
+    if live_lat > 0:
+        starts = live["started_at"].to_numpy(dtype=float)
+        overlap = busy_seconds(starts, starts + live["latency_s"].to_numpy(dtype=float)) / live_lat
+    else:
+        overlap = 1.0
+    total_lat = float(timed["latency_s"].sum())
+    busy = overlap * total_lat
+    dollars = pph * busy / 3600
+    how = (f"self-hosted ({model}) at ${pph}/hour x {busy:.1f} s busy time measured when answered, split by "
+           f"latency over {len(timed)} calls" + (f" ({len(cached)} from the cache)" if len(cached) else ""))
+    out = {}
+    for n in names:
+        mine = timed[timed["variant"] == n]
+        if mine.empty:
+            out[n] = SelfHosted(None, f"self-hosted ({model}): no answered calls to measure; cost unknown")
             continue
-        starts = sub["started_at"].to_numpy(dtype=float)
-        lat = sub["latency_s"].to_numpy(dtype=float)
-        busy = busy_seconds(starts, starts + lat)
-        total_lat = float(lat.sum())
-        dollars = pph * busy / 3600
-        for n in names:
-            mine = sub[sub["variant"] == n]
-            if mine.empty:
-                out[n] = SelfHosted(0.0, f"self-hosted ({model}): no uncached answers to measure; cost shown as $0")
-                continue
-            share = float(mine["latency_s"].sum()) / total_lat
-            per_req = dollars * share / len(mine)
-            rps = len(mine) / (busy * share) if busy * share > 0 else None
-            out[n] = SelfHosted(per_req, f"self-hosted ({model}) at ${pph}/hour x {busy:.1f} s measured busy "
-                                         f"time, split by latency over {len(sub)} uncached calls", rps)
+        share = float(mine["latency_s"].sum()) / total_lat
+        rps = len(mine) / (busy * share) if busy * share > 0 else None
+        out[n] = SelfHosted(dollars * share / len(mine), how, rps)
     return out
 
 
@@ -132,9 +147,11 @@ def apply_costs(df: pd.DataFrame, frame: pd.DataFrame, manifest: dict[str, Any],
         else:
             note = f"token prices: {price.get('basis')} ({price.get('source')})"
         cpr = as_float(df.at[i, "cost_per_request_usd"])
-        acc = as_float(row.get("accuracy"))
+        # total cost (answered calls were billed) over correct answers (of every item asked)
+        n_correct = (as_float(row.get("accuracy")) or 0) * (as_float(row.get("n")) or 0)
+        spent = cpr * (as_float(row.get("answered")) or 0) if cpr is not None else None
         df.at[i, "cost_per_1k_usd"] = cpr * 1000 if cpr is not None else None
-        df.at[i, "cost_per_correct_usd"] = cpr / acc if cpr is not None and acc else None
+        df.at[i, "cost_per_correct_usd"] = spent / n_correct if spent is not None and n_correct > 0.5 else None
         notes.append(note)
         rps.append(tput)
     df["cost_note"] = notes

@@ -51,23 +51,25 @@ def test_self_hosted_cost_from_price_per_hour_and_measured_busy_time():
     frame = outcomes_frame([
         _timed("a", "i1", 100.0, 1.0), _timed("a", "i2", 101.0, 1.0),
         _timed("b", "i1", 102.0, 2.0),
-        _timed("b", "i2", 200.0, 0.001, cache_hit=True),  # a cache hit used no server time
+        # a cache hit keeps the latency measured when it was answered, and costs what it cost then
+        _timed("b", "i2", 200.0, 2.0, cache_hit=True),
     ])
     variants = {n: {"model": "llama", "price": SELF_HOSTED, "price_per_hour": 3.6} for n in ("a", "b")}
     costs = self_hosted_costs(frame, variants, {})
-    # busy 4 s at $3.6/h = $0.004; a has half the latency over 2 calls, b half over 1 call
+    # live calls: 4 s busy for 4 s of latency (no overlap); + 2 s cached -> 6 s at $3.6/h = $0.006;
+    # a has a third of the latency over 2 calls, b two thirds over 2 calls
     assert costs["a"].cost_per_request == pytest.approx(0.001)
     assert costs["b"].cost_per_request == pytest.approx(0.002)
     assert costs["a"].throughput_rps == pytest.approx(1.0) and costs["b"].throughput_rps == pytest.approx(0.5)
-    assert "$3.6/hour" in costs["a"].note and "4.0 s" in costs["a"].note
+    assert "$3.6/hour" in costs["a"].note and "6.0 s" in costs["a"].note and "1 from the cache" in costs["a"].note
 
 
-def test_self_hosted_without_price_or_measurement_is_zero_with_reason():
+def test_self_hosted_without_price_is_unknown_and_all_cached_is_costed():
     frame = outcomes_frame([_timed("a", "i1", 100.0, 1.0, cache_hit=True)])
     no_price = self_hosted_costs(frame, {"a": {"model": "llama", "price": SELF_HOSTED, "price_per_hour": None}}, {})
-    assert no_price["a"].cost_per_request == 0 and "set models.llama.price_per_hour" in no_price["a"].note
-    cached = self_hosted_costs(frame, {"a": {"model": "llama", "price": SELF_HOSTED, "price_per_hour": 2.0}}, {})
-    assert cached["a"].cost_per_request == 0 and "cache" in cached["a"].note
+    assert no_price["a"].cost_per_request is None and "set models.llama.price_per_hour" in no_price["a"].note
+    cached = self_hosted_costs(frame, {"a": {"model": "llama", "price": SELF_HOSTED, "price_per_hour": 3.6}}, {})
+    assert cached["a"].cost_per_request == pytest.approx(0.001) and "from the cache" in cached["a"].note
 
 
 def test_self_hosted_end_to_end(tmp_path):
@@ -97,6 +99,27 @@ def test_self_hosted_end_to_end(tmp_path):
     assert row["cost_per_request_usd"] > 0.02 * 36 / 3600 * 0.9  # at least the server delay was paid for
     assert "self-hosted (box) at $36.0/hour" in row["cost_note"]
     assert row["throughput_rps"] > 0
+
+
+def test_self_hosted_warm_rerun_costs_what_the_cold_run_did(tmp_path):
+    ev = make_evalset(tmp_path, n_test=6)
+
+    def slow(body):
+        r = scripted()(body)
+        r.delay_s = 0.02
+        return r
+
+    with FakeOpenAIServer(slow, models=["my-llama"]) as srv:
+        cfg = make_config(tmp_path, ev, srv.base_url,
+                          models={"box": {"provider": "openai-compatible", "base_url": srv.base_url,
+                                          "model": "my-llama", "price_per_hour": 36.0}},
+                          variants=[{"name": "baseline", "kind": "baseline", "model": "box"}],
+                          run={"concurrency": 1, "max_tokens": 64})
+        rows = [pd.read_csv(run(cfg, RunOptions(out=tmp_path / name, progress=False)).run_dir / "summary.csv")
+                .iloc[0] for name in ("cold", "warm")]
+    assert rows[0]["cache_hits"] == 0 and rows[1]["cache_hits"] == 6
+    assert rows[1]["cost_per_request_usd"] > 0
+    assert rows[1]["cost_per_request_usd"] == pytest.approx(rows[0]["cost_per_request_usd"], rel=0.05)
 
 
 def test_cost_per_correct_and_monthly_projection(tmp_path):
