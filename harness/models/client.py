@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -36,17 +38,27 @@ def retry_after_s(exc: Exception) -> float | None:
     value = response.headers.get("retry-after-ms")
     if value:
         try:
-            return float(value) / 1000
+            ms = float(value)
         except ValueError:
-            pass
+            ms = math.nan
+        if math.isfinite(ms):
+            return max(0.0, ms / 1000)
     value = response.headers.get("retry-after")
     if not value:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time()) if when else None
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None  # e.g. "Retry-After: soon": the caller falls back to exponential backoff
+        if when is None:
+            return None
+        if when.tzinfo is None:  # RFC 9110 dates are GMT; a naive one would be read as local time
+            when = when.replace(tzinfo=datetime.UTC)
+        return max(0.0, when.timestamp() - time.time())
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def classify(exc: Exception) -> tuple[str, bool, int | None]:
@@ -119,24 +131,35 @@ class ModelClient:
             req["response_format"] = fmt
         return req
 
+    def body_for(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The JSON body actually posted for `request`: the model's `extra_body` merged over it. The response
+        cache keys on this, so changing `extra_body` never serves answers given to another body."""
+        return {**request, **self.cfg.extra_body} if self.cfg.extra_body else request
+
+    @property
+    def endpoint_url(self) -> str:
+        """The URL the requests go to, as the SDK resolved it (for `provider: openai` without base_url that
+        is OPENAI_BASE_URL when set, else api.openai.com)."""
+        return str(self.client.base_url)
+
     async def complete(self, request: dict[str, Any]) -> Completion | CallError:
+        """One call with retries. latency_s covers the whole call (every attempt and every backoff wait);
+        the number of attempts is reported apart."""
         attempts = 0
         secrets = [self.api_key or ""]
+        body = self.body_for(request)
+        t0 = time.perf_counter()
         while True:
             attempts += 1
-            start = time.perf_counter()
             try:
-                body = {**request, **self.cfg.extra_body} if self.cfg.extra_body else request
                 # The SDK's typed create() walks every param recursively (the JSON Schema included) on each
                 # call, which cost more CPU than the HTTP exchange itself in the benchmark. Our request is
                 # already plain JSON, so it goes through the same client's post() on the same endpoint.
                 resp = await self.client.post("/chat/completions", body=body, cast_to=ChatCompletion)
-                latency = time.perf_counter() - start
-                return self._to_completion(resp, latency, attempts)
+                return self._to_completion(resp, time.perf_counter() - t0, attempts)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure becomes data, never a crash
-                latency = time.perf_counter() - start
                 kind, retryable, status = classify(exc)
                 if retryable and attempts <= self.cfg.max_retries:
                     wait = retry_after_s(exc)
@@ -146,16 +169,19 @@ class ModelClient:
                     await asyncio.sleep(min(wait, MAX_RETRY_AFTER_S))
                     continue
                 message = _scrub(f"{type(exc).__name__}: {exc}", secrets)[:500]
-                return CallError(kind=kind, message=message, attempts=attempts, status=status, latency_s=latency)
+                return CallError(kind=kind, message=message, attempts=attempts, status=status,
+                                 latency_s=time.perf_counter() - t0)
 
     def _to_completion(self, resp: Any, latency: float, attempts: int) -> Completion | CallError:
         choices = getattr(resp, "choices", None)
         if not choices:
             return CallError("bad_response", "response has no choices", attempts, latency_s=latency)
         choice = choices[0]
-        text = (choice.message.content if choice.message is not None else None) or ""
+        message = choice.message
+        text = (message.content if message is not None else None) or ""
+        refusal = getattr(message, "refusal", None) if message is not None else None
         u = getattr(resp, "usage", None)
-        usage = Usage()
+        usage = None  # a server that reports no usage leaves the cost unknown, never $0
         if u is not None:
             details = getattr(u, "prompt_tokens_details", None)
             usage = Usage(
@@ -165,14 +191,14 @@ class ModelClient:
                 cached_tokens=(getattr(details, "cached_tokens", None) or 0) if details is not None else 0,
             )
         return Completion(text=text, usage=usage, latency_s=latency, finish_reason=choice.finish_reason,
-                          model=getattr(resp, "model", None), attempts=attempts)
+                          model=getattr(resp, "model", None), attempts=attempts, refusal=refusal or None)
 
     async def probe(self) -> str | None:
         """None when the endpoint answers and serves the model; otherwise the reason to skip it."""
         try:
             page = await self.client.models.list(timeout=10.0)
         except (openai.APIConnectionError, openai.APITimeoutError):
-            return f"endpoint unreachable at {self.base_url or 'api.openai.com'}"
+            return f"endpoint unreachable at {self.endpoint_url}"
         except openai.AuthenticationError:
             return f"endpoint refused the API key ({self.cfg.effective_api_key_env})"
         except Exception:  # noqa: BLE001 - servers without /models still get a chance to answer

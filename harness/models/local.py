@@ -27,6 +27,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import http.client
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -100,8 +101,37 @@ class LocalModelSpec:
     alias: str
     gguf: Path
     lora: Path | None = None
+    # The single source of the server settings that change answers: _config() starts the server with these
+    # and cache_identity() keys the response cache on them.
     chat_format: str = "gemma"  # the GGUF has no chat template; without this llama.cpp falls back to llama-2
     n_ctx: int = 2048
+
+    def cache_identity(self) -> str:
+        """What makes this model's answers what they are, for the response cache: the model and adapter
+        files (path, size, mtime: a retrained adapter is a new model), the llama-cpp-python release and the
+        settings the server is started with. Not the port, which is new on every run."""
+        parts = [f"gguf={_file_id(self.gguf)}"]
+        if self.lora is not None:
+            parts.append(f"lora={_file_id(self.lora)}")
+        parts += [f"llama-cpp-python={llama_cpp_version()}", f"chat_format={self.chat_format}",
+                  f"n_ctx={self.n_ctx}"]
+        return "|".join(parts)
+
+
+def _file_id(path: Path) -> str:
+    try:
+        st = path.stat()
+    except OSError:
+        return f"{path}:missing"
+    return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def llama_cpp_version() -> str:
+    """The installed llama-cpp-python release: a new release can answer the same prompt differently."""
+    try:
+        return importlib.metadata.version("llama-cpp-python")
+    except importlib.metadata.PackageNotFoundError:
+        return "not-installed"
 
 
 def _pdeathsig_preexec() -> Callable[[], None]:

@@ -31,6 +31,8 @@ class Reply:
     raw_body: bytes | None = None  # sent as-is (e.g. malformed JSON)
     empty_choices: bool = False
     reset: bool = False  # close the connection without answering
+    usage: bool = True  # False: the reply carries no `usage` (some servers and gateways omit it)
+    refusal: str | None = None  # an OpenAI-style refusal: message.refusal set, message.content null
 
 
 Handler = Callable[[dict[str, Any]], Reply]
@@ -152,12 +154,16 @@ class FakeOpenAIServer(LoopbackServer):
                                          "total_tokens": prompt + completion}
                 if reply.cached_tokens is not None:
                     usage["prompt_tokens_details"] = {"cached_tokens": reply.cached_tokens}
+                message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+                if reply.refusal is not None:
+                    message.update(content=None, refusal=reply.refusal)
                 choices = [] if reply.empty_choices else [{
-                    "index": 0, "message": {"role": "assistant", "content": reply.text},
-                    "finish_reason": reply.finish_reason,
+                    "index": 0, "message": message, "finish_reason": reply.finish_reason,
                 }]
                 data = {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
-                        "model": body.get("model", "fake-model"), "choices": choices, "usage": usage}
+                        "model": body.get("model", "fake-model"), "choices": choices}
+                if reply.usage:
+                    data["usage"] = usage
                 self._send(200, json.dumps(data).encode(), reply.headers)
 
         self._serve(_H)
