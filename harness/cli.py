@@ -52,11 +52,15 @@ def _parser() -> argparse.ArgumentParser:
 def _add_run(sub: Any) -> None:
     r = sub.add_parser("run", help="run the variants on the held-out set and write a run folder")
     r.add_argument("config", type=Path, nargs="?", help="run config YAML (not needed with --resume)")
-    r.add_argument("--limit", type=int, help="only the first N held-out items")
+    r.add_argument("--limit", type=int, help="a seeded random sample of N held-out items (seed: run.seed), "
+                   "stratified by label when the schema has one; the manifest records which items")
     r.add_argument("--variants", help="comma-separated variant names to run (default: all)")
     r.add_argument("--out", type=Path, help="run folder to write (default: results/<name>-<timestamp>)")
     r.add_argument("--results-dir", type=Path, default=Path("results"), help="where run folders go")
     r.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
+    r.add_argument("--retry-errors", action="store_true",
+                   help="with --resume: ask again the items whose call got no answer (errors); the new record "
+                   "replaces the old one in the tables")
     r.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
     r.add_argument("--refresh", action="store_true", help="ask the model again and overwrite cached answers")
     r.add_argument("--allow-unpriced", action="store_true", help="run models with no known price (cost unknown)")
@@ -107,6 +111,9 @@ def _add_finetune(sub: Any) -> None:
         sp.add_argument("--variant", help="the fine_tuned variant to train for (default: finetune.variant, "
                         "else the first fine_tuned variant of the right kind)")
         sp.add_argument("--seed", type=int, help="override finetune.seed (data split, job seed, LoRA init)")
+        sp.add_argument("--keep-leaked", action="store_true",
+                        help="keep train items that nearly repeat a test item (left out by default; a train item "
+                        "that contains a test item's input is always left out); same as run.keep_leaked: true")
     for sp in (fe, fo):
         sp.add_argument("--calibrate-from", type=Path, metavar="RUN_DIR",
                         help="estimate tokens with tokens-per-char measured in this run (default: chars/4)")
@@ -181,8 +188,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         allow_unpriced=args.allow_unpriced,
         max_error_rate=args.max_error_rate,
         progress=not args.no_progress,
+        retry_errors=args.retry_errors,
     )
     result = run(args.config, opts)
+    if result.status == "nothing_run":
+        print(f"error: {result.message}", file=sys.stderr)
+        print(f"run folder: {result.path}")
+        return 1
     print(markdown_table(result.summary))
     for name, reason in result.skipped.items():
         print(f"skipped {name}: {reason}")
@@ -244,6 +256,8 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     ev = load_evalset(cfg.evalset)
+    if args.keep_leaked:
+        cfg.run.keep_leaked = True
     if args.finetune_command == "export":
         from harness.finetune.export import export, print_export
         from harness.finetune.openai_format import raise_if_invalid

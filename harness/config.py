@@ -98,6 +98,9 @@ class RunSettings(_Strict):
     seed: int | None = 0
     max_error_rate: float | None = Field(default=None, ge=0, le=1)
     limit: int | None = Field(default=None, ge=1)
+    # Train items that repeat or nearly repeat a test item are left out of the few-shot pool and the
+    # fine-tuning data; true keeps them (the leakage warning still says so).
+    keep_leaked: bool = False
 
 
 class RagSettings(_Strict):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.config import read_yaml, validation_message
@@ -57,6 +59,37 @@ class EvalSet:
             return json.dumps(item.expected, sort_keys=True)
         first = next(iter(self.label_fields))
         return item.expected.get(first)
+
+
+def select_test_items(ev: EvalSet, limit: int | None, seed: int) -> tuple[list[EvalItem], dict[str, Any]]:
+    """The held-out items a run asks, and how they were chosen (the manifest's `selection`).
+
+    With a limit below the test split's size: a seeded random sample, stratified by the first label field
+    when the schema has one (each label keeps its share, largest remainders rounded up), in test.jsonl order.
+    """
+    test = ev.test
+    if not limit or limit >= len(test):
+        return list(test), {"limit": limit, "method": "all", "items": len(test)}
+    rng = random.Random(seed)
+    position = {item.id: n for n, item in enumerate(test)}
+    if ev.label_fields:
+        groups: dict[str, list[EvalItem]] = {}
+        for item in test:
+            groups.setdefault(json.dumps(ev.label_of(item), sort_keys=True), []).append(item)
+        labels = sorted(groups)
+        exact = {lab: limit * len(groups[lab]) / len(test) for lab in labels}
+        quota = {lab: int(exact[lab]) for lab in labels}
+        tiebreak = {lab: rng.random() for lab in labels}
+        for lab in sorted(labels, key=lambda x: (quota[x] - exact[x], tiebreak[x]))[: limit - sum(quota.values())]:
+            quota[lab] += 1
+        picked = [item for lab in labels for item in rng.sample(groups[lab], quota[lab])]
+        method = f"stratified by {next(iter(ev.label_fields))}"
+    else:
+        picked = rng.sample(test, limit)
+        method = "random"
+    picked.sort(key=lambda item: position[item.id])
+    return picked, {"limit": limit, "method": method, "seed": seed, "items": len(picked),
+                    "item_ids": [item.id for item in picked]}
 
 
 def template_fields(template: str) -> list[str]:
@@ -158,20 +191,64 @@ def load_docs(folder: Path) -> list[KBDoc]:
     return docs
 
 
+def _referenced_files(folder: Path, data: Any, seen: set[Path]) -> list[tuple[str, Path]]:
+    """Files a task.yaml (or a file it references, e.g. a schema's `$ref: defs.json#/x`) names by a string
+    value, relative to the eval set folder, followed recursively: (the name as written, the file)."""
+    found: list[tuple[str, Path]] = []
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str) and value and "\n" not in value and len(value) < 1024:
+            name = value.split("#", 1)[0].strip()
+            if not name or name.startswith(("http://", "https://", "urn:")):
+                continue
+            try:
+                p = (folder / name).resolve()
+                if p in seen or not p.is_file():
+                    continue
+            except (OSError, ValueError):
+                continue
+            seen.add(p)
+            found.append((name, p))
+            if p.suffix.lower() in (".json", ".yaml", ".yml"):
+                try:
+                    nested = yaml.safe_load(p.read_text("utf-8"))  # JSON is YAML
+                except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                    continue
+                found += [((Path(name).parent / sub).as_posix(), q)
+                          for sub, q in _referenced_files(p.parent, nested, seen)]
+    return found
+
+
 def content_hash(folder: Path) -> str:
-    """sha256 over every file that defines the eval set; two runs are comparable only if it matches."""
+    """sha256 over every file that defines the eval set: task.yaml and every file it references (a schema
+    under any name, and what that references), the test and train splits, and the knowledge base (docs/,
+    docs.jsonl). Two runs are comparable only if it matches; a file nothing refers to (a README) is not in it."""
     h = hashlib.sha256()
     files = [folder / n for n in ("task.yaml", "test.jsonl", "train.jsonl", "docs.jsonl")]
     docs_dir = folder / "docs"
     if docs_dir.is_dir():
         files += sorted(p for p in docs_dir.rglob("*") if p.is_file())
-    schema_files = sorted(folder.glob("*.schema.json"))
-    for p in files + schema_files:
-        if p.exists():
-            h.update(p.relative_to(folder).as_posix().encode())
-            h.update(b"\0")
-            h.update(p.read_bytes())
-            h.update(b"\0")
+    files += sorted(folder.glob("*.schema.json"))
+    entries = [(p.relative_to(folder).as_posix(), p) for p in files if p.exists()]
+    # Appended after the fixed files, so an eval set that references nothing else keeps its earlier hash.
+    task = folder / "task.yaml"
+    if task.exists():
+        try:
+            data = yaml.safe_load(task.read_text("utf-8"))
+        except (UnicodeDecodeError, yaml.YAMLError):
+            data = None
+        seen = {p.resolve() for _, p in entries}
+        entries += sorted(_referenced_files(folder, data, seen))
+    for name, p in entries:
+        h.update(name.encode())
+        h.update(b"\0")
+        h.update(p.read_bytes())
+        h.update(b"\0")
     return h.hexdigest()
 
 

@@ -39,6 +39,12 @@ def item_text(item: EvalItem) -> str:
 
 
 def check_leakage(ev: EvalSet) -> list[Finding]:
+    """Test items identical to or nearly the same as a train item or inside a document."""
+    return train_findings(ev) + doc_findings(ev)
+
+
+def train_findings(ev: EvalSet) -> list[Finding]:
+    """Test items whose words repeat a train item's: identical after `normalise`, or a near-duplicate."""
     findings: list[Finding] = []
     test_norm = {i.id: normalise(item_text(i)) for i in ev.test}
     train_norm = {i.id: normalise(item_text(i)) for i in ev.train}
@@ -72,21 +78,51 @@ def check_leakage(ev: EvalSet) -> list[Finding]:
             jac = k / (len(words) + len(other) - k)
             if jac >= NEAR_DUP_JACCARD:
                 findings.append(Finding(test_id, "train", tid, "near", round(jac, 3)))
-    if ev.docs:
-        doc_norm = {d.id: normalise(d.text) for d in ev.docs}
-        doc_sh = {d: shingles(n) for d, n in doc_norm.items()}
-        for test_id, norm in test_norm.items():
-            if len(norm.split()) < 6:  # a short question inside a long document is not leakage
-                continue
-            sh = shingles(norm)
-            for did, dn in doc_norm.items():
-                if norm in dn:
-                    findings.append(Finding(test_id, "docs", did, "exact", 1.0))
-                    continue
-                contained = len(sh & doc_sh[did]) / len(sh)
-                if contained >= DOC_CONTAINMENT:
-                    findings.append(Finding(test_id, "docs", did, "near", round(contained, 3)))
     return findings
+
+
+def doc_findings(ev: EvalSet) -> list[Finding]:
+    """Test items whose text sits (nearly) whole inside a knowledge-base document."""
+    findings: list[Finding] = []
+    if not ev.docs:
+        return findings
+    test_norm = {i.id: normalise(item_text(i)) for i in ev.test}
+    doc_norm = {d.id: normalise(d.text) for d in ev.docs}
+    doc_sh = {d: shingles(n) for d, n in doc_norm.items()}
+    for test_id, norm in test_norm.items():
+        if len(norm.split()) < 6:  # a short question inside a long document is not leakage
+            continue
+        sh = shingles(norm)
+        for did, dn in doc_norm.items():
+            if norm in dn:
+                findings.append(Finding(test_id, "docs", did, "exact", 1.0))
+                continue
+            contained = len(sh & doc_sh[did]) / len(sh)
+            if contained >= DOC_CONTAINMENT:
+                findings.append(Finding(test_id, "docs", did, "near", round(contained, 3)))
+    return findings
+
+
+def leaked_train_items(ev: EvalSet) -> dict[str, str]:
+    """Train item id -> the test item it repeats or nearly repeats (the first found), in train order.
+
+    These are left out of the few-shot pool and the fine-tuning data unless the user keeps them
+    (`run.keep_leaked: true`, `harness finetune --keep-leaked`). Computed once per loaded eval set.
+    """
+    cached = getattr(ev, "_leaked_train_items", None)
+    if cached is None:
+        first: dict[str, str] = {}
+        for f in train_findings(ev):
+            first.setdefault(f.other_id, f.test_id)
+        cached = {i.id: first[i.id] for i in ev.train if i.id in first}
+        ev._leaked_train_items = cached  # type: ignore[attr-defined]
+    return dict(cached)
+
+
+def describe_pairs(pairs: dict[str, str], limit: int = 5) -> str:
+    """"r7~t3, r9~t12, ..." for messages: train id ~ the test item it repeats."""
+    shown = ", ".join(f"{a}~{b}" for a, b in list(pairs.items())[:limit])
+    return shown + (", ..." if len(pairs) > limit else "")
 
 
 def summarize_findings(findings: list[Finding], ev: EvalSet, few_shot_pool: set[str] | None = None) -> list[str]:

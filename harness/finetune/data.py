@@ -2,7 +2,9 @@
 
 Train items that repeat a test item (same id, or a test item's input inside theirs, compared after
 `harness.data.text.normalise`) are dropped before writing, and the written file is checked again by
-`assert_no_test_items`, so the check covers what would really be uploaded or trained on.
+`assert_no_test_items`, so the check covers what would really be uploaded or trained on. Train items the
+leakage check (`harness.data.leakage`) finds nearly the same as a test item are dropped too, unless the user
+keeps them (`--keep-leaked`, `run.keep_leaked: true`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Literal
 
 from harness.config import RunConfig, VariantConfig
 from harness.data.evalset import EvalSet
+from harness.data.leakage import describe_pairs, leaked_train_items
 from harness.data.text import normalise
 from harness.errors import HarnessError
 from harness.records import EvalItem, Message
@@ -78,6 +81,9 @@ class TrainingSplit:
     validation: list[EvalItem]
     # train item id -> the test item id it repeats (dropped, so the held-out split stays held out)
     excluded: dict[str, str] = field(default_factory=dict)
+    # train item id -> the test item it nearly repeats (leakage check): dropped unless keep_leaked
+    leaked: dict[str, str] = field(default_factory=dict)
+    keep_leaked: bool = False
 
 
 def _test_texts(evalset: EvalSet) -> list[tuple[str, str]]:
@@ -90,22 +96,29 @@ def _repeated_test_item(text: str, test_texts: list[tuple[str, str]]) -> str | N
 
 
 def training_items(evalset: EvalSet, *, seed: int, validation_share: float = 0.0,
-                   max_items: int | None = None) -> TrainingSplit:
-    """The train split minus anything that repeats a test item, optionally sampled and split off a
-    validation share; deterministic per seed so a re-run trains on the same data."""
+                   max_items: int | None = None, keep_leaked: bool = False) -> TrainingSplit:
+    """The train split minus anything that repeats a test item (and, unless `keep_leaked`, anything the leakage
+    check finds nearly the same as one), optionally sampled and split off a validation share; deterministic
+    per seed so a re-run trains on the same data."""
     if not evalset.train:
         raise HarnessError(f"{evalset.path}: no train.jsonl items; fine-tuning data comes from the train split")
     test_ids = {t.id for t in evalset.test}
     test_texts = _test_texts(evalset)
+    near = leaked_train_items(evalset)
     excluded: dict[str, str] = {}
+    leaked: dict[str, str] = {}
     kept: list[EvalItem] = []
     for item in evalset.train:
         hit = item.id if item.id in test_ids else _repeated_test_item(normalise(evalset.render_input(item)),
                                                                        test_texts)
         if hit is not None:
             excluded[item.id] = hit
-        else:
-            kept.append(item)
+            continue
+        if item.id in near:
+            leaked[item.id] = near[item.id]
+            if not keep_leaked:
+                continue
+        kept.append(item)
     rng = random.Random(seed)
     if max_items is not None and len(kept) > max_items:
         kept = sorted(rng.sample(kept, max_items), key=lambda i: evalset.train.index(i))
@@ -117,7 +130,7 @@ def training_items(evalset: EvalSet, *, seed: int, validation_share: float = 0.0
         val_idx = set(order[:n_val])
         validation = [it for i, it in enumerate(kept) if i in val_idx]
         kept = [it for i, it in enumerate(kept) if i not in val_idx]
-    return TrainingSplit(kept, validation, excluded)
+    return TrainingSplit(kept, validation, excluded, leaked, keep_leaked)
 
 
 def assert_no_test_items(evalset: EvalSet, ids: list[str], path: Path) -> None:
@@ -141,6 +154,18 @@ def assert_no_test_items(evalset: EvalSet, ids: list[str], path: Path) -> None:
             if hit is not None:
                 raise HarnessError(f"{path}:{lineno}: contains the input of held-out test item {hit!r}; "
                                    f"remove the duplicate from train.jsonl")
+
+
+def leakage_lines(split: TrainingSplit) -> list[str]:
+    """What was done with train items that nearly repeat a test item: at most one line."""
+    if not split.leaked:
+        return []
+    n, pairs = len(split.leaked), describe_pairs(split.leaked, 8)
+    if split.keep_leaked:
+        return [f"leakage     kept {n} train item(s) that nearly repeat a test item (--keep-leaked / "
+                f"run.keep_leaked): {pairs}; the fine-tuned variant's scores on those test items may be inflated"]
+    return [f"leakage     left out {n} train item(s) that nearly repeat a test item (leakage check): {pairs}; "
+            f"pass --keep-leaked (or set run.keep_leaked: true) to keep them"]
 
 
 # -- the file -------------------------------------------------------------------------------------------------

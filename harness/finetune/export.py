@@ -17,6 +17,7 @@ from harness.finetune.data import (
     TrainingSplit,
     Want,
     assert_no_test_items,
+    leakage_lines,
     pick_variant,
     training_items,
     write_jsonl,
@@ -58,13 +59,16 @@ def _write_checked(path: Path, evalset: EvalSet, items: list[EvalItem], system_r
 
 
 def export(cfg: RunConfig, evalset: EvalSet, *, out: Path | None = None, variant: str | None = None,
-           calibrate_from: Path | None = None, seed: int | None = None, want: Want | None = None) -> ExportResult:
-    """Render the train split with the fine-tuned variant's renderer, write it, and validate the file."""
+           calibrate_from: Path | None = None, seed: int | None = None, want: Want | None = None,
+           keep_leaked: bool | None = None) -> ExportResult:
+    """Render the train split with the fine-tuned variant's renderer, write it, and validate the file.
+    Near-duplicates of test items are left out unless `keep_leaked` (default: the config's run.keep_leaked)."""
     v = pick_variant(cfg, variant, want)
     system_role = cfg.models[v.model].effective_system_role
     ft = cfg.finetune
     split = training_items(evalset, seed=ft.seed if seed is None else seed, validation_share=ft.validation_share,
-                           max_items=ft.max_train_items)
+                           max_items=ft.max_train_items,
+                           keep_leaked=cfg.run.keep_leaked if keep_leaked is None else keep_leaked)
     train_path, val_path = default_paths(cfg, out)
     _write_checked(train_path, evalset, split.train, system_role)
     estimator = estimator_for(calibrate_from)
@@ -96,6 +100,8 @@ def print_export(res: ExportResult, evalset: EvalSet, out: Out = print_line) -> 
     if res.split.excluded:
         pairs = ", ".join(f"{tr}~{te}" for tr, te in list(res.split.excluded.items())[:8])
         out(f"excluded    {len(res.split.excluded)} train item(s) that repeat a test item: {pairs}")
+    for line in leakage_lines(res.split):
+        out(line)
     out(f"cost        training ~ {res.cost.describe()}")
     for w in r.warnings + (res.validation_report.warnings if res.validation_report else []):
         out(f"warning     {w}")

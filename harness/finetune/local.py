@@ -21,7 +21,7 @@ from harness.data.evalset import EvalSet
 from harness.errors import HarnessError
 from harness.finetune.adapter import VerifyResult, base_tensors, print_verify, verify_adapter
 from harness.finetune.console import Out, print_line
-from harness.finetune.data import pick_variant, training_items
+from harness.finetune.data import leakage_lines, pick_variant, training_items
 from harness.finetune.lora import Trained, TrainingJob, require_packages, train_adapter
 
 DEFAULT_ADAPTER_NAME = "gemma-3-270m-lora.gguf"
@@ -57,7 +57,10 @@ def plan_job(cfg: RunConfig, evalset: EvalSet, v: VariantConfig, *, out: Path | 
     if system_role:
         echo("warning     the gemma chat format drops system messages, so the instructions would be lost; "
              f"set models.{v.model}.system_role: false (training drops them too, to match)")
-    split = training_items(evalset, seed=seed, validation_share=ft.validation_share, max_items=ft.max_train_items)
+    split = training_items(evalset, seed=seed, validation_share=ft.validation_share, max_items=ft.max_train_items,
+                           keep_leaked=cfg.run.keep_leaked)
+    for line in leakage_lines(split):
+        echo(line)
     if len(split.train) < 1:
         raise HarnessError(f"{evalset.path}: no training items left after removing test duplicates")
     arch, shapes = base_tensors(base_gguf)
@@ -91,6 +94,7 @@ def _write_metadata(job: TrainingJob, v: VariantConfig, trained: Trained, result
         "evalset": {"path": str(job.evalset.path), "content_hash": job.evalset.content_hash},
         "train_items": trained.examples, "validation_items": trained.validation_examples,
         "excluded_train_items": job.split.excluded,
+        "leaked_train_items": {"near_duplicates_of_test_items": job.split.leaked, "kept": job.split.keep_leaked},
         "settings": {**job.settings.model_dump(mode="json"), "seed": job.seed, "max_steps": job.max_steps,
                      "steps": trained.steps},
         "system_role": job.system_role, "device": result.device, "torch": torch_version,

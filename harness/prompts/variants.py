@@ -74,10 +74,22 @@ class Prepared:
     shot_ids: list[str] | None = None
 
 
-def stratified_examples(evalset: EvalSet, k: int, seed: int) -> list[EvalItem]:
-    """k examples spread over labels round-robin, so rare labels are shown too; deterministic per seed."""
+def example_pool(evalset: EvalSet, *, keep_leaked: bool = False) -> list[EvalItem]:
+    """The training items a few-shot prompt may show: the train split without the items that repeat or nearly
+    repeat a test item (harness.data.leakage), unless `keep_leaked` (run.keep_leaked: true)."""
+    if keep_leaked:
+        return list(evalset.train)
+    from harness.data.leakage import leaked_train_items
+
+    leaked = leaked_train_items(evalset)
+    return [i for i in evalset.train if i.id not in leaked]
+
+
+def stratified_examples(evalset: EvalSet, k: int, seed: int, pool: list[EvalItem] | None = None) -> list[EvalItem]:
+    """k examples spread over labels round-robin, so rare labels are shown too; deterministic per seed.
+    `pool` defaults to the whole train split."""
     groups: dict[str, list[EvalItem]] = defaultdict(list)
-    for item in evalset.train:
+    for item in evalset.train if pool is None else pool:
         groups[json.dumps(evalset.label_of(item), sort_keys=True)].append(item)
     rng = random.Random(seed)
     for g in groups.values():
@@ -94,13 +106,14 @@ def stratified_examples(evalset: EvalSet, k: int, seed: int) -> list[EvalItem]:
     return picked
 
 
-def similar_examples(evalset: EvalSet, items: list[EvalItem], k: int) -> dict[str, list[EvalItem]]:
-    """Per item, the k most similar training items by embedding, least similar first (closest sits
-    next to the question)."""
+def similar_examples(evalset: EvalSet, items: list[EvalItem], k: int,
+                     pool: list[EvalItem] | None = None) -> dict[str, list[EvalItem]]:
+    """Per item, the k most similar training items (of `pool`, default the train split) by embedding, least
+    similar first (closest sits next to the question)."""
     from harness.retrieval.embeddings import embed
     from harness.retrieval.index import nearest_neighbours
 
-    pool = evalset.train
+    pool = evalset.train if pool is None else pool
     pool_vecs = embed([evalset.render_input(t) for t in pool])
     query_vecs = embed([evalset.render_input(i) for i in items])
     idx = nearest_neighbours(query_vecs, pool_vecs, min(k, len(pool)))
@@ -115,22 +128,29 @@ def prepare(
     system_role: bool,
     seed: int,
     rag_index: RagIndex | None = None,
+    keep_leaked: bool = False,
 ) -> dict[str, Prepared]:
-    """Build every item's messages for one variant up front (retrieval and similarity are batched)."""
+    """Build every item's messages for one variant up front (retrieval and similarity are batched).
+    Few-shot examples never include train items that repeat a test item unless `keep_leaked`."""
     if variant.kind in ("baseline", "fine_tuned"):
         return {i.id: Prepared(render_prompt(evalset, i.input, system_role=system_role)) for i in items}
     if variant.kind == "few_shot":
         if not evalset.train:
             raise ValueError("few_shot needs train.jsonl in the eval set (the example pool)")
+        pool = example_pool(evalset, keep_leaked=keep_leaked)
+        if not pool:
+            raise ValueError(f"few_shot: every item of train.jsonl repeats or nearly repeats a test item, so none "
+                             f"is left to show as an example; add other training items, or set "
+                             f"run.keep_leaked: true to use them anyway ({evalset.path / 'train.jsonl'})")
         k = variant.shots
         if variant.selection == "first":
-            fixed = evalset.train[:k]
+            fixed = pool[:k]
             per_item = {i.id: fixed for i in items}
         elif variant.selection == "stratified":
-            fixed = stratified_examples(evalset, k, seed)
+            fixed = stratified_examples(evalset, k, seed, pool)
             per_item = {i.id: fixed for i in items}
         else:
-            per_item = similar_examples(evalset, items, k)
+            per_item = similar_examples(evalset, items, k, pool)
         return {
             i.id: Prepared(
                 render_prompt(evalset, i.input, examples=per_item[i.id], system_role=system_role),

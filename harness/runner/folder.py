@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,25 +47,70 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+RECORD_START = b'{"item_id"'  # every record line starts so (Record's first field)
+
+
+def _parse_record(raw: bytes) -> tuple[Record | None, bool]:
+    """(record, whether the line was whole). A line that is two lines run together (a write torn by a kill,
+    then a resumed run appending after it) gives back the record that follows the torn start."""
+    try:
+        return Record.model_validate_json(raw), True
+    except ValueError:
+        pass
+    start = raw.rfind(RECORD_START)
+    if start > 0:
+        try:
+            return Record.model_validate_json(raw[start:]), False
+        except ValueError:
+            pass
+    return None, False
+
+
 def read_records(path: Path, *, repair: bool = False) -> list[Record]:
-    """Every complete line; a torn last line (killed mid-write) is dropped, and cut off when repairing."""
+    """Every record line, in file order (a retried key appears more than once; see `latest_records`).
+
+    A garbled or torn line in the middle loses that line only, with a warning naming file:line (on
+    --resume its item is asked again). A torn last line (no newline: killed mid-write) is dropped, and
+    with `repair` cut off, so that appending starts on a fresh line.
+    """
     if not path.exists():
         return []
     records: list[Record] = []
     good_bytes = 0
     with path.open("rb") as fh:
-        for raw in fh:
+        for lineno, raw in enumerate(fh, start=1):
             if not raw.endswith(b"\n"):
-                break
-            try:
-                records.append(Record.model_validate_json(raw))
-            except ValueError:
+                rec, whole = _parse_record(raw)
+                if rec is not None and whole:  # complete but for its newline: keep it
+                    records.append(rec)
+                    if repair:
+                        with path.open("ab") as out:
+                            out.write(b"\n")
+                        good_bytes += len(raw) + 1
                 break
             good_bytes += len(raw)
-    if repair and good_bytes != path.stat().st_size:
+            if not raw.strip():
+                continue
+            rec, whole = _parse_record(raw)
+            if rec is not None:
+                records.append(rec)
+            if not whole:
+                kept = f"; the record after it ({rec.variant}/{rec.item_id}) is kept" if rec is not None else ""
+                print(f"warning: {path}:{lineno}: not a valid record (torn or garbled line), skipped{kept}; "
+                      f"`harness run --resume {path.parent}` asks a lost item again", file=sys.stderr)
+    if repair and good_bytes < path.stat().st_size:
         with path.open("r+b") as fh:
             fh.truncate(good_bytes)
     return records
+
+
+def latest_records(records: list[Record]) -> list[Record]:
+    """One record per (variant, item, repeat): the last one written. records.jsonl is append-only, so an
+    item asked again (`--retry-errors`) has its new record after the old one, and the new one counts."""
+    latest: dict[tuple[str, str, int], Record] = {}
+    for rec in records:
+        latest[rec.key] = rec
+    return list(latest.values())
 
 
 def new_run_dir(cfg: RunConfig, out: Path | None, results_dir: Path) -> Path:
@@ -90,8 +136,6 @@ def load_run_config(run_dir: Path) -> RunConfig:
     return RunConfig.model_validate_json(path.read_text("utf-8"))
 
 
-
-
 def load_manifest(run_dir: Path) -> dict[str, Any]:
     path = run_dir / MANIFEST
     if not path.exists():
@@ -103,9 +147,10 @@ def load_manifest(run_dir: Path) -> dict[str, Any]:
 
 
 def load_run(run_dir: Path) -> tuple[dict[str, Any], list[Record]]:
-    """The manifest and every complete record of a run folder."""
+    """The manifest and the current record of every (variant, item, repeat) of a run folder: the last one
+    written, so a retried item counts once, with its new answer."""
     manifest = load_manifest(run_dir)
-    return manifest, read_records(run_dir / RECORDS)
+    return manifest, latest_records(read_records(run_dir / RECORDS))
 
 
 def load_config_dict(run_dir: Path) -> dict[str, Any]:

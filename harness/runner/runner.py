@@ -21,13 +21,14 @@ from typing import Any
 
 import harness
 from harness.config import RunConfig, VariantConfig, load_config, snapshot
-from harness.data.evalset import EvalSet, load_evalset
+from harness.data.evalset import EvalSet, load_evalset, select_test_items
 from harness.errors import ConfigError, HarnessError
 from harness.records import EvalItem
 from harness.runner import cache as response_cache
 from harness.runner.execute import Executor
 from harness.runner.folder import (
     git_revision,
+    latest_records,
     load_manifest,
     load_run_config,
     new_run_dir,
@@ -35,7 +36,7 @@ from harness.runner.folder import (
     read_records,
     write_json,
 )
-from harness.runner.plan import Plan, leakage_lines
+from harness.runner.plan import Plan, leakage_action, leakage_lines
 from harness.scoring.scorers import Scorer
 
 
@@ -54,12 +55,13 @@ class RunOptions:
     max_error_rate: float | None = None
     progress: bool = True
     cache_path: Path | None = None
+    retry_errors: bool = False  # with resume: ask items whose record is an error (no answer) again
 
 
 @dataclass
 class RunResult:
     run_dir: Path
-    status: str  # completed | stopped_early | interrupted | failed
+    status: str  # completed | nothing_run | stopped_early | interrupted | failed
     skipped: dict[str, str] = field(default_factory=dict)
     message: str | None = None
 
@@ -117,6 +119,7 @@ def _new_session(config: str | Path, opts: RunOptions) -> _Session:
         "platform": platform.platform(),
         "started_at": now_iso(),
         "limit": opts.limit or cfg.run.limit,
+        "selection": select_test_items(evalset, opts.limit or cfg.run.limit, _selection_seed(cfg))[1],
         "selected_variants": [v.name for v in variants],
         "schema": evalset.schema,
         "label_fields": evalset.label_fields,
@@ -127,9 +130,26 @@ def _new_session(config: str | Path, opts: RunOptions) -> _Session:
     return _Session(cfg, evalset, run_dir, manifest, str(config), variants)
 
 
+def _selection_seed(cfg: RunConfig) -> int:
+    return cfg.run.seed if cfg.run.seed is not None else 0
+
+
 def _selected_items(s: _Session, opts: RunOptions) -> list[EvalItem]:
+    """The items of this run: the ones its manifest recorded (so --resume asks the same items), else a seeded
+    sample for a limit (see select_test_items). A run folder from before `selection` existed took the first N."""
+    selection = s.manifest.get("selection")
     limit = opts.limit or s.cfg.run.limit
-    return s.evalset.test[:limit] if limit else list(s.evalset.test)
+    if selection is None:
+        return s.evalset.test[:limit] if limit else list(s.evalset.test)
+    ids = selection.get("item_ids")
+    if ids is None:
+        return list(s.evalset.test)
+    by_id = {item.id: item for item in s.evalset.test}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise HarnessError(f"{s.run_dir / 'manifest.json'}: selected item(s) {', '.join(missing[:5])} are not in "
+                           f"{s.evalset.path / 'test.jsonl'}; start a new run instead")
+    return [by_id[i] for i in ids]
 
 
 @contextmanager
@@ -158,6 +178,9 @@ async def _plan_and_execute(plan: Plan, executor: Executor, s: _Session, items: 
 
 def run(config: str | Path | None, opts: RunOptions) -> RunResult:
     """Run (or, with opts.resume, continue) an evaluation; records and manifest are on disk on return."""
+    if opts.retry_errors and opts.resume is None:
+        raise HarnessError("--retry-errors asks the errored items of an earlier run again: use it with "
+                           "--resume RUN_DIR")
     if opts.resume is not None:
         s = _resume_session(opts)
     elif config is None:
@@ -169,10 +192,11 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
     plan.check_before_calls(s.variants)
     if opts.resume is None:
         s.manifest["leakage"] = leaks = leakage_lines(s.cfg, s.evalset, s.variants)
+        s.manifest["leakage_action"] = leakage_action(s.cfg, s.evalset, s.variants)
         for line in leaks:
             print(f"warning: {line}", file=sys.stderr)
     items = _selected_items(s, opts)
-    done = {r.key for r in read_records(s.run_dir / "records.jsonl", repair=True)}
+    done = _done_keys(s, opts, items)
     cache = (response_cache.ResponseCache(opts.cache_path or response_cache.cache_dir() / "responses.sqlite")
              if opts.use_cache else None)
     max_rate = opts.max_error_rate if opts.max_error_rate is not None else s.cfg.run.max_error_rate
@@ -184,6 +208,8 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
             asyncio.run(_plan_and_execute(plan, executor, s, items, done))
         if executor.state.stop:
             status, message = "stopped_early", executor.state.stop
+        elif not plan.active and not _all_done(s, items, done):
+            status, message = "nothing_run", _nothing_run_message(plan.skipped)
     except KeyboardInterrupt:
         status, message = "interrupted", f"interrupted; continue with: harness run --resume {s.run_dir}"
     except HarnessError:
@@ -198,6 +224,32 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
             cache.close()
         _close_manifest(s, plan, status, message)
     return RunResult(s.run_dir, status, plan.skipped, message)
+
+
+def _done_keys(s: _Session, opts: RunOptions, items: list[EvalItem]) -> set[tuple[str, str, int]]:
+    """(variant, item, repeat) keys that already have a record; with --retry-errors, not those whose latest
+    record is an error (a call that never got an answer): they are asked again, and the new record, appended
+    after the old one, is the one the tables use."""
+    latest = latest_records(read_records(s.run_dir / "records.jsonl", repair=True))
+    if not opts.retry_errors:
+        return {r.key for r in latest}
+    wanted = {v.name for v in s.variants}
+    item_ids = {i.id for i in items}
+    errored = [r for r in latest if r.error is not None and r.variant in wanted and r.item_id in item_ids]
+    print(f"--retry-errors: asking {len(errored)} errored item(s) again"
+          + (f" ({', '.join(sorted({r.variant for r in errored}))})" if errored else ""), file=sys.stderr)
+    s.manifest.setdefault("retried_errors", []).append({"at": now_iso(), "records": len(errored)})
+    return {r.key for r in latest} - {r.key for r in errored}
+
+
+def _all_done(s: _Session, items: list[EvalItem], done: set[tuple[str, str, int]]) -> bool:
+    return all((v.name, i.id, r) in done for v in s.variants for i in items for r in range(s.cfg.run.repeats))
+
+
+def _nothing_run_message(skipped: dict[str, str]) -> str:
+    reasons = "\n".join(f"  {name}: {reason}" for name, reason in skipped.items())
+    return ("nothing was run: every variant was skipped, so nothing was measured:\n" + reasons
+            + "\nfix the causes above and run again")
 
 
 def _close_manifest(s: _Session, plan: Plan, status: str, message: str | None) -> None:
