@@ -147,6 +147,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"evalset  {ev.path}: {len(ev.test)} test, {len(ev.train)} train, {len(ev.docs)} docs, "
           f"hash {ev.content_hash[:12]}")
     problems = 0
+    warned: set[str] = set()
     for v in cfg.variants:
         m = cfg.models[v.model]
         model_id = resolve_model_id(cfg, v.model)
@@ -171,7 +172,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if not price.known:
             problems += 1
         stale = stale_warning(price)
-        if stale:
+        if stale and stale not in warned:
+            warned.add(stale)
             print(f"warning: {stale}")
     from harness.runner.plan import leakage_lines
 
