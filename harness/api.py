@@ -28,7 +28,7 @@ from harness.runner.runner import run as _run
 RECORD_COLUMNS = [
     "item_id", "variant", "model", "model_id", "repeat", "raw_text", "parsed", "expected", "format_valid",
     "correct", "cost_usd", "latency_s", "cache_hit", "attempts", "finish_reason", "error", "error_kind",
-    "prompt_tokens", "completion_tokens", "cached_tokens",
+    "prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens",
 ]
 
 
@@ -81,6 +81,7 @@ def records_frame(records: list[Record]) -> pd.DataFrame:
             "prompt_tokens": usage.prompt_tokens if usage else None,
             "completion_tokens": usage.completion_tokens if usage else None,
             "cached_tokens": usage.cached_tokens if usage else None,
+            "reasoning_tokens": usage.reasoning_tokens if usage else None,
         }
         for key, value in r.scores.items():
             if key not in row and not isinstance(value, dict | list):

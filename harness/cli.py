@@ -20,6 +20,7 @@ examples:
   harness serve
   harness finetune export configs/demo.yaml
   harness finetune local configs/demo.yaml
+  harness prices --pricing configs/pricing.yaml
 """
 
 
@@ -46,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--gguf", type=Path, help="another GGUF model instead of the embedded Gemma 3 270M")
     s.add_argument("--lora", type=Path, help="a LoRA adapter GGUF to load over the model")
     _add_finetune(sub)
+    pr = sub.add_parser("prices", help="list the price table (USD per 1M tokens), its dates and sources")
+    pr.add_argument("--pricing", type=Path, help="a pricing file to merge over the built-in table")
+    pr.add_argument("--json", action="store_true", help="print the rows as JSON")
     return p
 
 
@@ -129,9 +133,12 @@ def _add_finetune(sub: Any) -> None:
         sp.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.config import load_config
+    import os
+
+    from harness.config import header_values, load_config
     from harness.data.evalset import load_evalset
-    from harness.models.pricing import PriceTable
+    from harness.models.pricing import PriceTable, stale_warning
+    from harness.runner.plan import resolve_model_id
 
     cfg = load_config(args.config)
     ev = load_evalset(cfg.evalset)
@@ -140,9 +147,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"evalset  {ev.path}: {len(ev.test)} test, {len(ev.train)} train, {len(ev.docs)} docs, "
           f"hash {ev.content_hash[:12]}")
     problems = 0
+    warned: set[str] = set()
     for v in cfg.variants:
         m = cfg.models[v.model]
-        model_id = m.model or v.model
+        model_id = resolve_model_id(cfg, v.model)
         price = prices.for_model(m, model_id)
         price_txt = f"{price.basis}" if price.known else "NO PRICE (run stops unless --allow-unpriced)"
         note = ""
@@ -151,15 +159,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if v.kind == "rag" and not ev.docs:
             note, problems = " - needs docs/", problems + 1
         env = m.effective_api_key_env
-        import os
-
-        if env and m.provider == "openai" and not os.environ.get(env):
+        if env and m.provider in ("openai", "azure") and not os.environ.get(env):
             note += f" - {env} is not set"
+            problems += 1
+        try:
+            header_values(m)
+        except HarnessError as exc:
+            note += f" - {exc}"
             problems += 1
         print(f"variant  {v.name}: {v.kind} on {model_id} ({m.provider}, {m.effective_structured_output}); "
               f"price {price_txt}{note}")
         if not price.known:
             problems += 1
+        stale = stale_warning(price)
+        if stale and stale not in warned:
+            warned.add(stale)
+            print(f"warning: {stale}")
     from harness.runner.plan import leakage_lines
 
     leaks = leakage_lines(cfg, ev, cfg.variants)
@@ -280,7 +295,52 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"validate": cmd_validate, "run": cmd_run, "report": cmd_report, "compare": cmd_compare,
+def _money(x: float | None) -> str:
+    return "-" if x is None else f"{x:g}"
+
+
+def cmd_prices(args: argparse.Namespace) -> int:
+    import json
+
+    from harness.models.pricing import STALE_AFTER_DAYS, PriceTable, table_rows
+
+    table = PriceTable.load(args.pricing)
+    rows = table_rows(table)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    head = ["model", "input", "cached", "output", "batch in/out", "fine-tuned in/cached/out", "training",
+            "date", "source"]
+    lines = []
+    for r in rows:
+        ft = "-"
+        if r["ft_input"] is not None:
+            ft = "/".join(_money(r[k]) for k in ("ft_input", "ft_cached_input", "ft_output"))
+        training = "-"
+        if r["training_per_1m"] is not None:
+            training = f"{_money(r['training_per_1m'])}/1M"
+        elif r["training_per_hour"] is not None:
+            training = f"{_money(r['training_per_hour'])}/hour"
+        date = (r["as_of"] or "-") + (" !" if r["stale"] else "")
+        if r["ft_as_of"] and r["ft_as_of"] != r["as_of"]:
+            date += f" (ft {r['ft_as_of']}{' !' if r['ft_stale'] else ''})"
+        batch = "-" if r["batch_input"] is None else f"{_money(r['batch_input'])}/{_money(r['batch_output'])}"
+        source = " ".join((r["source"] or "-").split())
+        if r["ft_source"]:
+            source += " | fine-tuned: " + " ".join(r["ft_source"].split())
+        lines.append([r["model"], _money(r["input"]), _money(r["cached_input"]), _money(r["output"]), batch, ft,
+                      training, date, source])
+    widths = [max(len(x) for x in col) for col in zip(head, *lines, strict=False)]
+    for line in [head, *lines]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line[:-1], widths, strict=False)) + "  " + line[-1])
+    print(f"\nUSD per 1M tokens ({', '.join(table.sources)}); batch is the Batch API price "
+          f"({'listed, else ' if any(e.batch for e in table.entries.values()) else ''}"
+          f"{_money(table.batch_discount)} x standard); '!' marks a price read more than {STALE_AFTER_DAYS} days "
+          f"ago: check it before relying on it.")
+    return 0
+
+
+COMMANDS = {"validate": cmd_validate, "prices": cmd_prices, "run": cmd_run, "report": cmd_report, "compare": cmd_compare,
             "import": cmd_import,
             "serve": cmd_serve, "finetune": cmd_finetune}
 

@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from harness.errors import ConfigError
 
-Provider = Literal["openai", "openai-compatible", "local"]
+Provider = Literal["openai", "openai-compatible", "azure", "local"]
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
+REDACTED = "<redacted: not stored in the run folder>"
 StructuredOutput = Literal["json_schema", "json_object", "none"]
 VariantKind = Literal["baseline", "few_shot", "rag", "fine_tuned"]
 
@@ -28,11 +30,28 @@ class PriceOverride(_Strict):
     cached_input: float | None = Field(default=None, ge=0)
 
 
+class EnvRef(_Strict):
+    """A value read from an environment variable when the call is made: `{env: NAME}`."""
+
+    env: str = Field(min_length=1)
+
+
 class ModelConfig(_Strict):
     provider: Provider
     model: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None
+    # Azure OpenAI: the resource endpoint (`base_url` is accepted as a synonym), deployment and API version.
+    azure_endpoint: str | None = None
+    deployment: str | None = None
+    api_version: str | None = None
+    # Which price-table row prices this model (an Azure deployment or a gateway alias has its own name).
+    price_as: str | None = None
+    # Sent on every call (gateways: Portkey, Helicone, an internal proxy). Values never reach the run folder.
+    headers: dict[str, str | EnvRef] = Field(default_factory=dict)
+    # Reasoning models take max_completion_tokens and refuse temperature/seed; default: by model name.
+    reasoning: bool | None = None
+    reasoning_effort: ReasoningEffort | None = None
     structured_output: StructuredOutput | None = None
     system_role: bool | None = None
     stop: list[str] = Field(default_factory=list)
@@ -54,6 +73,24 @@ class ModelConfig(_Strict):
             raise ValueError(f"provider {self.provider} needs model (the model id the endpoint serves)")
         if self.provider != "local" and (self.gguf or self.lora):
             raise ValueError("gguf and lora apply only to provider: local")
+        if self.provider == "azure":
+            if self.base_url and self.azure_endpoint:
+                raise ValueError("provider azure: give the resource endpoint once, as base_url or azure_endpoint")
+            if not (self.base_url or self.azure_endpoint):
+                raise ValueError("provider azure needs base_url (or azure_endpoint), e.g. "
+                                 "https://my-resource.openai.azure.com")
+            if not self.deployment:
+                raise ValueError("provider azure needs deployment (the deployment name; it is sent as the model)")
+            if not self.api_version:
+                raise ValueError('provider azure needs api_version, e.g. "2024-10-21"')
+            if self.model or self.model_file:
+                raise ValueError("provider azure calls a deployment: set deployment (and price_as for its price), "
+                                 "not model / model_file")
+        elif self.azure_endpoint or self.deployment or self.api_version:
+            raise ValueError("azure_endpoint, deployment and api_version apply only to provider: azure")
+        for name in self.headers:
+            if not name.strip() or any(c in name for c in ":\r\n "):
+                raise ValueError(f"headers: {name!r} is not a valid HTTP header name")
         return self
 
     # Defaults that depend on the provider live here, so the rest of the code reads one value.
@@ -75,7 +112,12 @@ class ModelConfig(_Strict):
     def effective_api_key_env(self) -> str | None:
         if self.api_key_env:
             return self.api_key_env
-        return "OPENAI_API_KEY" if self.provider == "openai" else None
+        return {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}.get(self.provider)
+
+    @property
+    def endpoint(self) -> str | None:
+        """Where calls go: base_url, or for Azure the resource endpoint (given as base_url or azure_endpoint)."""
+        return self.azure_endpoint or self.base_url
 
 
 class VariantConfig(_Strict):
@@ -284,6 +326,40 @@ def api_key_for(model: ModelConfig, env: dict[str, str] | None = None) -> str | 
     return env.get(name)
 
 
+def header_values(model: ModelConfig, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The headers to send, with `{env: NAME}` values read from the environment now. Never stored."""
+    env = os.environ if env is None else env
+    out: dict[str, str] = {}
+    for name, value in model.headers.items():
+        if isinstance(value, EnvRef):
+            if not env.get(value.env):
+                raise ConfigError(f"headers.{name}: environment variable {value.env} is not set")
+            out[name] = env[value.env]
+        else:
+            out[name] = value
+    return out
+
+
 def snapshot(cfg: RunConfig) -> dict[str, Any]:
-    """The resolved config as saved in a run folder. Holds env var *names*, never their values."""
-    return cfg.model_dump(mode="json")
+    """The resolved config as saved in a run folder. Holds env var *names*, never their values; literal
+    header values are replaced too (a gateway key written into the config must not land in results/)."""
+    data = cfg.model_dump(mode="json")
+    for m in data.get("models", {}).values():
+        for name, value in (m.get("headers") or {}).items():
+            if isinstance(value, str):
+                m["headers"][name] = REDACTED
+    return data
+
+
+def restore_headers(cfg: RunConfig, original: RunConfig | None) -> None:
+    """On resume: literal header values were not stored, so take them from the original config file."""
+    for name, m in cfg.models.items():
+        for header, value in m.headers.items():
+            if value != REDACTED:
+                continue
+            src = original.models.get(name) if original is not None else None
+            found = src.headers.get(header) if src is not None else None
+            if found is None or found == REDACTED:
+                raise ConfigError(f"models.{name}.headers.{header}: its value is not stored in the run folder and "
+                                  "the original config no longer has it; resume from the config file instead")
+            m.headers[header] = found

@@ -27,6 +27,8 @@ class Usage(BaseModel):
     completion_tokens: int = 0
     total_tokens: int = 0
     cached_tokens: int = 0
+    # Hidden reasoning tokens (o-series, GPT-5): already counted in completion_tokens, billed as output.
+    reasoning_tokens: int = 0
 
 
 @dataclass

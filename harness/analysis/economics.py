@@ -266,6 +266,9 @@ def estimate_training(manifest: dict[str, Any], config: dict[str, Any],
         if found.training is not None:
             est.price_per_1m = found.training
             est.price_source = f"price table, training of {est.base_model} ({found.source})"
+        elif found.training_per_hour is not None:
+            est.price_source = (f"training of {est.base_model} is billed per hour (${found.training_per_hour:g}/hour, "
+                                f"{found.source}), not per token: its cost cannot be estimated from the data")
         else:
             est.price_source = (f"no training price known for {est.base_model}; add `training:` under its "
                                 "fine_tuned entry in a pricing file")

@@ -19,6 +19,7 @@ CORE_COLUMNS = [
     "variant", "kind", "model", "model_id", "status", "n", "errors", "format_valid", "json_extractable",
     "accuracy", "accuracy_lenient", "cost_per_request_usd", "cost_per_1k_usd", "cost_per_correct_usd",
     "latency_p50_s", "latency_p95_s", "prompt_tokens_mean", "completion_tokens_mean",
+    "reasoning_tokens_mean",
 ]
 
 # Columns the statistics add (always present, so CI scripts can rely on them).

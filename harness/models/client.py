@@ -7,6 +7,7 @@ import datetime
 import email.utils
 import math
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,9 +17,21 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from harness.config import ModelConfig
+from harness.models.pricing import fine_tuned_base
 from harness.records import CallError, Completion, Message, Usage
 
 MAX_RETRY_AFTER_S = 60.0
+
+# Models that take max_completion_tokens, refuse temperature (other than the default) and count hidden
+# reasoning tokens. A model's `reasoning: true|false` overrides this list.
+REASONING_MODELS = re.compile(r"^(o\d|codex-mini|gpt-5(?!.*-chat))")
+
+
+def is_reasoning_model(model_id: str) -> bool:
+    """o1, o3, o3-mini, o4-mini, the GPT-5 family (not its -chat variants), and fine-tunes of them; a
+    gateway's `vendor/model` id is judged by its last part."""
+    name = (fine_tuned_base(model_id) or model_id).rsplit("/", 1)[-1].lower()
+    return bool(REASONING_MODELS.match(name))
 
 
 def response_format(mode: str, schema: dict[str, Any]) -> dict[str, Any] | None:
@@ -94,36 +107,67 @@ class ModelClient:
     cfg: ModelConfig
     model_id: str
     base_url: str | None
-    api_key: str | None
+    api_key: str | None = field(repr=False)
     schema: dict[str, Any]
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 30.0
+    # Sent on every call; `{env: NAME}` values already resolved, so never printed or stored.
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
     _client: openai.AsyncOpenAI | None = field(default=None, init=False, repr=False)
 
     @property
     def client(self) -> openai.AsyncOpenAI:
         if self._client is None:
-            self._client = openai.AsyncOpenAI(
-                base_url=self.base_url,
+            common: dict[str, Any] = {
+                "max_retries": 0,  # our loop retries, so it can count attempts and honour the budget
+                "timeout": httpx.Timeout(self.cfg.timeout_s, connect=min(10.0, self.cfg.timeout_s)),
+                "default_headers": self.headers or None,
+            }
+            if self.cfg.provider == "azure":
+                # /openai/deployments/{deployment}/chat/completions?api-version=..., key in the api-key header
+                self._client = openai.AsyncAzureOpenAI(
+                    azure_endpoint=self.cfg.endpoint, azure_deployment=self.cfg.deployment,
+                    api_version=self.cfg.api_version, api_key=self.api_key or "not-set", **common)
+            else:
                 # Local servers accept any key; the SDK insists on one.
-                api_key=self.api_key or "not-needed",
-                max_retries=0,  # our loop retries, so it can count attempts and honour the budget
-                timeout=httpx.Timeout(self.cfg.timeout_s, connect=min(10.0, self.cfg.timeout_s)),
-            )
+                self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key or "not-needed",
+                                                  **common)
         return self._client
+
+    @property
+    def reasoning(self) -> bool:
+        """The model's `reasoning:` setting, else whether its id (or its `price_as` row) is a known one."""
+        if self.cfg.reasoning is not None:
+            return self.cfg.reasoning
+        return is_reasoning_model(self.model_id) or bool(self.cfg.price_as and is_reasoning_model(self.cfg.price_as))
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values scrubbed from error messages: the key, and header values (short literal ones such as a team
+        name are labels, not credentials, and scrubbing them would mangle messages)."""
+        from harness.config import EnvRef
+
+        out = [self.api_key or ""]
+        for name, value in self.headers.items():
+            if isinstance(self.cfg.headers.get(name), EnvRef) or len(value) >= 8:
+                out.append(value)
+        return [s for s in out if s]
 
     def build_request(
         self, messages: list[Message], *, temperature: float, max_tokens: int, seed: int | None, stop: list[str]
     ) -> dict[str, Any]:
-        """The exact request sent, as recorded. Holds no credentials."""
-        req: dict[str, Any] = {
-            "model": self.model_id,
-            "messages": messages,
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-        }
-        if seed is not None:
-            req["seed"] = seed
+        """The exact request sent, as recorded. Holds no credentials (headers are not part of it). Reasoning
+        models get max_completion_tokens and neither temperature nor seed, which they refuse."""
+        req: dict[str, Any] = {"model": self.model_id, "messages": messages}
+        if self.reasoning:
+            req["max_completion_tokens"] = max_tokens
+        else:
+            req["temperature"] = temperature
+            req["max_tokens"] = max_tokens
+            if seed is not None:
+                req["seed"] = seed
+        if self.cfg.reasoning_effort:
+            req["reasoning_effort"] = self.cfg.reasoning_effort
         if stop:
             req["stop"] = stop
         fmt = response_format(self.cfg.effective_structured_output, self.schema)
@@ -146,7 +190,7 @@ class ModelClient:
         """One call with retries. latency_s covers the whole call (every attempt and every backoff wait);
         the number of attempts is reported apart."""
         attempts = 0
-        secrets = [self.api_key or ""]
+        secrets = self.secrets
         body = self.body_for(request)
         t0 = time.perf_counter()
         while True:
@@ -184,11 +228,13 @@ class ModelClient:
         usage = None  # a server that reports no usage leaves the cost unknown, never $0
         if u is not None:
             details = getattr(u, "prompt_tokens_details", None)
+            out_details = getattr(u, "completion_tokens_details", None)
             usage = Usage(
                 prompt_tokens=u.prompt_tokens or 0,
                 completion_tokens=u.completion_tokens or 0,
                 total_tokens=u.total_tokens or 0,
                 cached_tokens=(getattr(details, "cached_tokens", None) or 0) if details is not None else 0,
+                reasoning_tokens=getattr(out_details, "reasoning_tokens", None) or 0,
             )
         return Completion(text=text, usage=usage, latency_s=latency, finish_reason=choice.finish_reason,
                           model=getattr(resp, "model", None), attempts=attempts, refusal=refusal or None)
@@ -204,7 +250,8 @@ class ModelClient:
         except Exception:  # noqa: BLE001 - servers without /models still get a chance to answer
             return None
         ids = [m.id for m in getattr(page, "data", []) or []]
-        if ids and self.model_id not in ids:
+        # Azure lists base models there, not deployments: reaching it is all that can be checked.
+        if ids and self.model_id not in ids and self.cfg.provider != "azure":
             shown = ", ".join(ids[:8]) + (" ..." if len(ids) > 8 else "")
             return f"model {self.model_id!r} is not served there (available: {shown})"
         return None

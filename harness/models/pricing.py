@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -15,18 +16,38 @@ from harness.config import ModelConfig, validation_message
 from harness.errors import ConfigError
 from harness.records import Usage
 
+STALE_AFTER_DAYS = 180
+_AS_OF = r"^\d{4}-\d{2}(-\d{2})?$"  # the day the price was read: 2026-11-24, or a month: 2026-06
+
 
 class _Rates(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: float = Field(ge=0)
     output: float = Field(ge=0)
     cached_input: float | None = Field(default=None, ge=0)
-    training: float | None = Field(default=None, ge=0)
+    training: float | None = Field(default=None, ge=0)  # USD per 1M training tokens
+    training_per_hour: float | None = Field(default=None, ge=0)  # reinforcement fine-tuning bills hours
+
+
+class _FineTunedRates(_Rates):
+    # Fine-tuning prices may come from another source (and date) than the base model's.
+    as_of: str | None = Field(default=None, pattern=_AS_OF)
+    source: str | None = None
+
+
+class _BatchRates(BaseModel):
+    """Batch API prices, when they are not the file's `batch_discount` times the standard ones."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
 
 
 class PriceEntry(_Rates):
-    fine_tuned: _Rates | None = None
-    as_of: str | None = None
+    fine_tuned: _FineTunedRates | None = None
+    batch: _BatchRates | None = None
+    as_of: str | None = Field(default=None, pattern=_AS_OF)
     source: str | None = None
 
 
@@ -48,6 +69,9 @@ class Price:
     training: float | None
     basis: str  # table | fine-tuned table | config | self-hosted | unknown
     source: str
+    as_of: str | None = None  # when the table's price was read (table prices only)
+    row: str | None = None  # the table row it came from
+    training_per_hour: float | None = None
 
     @property
     def known(self) -> bool:
@@ -79,10 +103,35 @@ def _read(path: Path) -> PriceFile:
         raise ConfigError(validation_message(path, exc, yaml.compose(path.read_text("utf-8")))) from None
 
 
+def price_date(as_of: str | None) -> dt.date | None:
+    """`2026-11-24` -> that day; `2026-06` -> the 1st of the month (the oldest the price can be)."""
+    if not as_of:
+        return None
+    try:
+        return dt.date.fromisoformat(as_of if len(as_of) > 7 else f"{as_of}-01")
+    except ValueError:
+        return None
+
+
+def stale_warning(price: Price, today: dt.date | None = None) -> str | None:
+    """A warning naming the date when a table price is older than STALE_AFTER_DAYS."""
+    when = price_date(price.as_of)
+    if when is None or price.basis not in ("table", "fine-tuned table"):
+        return None
+    age = ((today or dt.date.today()) - when).days
+    if age <= STALE_AFTER_DAYS:
+        return None
+    what = f"{price.row} fine-tuned" if price.basis == "fine-tuned table" else price.row
+    return (f"the price of {what} dates from {price.as_of} ({age} days ago, more than {STALE_AFTER_DAYS}); "
+            f"check the provider's pricing page and put the current price in a pricing file (`pricing:`) "
+            f"or on the model (`price:`)")
+
+
 class PriceTable:
-    def __init__(self, entries: dict[str, PriceEntry], sources: list[str]):
+    def __init__(self, entries: dict[str, PriceEntry], sources: list[str], batch_discount: float | None = None):
         self.entries = entries
         self.sources = sources
+        self.batch_discount = batch_discount
 
     @classmethod
     def load(cls, override: Path | None = None) -> PriceTable:
@@ -91,10 +140,13 @@ class PriceTable:
             base = _read(Path(p))
         entries = dict(base.models)
         sources = ["built-in harness/models/prices.yaml"]
+        discount = base.batch_discount
         if override is not None:
-            entries.update(_read(override).models)
+            user = _read(override)
+            entries.update(user.models)
             sources.append(str(override))
-        return cls(entries, sources)
+            discount = user.batch_discount if user.batch_discount is not None else discount
+        return cls(entries, sources, discount)
 
     def _entry(self, model_id: str) -> tuple[str, PriceEntry] | None:
         for candidate in (model_id, _DATE_SUFFIX.sub("", model_id)):
@@ -110,9 +162,11 @@ class PriceTable:
                 return UNKNOWN
             name, entry = found
             ft = entry.fine_tuned
+            as_of, source = ft.as_of or entry.as_of, ft.source or entry.source
             return Price(
                 ft.input, ft.output, ft.cached_input if ft.cached_input is not None else ft.input,
-                ft.training, "fine-tuned table", f"{name} fine-tuned, {entry.source or ''} {entry.as_of or ''}".strip(),
+                ft.training, "fine-tuned table", f"{name} fine-tuned, {source or ''} {as_of or ''}".strip(),
+                as_of=as_of, row=name, training_per_hour=ft.training_per_hour,
             )
         found = self._entry(model_id)
         if found is None:
@@ -120,7 +174,7 @@ class PriceTable:
         name, e = found
         return Price(
             e.input, e.output, e.cached_input if e.cached_input is not None else e.input,
-            e.training, "table", f"{name}, {e.source or ''} {e.as_of or ''}".strip(),
+            e.training, "table", f"{name}, {e.source or ''} {e.as_of or ''}".strip(), as_of=e.as_of, row=name,
         )
 
     def for_model(self, cfg: ModelConfig, model_id: str) -> Price:
@@ -128,6 +182,9 @@ class PriceTable:
             p = cfg.price
             return Price(p.input, p.output, p.cached_input if p.cached_input is not None else p.input,
                          None, "config", "price set in the run config")
+        if cfg.price_as:
+            # An Azure deployment or a gateway alias is priced as the row the config names, never guessed.
+            return self.lookup(cfg.price_as)
         found = self.lookup(model_id)
         if found.known:
             return found
@@ -154,6 +211,36 @@ def describe(price: Price) -> dict[str, Any]:
         "cached_input_per_1m": price.cached_input,
         "output_per_1m": price.output,
         "training_per_1m": price.training,
+        "training_per_hour": price.training_per_hour,
         "basis": price.basis,
         "source": price.source,
+        "as_of": price.as_of,
     }
+
+
+def table_rows(table: PriceTable, today: dt.date | None = None) -> list[dict[str, Any]]:
+    """One row per model of the table, for `harness prices`: USD per 1M tokens (training also per hour)."""
+    rows = []
+    for name in sorted(table.entries):
+        e = table.entries[name]
+        discount = table.batch_discount
+        if e.batch is not None:
+            batch_in, batch_out = e.batch.input, e.batch.output
+        elif discount is not None:
+            batch_in, batch_out = e.input * discount, e.output * discount
+        else:
+            batch_in = batch_out = None
+        ft = e.fine_tuned
+        price = table.lookup(name)
+        rows.append({
+            "model": name, "input": e.input, "cached_input": e.cached_input, "output": e.output,
+            "batch_input": batch_in, "batch_output": batch_out,
+            "ft_input": ft.input if ft else None, "ft_cached_input": ft.cached_input if ft else None,
+            "ft_output": ft.output if ft else None,
+            "training_per_1m": ft.training if ft else None, "training_per_hour": ft.training_per_hour if ft else None,
+            "as_of": e.as_of, "source": e.source,
+            "ft_as_of": ft.as_of if ft else None, "ft_source": ft.source if ft else None,
+            "stale": stale_warning(price, today) is not None,
+            "ft_stale": ft is not None and stale_warning(table.lookup(f"ft:{name}:org::id"), today) is not None,
+        })
+    return rows

@@ -21,7 +21,19 @@ DISPLAY = [
     ("accuracy_diff", "Δ accuracy vs baseline [95% CI]"), ("cost_per_request_usd", "cost/request"),
     ("cost_per_correct_usd", "cost/correct"), ("latency_p50_s", "p50 s"), ("latency_p95_s", "p95 s"),
     ("prompt_tokens_mean", "prompt tok"), ("completion_tokens_mean", "compl tok"),
+    ("reasoning_tokens_mean", "reasoning tok"),
 ]
+
+# Shown only when some variant has them, so runs without reasoning models keep their table.
+OPTIONAL_DISPLAY = {"reasoning_tokens_mean"}
+
+
+def display_columns(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """DISPLAY without the optional columns that are empty or zero in every row."""
+    def has_values(col: str) -> bool:
+        return col in df.columns and bool((pd.to_numeric(df[col], errors="coerce").fillna(0) > 0).any())
+
+    return [(c, h) for c, h in DISPLAY if c not in OPTIONAL_DISPLAY or has_values(c)]
 
 PAIRED_DISPLAY = [
     ("variant", "variant"), ("vs_variant", "vs"), ("paired_n", "paired items"),

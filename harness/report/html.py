@@ -18,10 +18,10 @@ import pandas as pd
 from harness.analysis.stats import first_records
 from harness.report.content import (
     COST_DISPLAY,
-    DISPLAY,
     METHOD_NOTES,
     PAIRED_DISPLAY,
     REPEAT_DISPLAY,
+    display_columns,
     extra_columns,
     has_repeats,
     measured,
@@ -355,7 +355,7 @@ def render_html(analysis: Analysis, eco: Economics) -> str:
         f"{esc(m.get('finished_at'))}, harness {esc(m.get('harness_version'))} "
         f"(git {esc(m.get('git_revision') or 'unknown')}).</p>",
         '<h2>Decision summary</h2><ul class="summary">' + "".join(f"<li>{esc(s)}</li>" for s in eco.summary) + "</ul>",
-        "<h2>Results</h2>", html_table(df, DISPLAY, "results"),
+        "<h2>Results</h2>", html_table(df, display_columns(df), "results"),
         "<h2>Accuracy vs cost per request</h2>", legend, chart_accuracy_cost(ran, colors),
     ]
     if len(paired):

@@ -8,11 +8,11 @@ import pandas as pd
 
 from harness.report.content import (
     COST_DISPLAY,
-    DISPLAY,
     LATENCY_DISPLAY,
     METHOD_NOTES,
     PAIRED_DISPLAY,
     REPEAT_DISPLAY,
+    display_columns,
     extra_columns,
     has_repeats,
     measured,
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 def markdown_table(df: pd.DataFrame, columns: list[tuple[str, str]] | None = None) -> str:
     """A markdown table of summary rows; `columns` are (column, heading) pairs, by default DISPLAY.
     Columns the frame lacks are left out; a skipped variant shows its name and model only."""
-    columns = columns or DISPLAY
+    columns = columns or display_columns(df)
     present = [(c, h) for c, h in columns if c in df.columns]
     lines = ["| " + " | ".join(h for _, h in present) + " |", "|" + "|".join("---" for _ in present) + "|"]
     for _, row in df.iterrows():

@@ -82,6 +82,8 @@ class Executor:
             rec.parsed, rec.scores = self.scorer.score(result.text, item.expected)
             issue = answer_issue(result.text, result.finish_reason, refusal=getattr(result, "refusal", None),
                                  max_tokens=request.get("max_tokens") or request.get("max_completion_tokens"))
+            if issue is not None and result.finish_reason == "length" and "max_completion_tokens" in request:
+                issue += " (a reasoning model: its hidden reasoning tokens share that budget; or lower reasoning_effort)"
             if issue is not None:
                 rec.answer_issue = issue
                 mark_invalid(rec.scores)

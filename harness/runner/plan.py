@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.config import RunConfig, VariantConfig, api_key_for
+from harness.config import ModelConfig, RunConfig, VariantConfig, api_key_for, header_values
 from harness.data.evalset import EvalSet
 from harness.errors import ConfigError
 from harness.models import pricing
@@ -40,6 +41,8 @@ class VariantPlan:
 def resolve_model_id(cfg: RunConfig, name: str) -> str:
     """The id the endpoint answers to: `model`, else the content of `model_file`, else (local) the config name."""
     m = cfg.models[name]
+    if m.provider == "azure":
+        return m.deployment or name  # Azure routes on the deployment, and the request's model field names it
     if m.model:
         return m.model
     if m.model_file is not None and m.model_file.exists():
@@ -62,6 +65,17 @@ def few_shot_pool(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig
         else:
             pool |= {i.id for i in examples}
     return pool
+
+
+def endpoint_scope(m: ModelConfig) -> str:
+    """What besides the URL tells endpoints apart in the cache key: the Azure API version, and the *names* of
+    the headers sent (a gateway may route on them); never their values, so a rotated key still hits."""
+    scope = ""
+    if m.provider == "azure":
+        scope += f"|api-version={m.api_version}"
+    if m.headers:
+        scope += "|headers=" + ",".join(sorted(h.lower() for h in m.headers))
+    return scope
 
 
 def leakage_action(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig]) -> dict[str, Any] | None:
@@ -154,21 +168,39 @@ class Plan:
                 continue
             m = self.cfg.models[v.model]
             env = m.effective_api_key_env
-            if m.provider == "openai" and env and not os.environ.get(env):
+            if m.provider in ("openai", "azure") and env and not os.environ.get(env):
                 raise ConfigError(
                     f"models.{v.model}: environment variable {env} is not set; export it (the key is read from the "
                     f"environment only) or set api_key_env to the variable that holds it"
                 )
             if m.provider == "openai-compatible" and m.api_key_env and not os.environ.get(m.api_key_env):
                 raise ConfigError(f"models.{v.model}: environment variable {m.api_key_env} is not set")
+            try:
+                header_values(m)
+            except ConfigError as exc:
+                raise ConfigError(f"models.{v.model}.{exc}") from None
             model_id = self.model_id(v.model)
             price = self.prices.for_model(m, model_id)
             if not price.known and not self.allow_unpriced:
+                which = (f"no row {m.price_as!r} (price_as) in the price table" if m.price_as
+                         else f"no price for model {model_id!r}")
+                hint = "set price_as to the price-table row of the deployed model, " if m.provider == "azure" else ""
                 raise ConfigError(
-                    f"models.{v.model}: no price for model {model_id!r}; add it to a pricing file "
+                    f"models.{v.model}: {which}; {hint}add it to a pricing file "
                     f"(`pricing:` in the config), set `price:` on the model, or pass --allow-unpriced "
                     f"(its cost is then reported as unknown)"
                 )
+            self.warn_stale(price)
+
+    def warn_stale(self, price: pricing.Price) -> None:
+        """A table price older than 180 days is used: say so once, naming its date, and keep it in the manifest."""
+        warning = pricing.stale_warning(price)
+        if warning is None:
+            return
+        seen = self.manifest.setdefault("price_warnings", [])
+        if warning not in seen:
+            seen.append(warning)
+            print(f"warning: {warning}", file=sys.stderr)
 
     # -- what planning starts ------------------------------------------------------------------------------
     def start_local(self, variants: list[VariantConfig], skipped: dict[str, str]) -> None:
@@ -188,7 +220,7 @@ class Plan:
         m = self.cfg.models[name]
         if m.provider == "local":
             return self.local_server.base_url if self.local_server else None
-        return m.base_url
+        return m.endpoint
 
     def build_rag(self) -> Any:
         from harness.retrieval.index import RagIndex
@@ -220,7 +252,7 @@ class Plan:
         release and the server settings instead (a retrained adapter is a new model)."""
         m = self.cfg.models[v.model]
         if m.provider != "local":
-            return client.endpoint_url
+            return client.endpoint_url + endpoint_scope(m)
         return "local|" + self.local_spec(v.model).cache_identity()
 
     # -- the plan ------------------------------------------------------------------------------------------
@@ -263,7 +295,7 @@ class Plan:
             m = self.cfg.models[v.model]
             if v.model not in clients:
                 clients[v.model] = ModelClient(v.model, m, self.model_id(v.model), self.base_url(v.model),
-                                               api_key_for(m), self.evalset.schema)
+                                               api_key_for(m), self.evalset.schema, headers=header_values(m))
             plan.client = clients[v.model]
             plan.price = self.prices.for_model(m, plan.client.model_id)
             plan.stop = list(v.stop if v.stop is not None else m.stop)
@@ -293,6 +325,10 @@ class Plan:
                 "price": pricing.describe(p.price) if p.price else None,
                 "price_per_hour": m.price_per_hour,
                 "adapter": adapter_record(m.lora) if m.provider == "local" else None,
+                "price_as": m.price_as,
+                "reasoning": p.client.reasoning if p.client else m.reasoning,
+                "reasoning_effort": m.reasoning_effort,
+                "headers": sorted(m.headers),  # names only; values never reach the run folder
                 "skipped": p.skipped,
                 "settings": p.variant.model_dump(mode="json"),
             }

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from harness.config import RunConfig, VariantConfig, load_config, snapshot
+from harness.config import REDACTED, RunConfig, VariantConfig, load_config, restore_headers, snapshot
 from harness.data.evalset import EvalSet, load_evalset, select_test_items
 from harness.errors import ConfigError, HarnessError
 from harness.records import EvalItem
@@ -92,6 +92,8 @@ def _resume_session(opts: RunOptions) -> _Session:
     run_dir = opts.resume
     cfg = load_run_config(run_dir)
     manifest = load_manifest(run_dir)
+    if any(v == REDACTED for m in cfg.models.values() for v in m.headers.values()):
+        restore_headers(cfg, _original_config(manifest.get("config_path")))
     opts.limit = manifest.get("limit")
     opts.variants = manifest.get("selected_variants")
     evalset = load_evalset(cfg.evalset)
@@ -99,6 +101,17 @@ def _resume_session(opts: RunOptions) -> _Session:
         raise HarnessError(f"{cfg.evalset}: the eval set changed since {run_dir} started; start a new run instead")
     return _Session(cfg, evalset, run_dir, manifest, manifest.get("config_path"),
                     _select_variants(cfg, opts.variants))
+
+
+def _original_config(path: str | None) -> RunConfig | None:
+    """The config file a run started from, if it is still there and valid (literal header values live only
+    there)."""
+    if not path or not Path(path).exists():
+        return None
+    try:
+        return load_config(path)
+    except HarnessError:
+        return None
 
 
 def _new_session(config: str | Path, opts: RunOptions) -> _Session:

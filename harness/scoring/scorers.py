@@ -218,6 +218,8 @@ def _latency_tokens(records: list[Record], answered: list[Record]) -> dict[str, 
         "cache_hits": sum(1 for r in records if r.cache_hit),
         "prompt_tokens_mean": _mean([u.prompt_tokens for u in usages]),
         "completion_tokens_mean": _mean([u.completion_tokens for u in usages]),
+        # Hidden reasoning tokens: part of completion_tokens (and billed as output), shown on their own.
+        "reasoning_tokens_mean": _mean([u.reasoning_tokens for u in usages]),
     }
 
 

@@ -23,6 +23,7 @@ class Reply:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cached_tokens: int | None = None
+    reasoning_tokens: int | None = None  # reported in completion_tokens_details, as o-series / GPT-5 do
     finish_reason: str = "stop"
     delay_s: float = 0.0
     # faults
@@ -52,8 +53,13 @@ class LoopbackServer:
 
     @property
     def base_url(self) -> str:
+        return f"{self.root_url}/v1"
+
+    @property
+    def root_url(self) -> str:
+        """The server without the /v1 prefix (an Azure resource endpoint is a bare host)."""
         assert self._httpd is not None
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
         class _Server(ThreadingHTTPServer):
@@ -82,6 +88,7 @@ class FakeOpenAIServer(LoopbackServer):
         self.models = models or ["fake-model"]
         self.requests: list[dict[str, Any]] = []
         self.headers_seen: list[dict[str, str]] = []
+        self.paths_seen: list[str] = []  # path and query string of each POST (Azure routes on both)
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -114,7 +121,7 @@ class FakeOpenAIServer(LoopbackServer):
                 self.wfile.write(payload)
 
             def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/models"):
+                if self.path.split("?")[0].rstrip("/").endswith("/models"):
                     data = {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"}
                                                        for m in server.models]}
                     self._send(200, json.dumps(data).encode())
@@ -129,6 +136,7 @@ class FakeOpenAIServer(LoopbackServer):
                 with server._lock:
                     server.requests.append(body)
                     server.headers_seen.append(headers)
+                    server.paths_seen.append(self.path)
                 reply = server.handler(body)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
@@ -154,6 +162,8 @@ class FakeOpenAIServer(LoopbackServer):
                                          "total_tokens": prompt + completion}
                 if reply.cached_tokens is not None:
                     usage["prompt_tokens_details"] = {"cached_tokens": reply.cached_tokens}
+                if reply.reasoning_tokens is not None:
+                    usage["completion_tokens_details"] = {"reasoning_tokens": reply.reasoning_tokens}
                 message: dict[str, Any] = {"role": "assistant", "content": reply.text}
                 if reply.refusal is not None:
                     message.update(content=None, refusal=reply.refusal)

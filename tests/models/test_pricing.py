@@ -62,3 +62,107 @@ def test_user_price_file_merges(tmp_path):
     t = PriceTable.load(f)
     assert t.lookup("my-model").input == 1.5
     assert t.lookup("gpt-4o").input == 2.50
+
+
+# -- the dated table, batch, price_as, stale prices, `harness prices` --------------------------------
+
+CURRENT_OPENAI_CHAT = ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-5", "gpt-5-mini",
+                       "gpt-5-nano", "gpt-5.4", "gpt-5.4-mini", "gpt-5.4-nano", "o1", "o3", "o3-mini", "o4-mini"]
+FINE_TUNABLE = ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o4-mini"]
+
+
+def test_builtin_table_covers_current_openai_chat_models_with_date_and_source(table):
+    import re
+
+    for name in CURRENT_OPENAI_CHAT:
+        e = table.entries[name]
+        assert e.cached_input is not None and e.cached_input < e.input, name
+        assert re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", e.as_of or ""), name
+        assert e.source and len(e.source) > 20, name
+    for name in FINE_TUNABLE:
+        ft = table.entries[name].fine_tuned
+        assert ft is not None and (ft.training is not None or ft.training_per_hour is not None), name
+        assert table.lookup(f"ft:{name}-2025-04-14:acme::x").basis == "fine-tuned table"
+    o4 = table.lookup("ft:o4-mini-2025-04-16:acme::x")
+    assert (o4.input, o4.output, o4.training, o4.training_per_hour) == (4.00, 16.00, None, 100.00)
+
+
+def test_batch_is_half_unless_listed(tmp_path):
+    from harness.models.pricing import table_rows
+
+    rows = {r["model"]: r for r in table_rows(PriceTable.load())}
+    assert (rows["gpt-4.1"]["batch_input"], rows["gpt-4.1"]["batch_output"]) == (1.00, 4.00)
+    f = tmp_path / "p.yaml"
+    f.write_text("models:\n  odd: {input: 1, output: 2, batch: {input: 0.7, output: 1.4}, as_of: '2026-11-01', "
+                 "source: invoice}\n")
+    rows = {r["model"]: r for r in table_rows(PriceTable.load(f))}
+    assert (rows["odd"]["batch_input"], rows["odd"]["batch_output"]) == (0.7, 1.4)
+    assert rows["gpt-4o"]["batch_input"] == 1.25
+
+
+def test_price_as_prices_a_deployment_or_alias_as_another_row(table):
+    m = ModelConfig(provider="openai-compatible", base_url="http://x/v1", model="team-alias", price_as="gpt-4.1")
+    p = table.for_model(m, "team-alias")
+    assert (p.input, p.row, p.basis) == (2.00, "gpt-4.1", "table")
+    missing = ModelConfig(provider="openai-compatible", base_url="http://x/v1", model="a", price_as="nope")
+    assert not table.for_model(missing, "a").known
+
+
+def test_stale_price_warning_names_the_date(table):
+    import datetime as dt
+
+    from harness.models.pricing import stale_warning
+
+    o3 = table.lookup("o3")  # read 2026-03-21
+    assert stale_warning(o3, dt.date(2026, 9, 1)) is None
+    warning = stale_warning(o3, dt.date(2026, 11, 24))
+    assert "o3" in warning and "2026-03-21" in warning and "248 days" in warning
+    # a month-only date counts from the month's first day
+    mini = table.lookup("gpt-4o-mini")  # "2026-06"
+    assert stale_warning(mini, dt.date(2026, 11, 28)) is None
+    assert "2026-06" in stale_warning(mini, dt.date(2026, 11, 29))
+    # fine-tuned prices carry their own date
+    assert "o4-mini fine-tuned dates from 2025-06-05" in stale_warning(table.lookup("ft:o4-mini:a::b"),
+                                                                        dt.date(2026, 11, 24))
+    # prices set in the config are the user's own: no warning
+    cfg_price = table.for_model(ModelConfig(provider="openai", model="o3", price={"input": 1, "output": 2}), "o3")
+    assert stale_warning(cfg_price, dt.date(2030, 1, 1)) is None
+
+
+def test_run_and_validate_warn_when_a_price_is_old(tmp_path, evalset_dir, fake_server, capsys):
+    import json
+
+    from harness.cli import main
+    from tests.conftest import make_config
+
+    prices = tmp_path / "old-prices.yaml"
+    prices.write_text("models:\n  gpt-4o-mini: {input: 0.15, output: 0.60, as_of: '2020-01-15', source: old}\n")
+    cfg = make_config(tmp_path, evalset_dir, fake_server.base_url, pricing=str(prices))
+    assert main(["validate", str(cfg)]) == 0
+    assert "the price of gpt-4o-mini dates from 2020-01-15" in capsys.readouterr().out
+    assert main(["run", str(cfg), "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    assert "warning: the price of gpt-4o-mini dates from 2020-01-15" in capsys.readouterr().err
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert any("2020-01-15" in w for w in manifest["price_warnings"])
+    assert manifest["variants"]["baseline"]["price"]["as_of"] == "2020-01-15"
+
+
+def test_harness_prices_lists_the_table(capsys):
+    import json
+
+    from harness.cli import main
+    from tests.conftest import REPO
+
+    assert main(["prices"]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0]
+    for col in ("model", "input", "cached", "output", "batch", "fine-tuned", "training", "date", "source"):
+        assert col in header
+    lines = {ln.split()[0]: ln for ln in out.splitlines()[1:] if ln.strip()}
+    for name in CURRENT_OPENAI_CHAT:
+        assert name in lines, name
+    assert "2026-03-21 !" in lines["o3"] and "modelpedia.dev" in lines["o3"]
+    assert "100/hour" in lines["o4-mini"] and "25/1M" in lines["gpt-4.1"]
+    assert main(["prices", "--json", "--pricing", str(REPO / "configs" / "pricing.example.yaml")]) == 0
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["claude-haiku-4-5"]["input"] == 1.00 and rows["gpt-5"]["output"] == 10.00

@@ -232,34 +232,46 @@ def test_max_error_rate_stops_early_and_keeps_records(tmp_path):
 
 def test_canary_api_key_never_written(tmp_path, evalset_dir, monkeypatch, capfd):
     canary = "sk-canary-5f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    header_canary = "gw-canary-0a1b2c3d4e5f60718293a4b5c6d7e8f9"  # a gateway key, from {env: NAME}
+    literal_canary = "lit-canary-9f8e7d6c5b4a3928"  # a header value written into the config itself
     monkeypatch.setenv("CANARY_API_KEY", canary)
-    auth_seen = []
+    monkeypatch.setenv("CANARY_GATEWAY_KEY", header_canary)
+    auth_seen, gateway_seen, literal_seen = [], [], []
 
     def handler(body):
-        # A hostile server that echoes the key back in an error message.
-        auth = srv.current_headers().get("authorization", "")
+        # A hostile server that echoes the key and the gateway headers back in an error message.
+        headers = srv.current_headers()
+        auth = headers.get("authorization", "")
         auth_seen.append(auth)
+        gateway_seen.append(headers.get("x-gateway-key", ""))
+        literal_seen.append(headers.get("x-route-secret", ""))
         if "stole" in last_user_text(body):
-            return Reply(status=400, raw_body=json.dumps({"error": {"message": f"bad key {auth}"}}).encode())
+            echo = f"bad key {auth}; gateway {headers.get('x-gateway-key')}; route {headers.get('x-route-secret')}"
+            return Reply(status=400, raw_body=json.dumps({"error": {"message": echo}}).encode())
         return right_answer(body)
 
     srv = FakeOpenAIServer(handler, models=["gpt-4o-mini"]).start()
     try:
         cfg = make_config(tmp_path, evalset_dir, srv.base_url,
                           models={"small": {"provider": "openai-compatible", "base_url": srv.base_url,
-                                            "model": "gpt-4o-mini", "api_key_env": "CANARY_API_KEY"}})
+                                            "model": "gpt-4o-mini", "api_key_env": "CANARY_API_KEY",
+                                            "headers": {"X-Gateway-Key": {"env": "CANARY_GATEWAY_KEY"},
+                                                        "X-Route-Secret": literal_canary}}})
         from harness.cli import main
 
         assert main(["run", str(cfg), "--results-dir", str(tmp_path / "results")]) == 0
     finally:
         srv.stop()
     assert any(canary in a for a in auth_seen)  # the key was really sent
+    assert set(gateway_seen) == {header_canary} and set(literal_seen) == {literal_canary}  # so were the headers
     out, err = capfd.readouterr()
-    assert canary not in out and canary not in err
-    written = [p for p in tmp_path.rglob("*") if p.is_file() and "evalsets" not in p.parts]
+    for secret in (canary, header_canary, literal_canary):
+        assert secret not in out and secret not in err
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and "evalsets" not in p.parts and p != cfg]
     assert any(p.name == "records.jsonl" for p in written)
     for p in written:
-        assert canary.encode() not in p.read_bytes(), p
+        for secret in (canary, header_canary, literal_canary):
+            assert secret.encode() not in p.read_bytes(), (p, secret)
     recs = read_records(next(p for p in written if p.name == "records.jsonl"))
     assert any(r.error and "***" in r.error for r in recs)
 
