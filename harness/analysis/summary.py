@@ -10,7 +10,8 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis import stats
-from harness.analysis.economics import apply_costs, baseline_variant
+from harness.analysis.costs import apply_costs
+from harness.analysis.economics import baseline_variant
 from harness.records import Record
 from harness.report.format import is_missing
 from harness.scoring.scorers import summarize

@@ -7,13 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.analysis.economics import (
-    TrainingEstimate,
-    break_even,
-    busy_seconds,
-    estimate_training,
-    self_hosted_costs,
-)
+from harness.analysis.costs import busy_seconds, self_hosted_costs
+from harness.analysis.economics import TrainingEstimate, break_even, estimate_training
 from harness.analysis.stats import outcomes_frame
 from harness.api import run
 from harness.cli import main
