@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import ConfigError
 
@@ -149,6 +150,38 @@ class RagSettings(_Strict):
     chunk_chars: int = Field(default=800, ge=50)
     chunk_overlap: int = Field(default=100, ge=0)
     index_dir: Path | None = None
+    # A running Chroma server ("http://HOST:PORT", started with `chroma run`) instead of the embedded store in
+    # index_dir: one index shared by every machine, built once per docs content hash.
+    server: str | None = None
+
+    @field_validator("server")
+    @classmethod
+    def _check_server(cls, value: str | None) -> str | None:
+        if value is not None:
+            chroma_server_address(value)  # raises ValueError with what is wrong
+        return value
+
+    @model_validator(mode="after")
+    def _one_store(self) -> RagSettings:
+        if self.server is not None and self.index_dir is not None:
+            raise ValueError("give either server (a Chroma server) or index_dir (the embedded store), not both")
+        return self
+
+
+def chroma_server_address(url: str) -> tuple[str, int, bool]:
+    """(host, port, ssl) of a `rag.server` URL such as http://chroma.internal:8000; the port defaults to
+    8000 (what `chroma run` listens on), or 443 for https."""
+    parsed = urlsplit(url.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"expected http://HOST:PORT (a Chroma server started with `chroma run`), got {url!r}")
+    if parsed.path.strip("/") or parsed.query or parsed.fragment:
+        raise ValueError(f"expected http://HOST:PORT with no path, got {url!r}")
+    try:
+        port = parsed.port
+    except ValueError:
+        raise ValueError(f"bad port in {url!r}") from None
+    ssl = parsed.scheme == "https"
+    return parsed.hostname, port or (443 if ssl else 8000), ssl
 
 
 class FinetuneSettings(_Strict):

@@ -5,8 +5,13 @@ hash of the documents, the chunking settings and the embedding function's name g
 collection's name and metadata; a later run with the same inputs finds the collection complete
 and reuses it without embedding a single chunk, and any change to a document makes a new one.
 
+The index lives in an embedded store (a folder, ``chromadb.PersistentClient``) or on a Chroma server
+(``rag.server``, ``chromadb.HttpClient``) that every machine of a team or a CI matrix shares; naming, the
+reuse check and the build are the same for both.
+
 Every Chroma call passes :class:`~harness.retrieval.embeddings.MiniLMEmbeddingFunction` explicitly, because
-Chroma's default embedding function downloads an ONNX model and fails offline.
+Chroma's default embedding function downloads an ONNX model and fails offline; over HTTP too, the vectors
+are computed here and sent to the server, which never embeds anything.
 """
 
 from __future__ import annotations
@@ -14,22 +19,28 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import chromadb
+import httpx
 import numpy as np
+from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings
-from chromadb.errors import NotFoundError
+from chromadb.errors import ChromaError, NotFoundError
 from tqdm import tqdm
 
+from harness.config import chroma_server_address
+from harness.errors import HarnessError
 from harness.retrieval import embeddings
 from harness.retrieval.embeddings import EMBEDDING_FUNCTION_NAME, MiniLMEmbeddingFunction
 
 __all__ = [
+    "ChromaServerError",
     "Chunk",
     "Doc",
     "DocLike",
@@ -39,6 +50,7 @@ __all__ = [
     "collection_name",
     "docs_hash",
     "nearest_neighbours",
+    "open_client",
     "recall_at_k",
     "reciprocal_rank",
     "retrieved_doc_ids",
@@ -220,6 +232,70 @@ def collection_name(name: str, digest: str) -> str:
     return f"{base}-{digest[:_HASH_CHARS]}"
 
 
+# ----------------------------------------------------------------------------------------- client
+
+
+class ChromaServerError(HarnessError):
+    """The Chroma server named by ``rag.server`` cannot be reached (one line, exit code 2)."""
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _unreachable(server: str, exc: BaseException, what: str = "cannot reach the Chroma server at") -> ChromaServerError:
+    host, port, _ = chroma_server_address(server)
+    return ChromaServerError(
+        f"rag.server: {what} {server} ({_reason(exc)}); start it "
+        f"(`chroma run --path DIR --host 0.0.0.0 --port {port}` on {host}) or fix the address, "
+        f"or remove rag.server to use the embedded store"
+    )
+
+
+@contextmanager
+def _server_errors(server: str | None) -> Iterator[None]:
+    """A Chroma server that is down or goes away mid-build is a readable error, not an httpx traceback."""
+    if server is None:
+        yield
+        return
+    try:
+        yield
+    except httpx.TransportError as exc:
+        raise _unreachable(server, exc) from None
+    except ValueError as exc:  # chromadb.HttpClient's own "Could not connect to a Chroma server"
+        if "connect" not in str(exc).lower():
+            raise
+        raise _unreachable(server, exc) from None
+
+
+def open_client(persist_dir: Path | None, server: str | None = None) -> ClientAPI:
+    """The embedded store in ``persist_dir``, or the Chroma server at ``server`` ("http://HOST:PORT")."""
+    settings = Settings(anonymized_telemetry=False)
+    if server is None:
+        if persist_dir is None:
+            raise ValueError("open_client: give persist_dir (the embedded store) or server")
+        persist_dir = Path(persist_dir)
+        persist_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(persist_dir), settings=settings)
+    host, port, ssl = chroma_server_address(server)
+    with _server_errors(server):
+        try:
+            return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
+        except (ValueError, ChromaError) as exc:
+            if "connect" in str(exc).lower():
+                raise
+            # Something answers there, but not as a Chroma server (its heartbeat failed).
+            raise _unreachable(server, exc, "no Chroma server answers at") from None
+
+
+def _get_collection(client: ClientAPI, name: str, ef: MiniLMEmbeddingFunction) -> Collection | None:
+    try:
+        return client.get_collection(name=name, embedding_function=ef)  # type: ignore[arg-type]
+    except NotFoundError:
+        return None
+
+
 # ------------------------------------------------------------------------------------------ index
 
 
@@ -233,11 +309,15 @@ class RagIndex:
         reused: bool,
         n_chunks: int,
         digest: str,
+        server: str | None = None,
+        embedded: int = 0,
     ) -> None:
         self.collection = collection
         self.reused = reused
         self.n_chunks = n_chunks
         self.docs_hash = digest
+        self.server = server
+        self.embedded = embedded  # chunks this build embedded (0 when reused)
 
     @property
     def collection_name(self) -> str:
@@ -247,19 +327,26 @@ class RagIndex:
     def build(
         cls,
         docs: Iterable[DocLike],
-        persist_dir: Path,
+        persist_dir: Path | None,
         name: str,
         *,
         max_chars: int = 800,
         overlap: int = 100,
         show_progress: bool = True,
+        server: str | None = None,
     ) -> RagIndex:
-        """Open the index for these documents in ``persist_dir``, embedding only if needed.
+        """Open the index for these documents, embedding only what is missing.
 
-        Reuses an existing collection when its stored hash matches and it holds every chunk (a
-        build that was interrupted leaves fewer, and is redone). Older collections built under
-        the same ``name`` for other document versions are deleted, so the folder does not grow
-        with every edit of the knowledge base.
+        The store is the folder ``persist_dir``, or with ``server`` ("http://HOST:PORT") a running Chroma
+        server, in which case ``persist_dir`` is not used. Either way the collection is named by the docs'
+        content hash and reused when its stored hash matches and it holds every chunk. A collection with
+        fewer chunks (a build that was interrupted, or another process or machine building the same index
+        at this moment) is completed: only its missing chunks are embedded, and writes are upserts of
+        deterministic ids, so two builders of one index end with the same complete collection.
+
+        In the embedded store, older collections built under the same ``name`` for other document versions
+        are deleted, so the folder does not grow with every edit of the knowledge base. On a server they
+        are kept: another machine may be running against them right now.
         """
         docs = list(docs)
         seen: set[str] = set()
@@ -271,58 +358,68 @@ class RagIndex:
         digest = docs_hash(docs, max_chars=max_chars, overlap=overlap)
         coll_name = collection_name(name, digest)
 
-        persist_dir = Path(persist_dir)
-        persist_dir.mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(
-            path=str(persist_dir), settings=Settings(anonymized_telemetry=False)
-        )
+        client = open_client(persist_dir, server)
         ef = MiniLMEmbeddingFunction()
+        with _server_errors(server):
+            collection = _get_collection(client, coll_name, ef)
+            if collection is not None and (collection.metadata or {}).get("docs_hash") != digest:
+                client.delete_collection(coll_name)  # a 12-hex-digit name clash with other content
+                collection = None
+            if collection is not None and collection.count() == len(chunks):
+                return cls(collection, reused=True, n_chunks=len(chunks), digest=digest, server=server)
 
+            if collection is None:
+                if server is None:
+                    for other in client.list_collections():
+                        meta = other.metadata or {}
+                        if meta.get("harness_index") == name and other.name != coll_name:
+                            client.delete_collection(other.name)
+                collection = cls._create(client, coll_name, ef, {
+                    "harness_index": name,
+                    "docs_hash": digest,
+                    "embedding_function": EMBEDDING_FUNCTION_NAME,
+                    "max_chars": max_chars,
+                    "overlap": overlap,
+                    "n_docs": len(docs),
+                    "n_chunks": len(chunks),
+                })
+            todo = chunks
+            if collection.count():
+                present = set(collection.get(include=[])["ids"])
+                todo = [c for c in chunks if c.chunk_id not in present]
+            # Length-sorted writes: each is one embedding call, and similar lengths pad least.
+            ordered = sorted(todo, key=lambda c: len(c.text))
+            batch = max(1, min(_ADD_BATCH, client.get_max_batch_size()))
+            with tqdm(
+                total=len(ordered), desc=f"Embedding {name}", unit="chunk", disable=not show_progress
+            ) as bar:
+                for start in range(0, len(ordered), batch):
+                    part = ordered[start : start + batch]
+                    collection.upsert(
+                        ids=[c.chunk_id for c in part],
+                        documents=[c.text for c in part],
+                        metadatas=[{"doc_id": c.doc_id} for c in part],
+                    )
+                    bar.update(len(part))
+        return cls(collection, reused=False, n_chunks=len(chunks), digest=digest, server=server,
+                   embedded=len(ordered))
+
+    @staticmethod
+    def _create(client: ClientAPI, coll_name: str, ef: MiniLMEmbeddingFunction,
+                metadata: dict[str, Any]) -> Collection:
         try:
-            existing = client.get_collection(name=coll_name, embedding_function=ef)  # type: ignore[arg-type]
-        except NotFoundError:
-            existing = None
-        if existing is not None:
-            meta = existing.metadata or {}
-            if meta.get("docs_hash") == digest and existing.count() == len(chunks):
-                return cls(existing, reused=True, n_chunks=len(chunks), digest=digest)
-            client.delete_collection(coll_name)
-
-        for other in client.list_collections():
-            meta = other.metadata or {}
-            if meta.get("harness_index") == name and other.name != coll_name:
-                client.delete_collection(other.name)
-
-        metadata: dict[str, Any] = {
-            "harness_index": name,
-            "docs_hash": digest,
-            "embedding_function": EMBEDDING_FUNCTION_NAME,
-            "max_chars": max_chars,
-            "overlap": overlap,
-            "n_docs": len(docs),
-            "n_chunks": len(chunks),
-        }
-        collection = client.create_collection(
-            name=coll_name,
-            embedding_function=ef,  # type: ignore[arg-type]
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata=metadata,
-        )
-        # Length-sorted adds: each add is one embedding call, and similar lengths pad least.
-        ordered = sorted(chunks, key=lambda c: len(c.text))
-        batch = max(1, min(_ADD_BATCH, client.get_max_batch_size()))
-        with tqdm(
-            total=len(ordered), desc=f"Embedding {name}", unit="chunk", disable=not show_progress
-        ) as bar:
-            for start in range(0, len(ordered), batch):
-                part = ordered[start : start + batch]
-                collection.add(
-                    ids=[c.chunk_id for c in part],
-                    documents=[c.text for c in part],
-                    metadatas=[{"doc_id": c.doc_id} for c in part],
-                )
-                bar.update(len(part))
-        return cls(collection, reused=False, n_chunks=len(chunks), digest=digest)
+            return client.create_collection(
+                name=coll_name,
+                embedding_function=ef,  # type: ignore[arg-type]
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata=metadata,
+            )
+        except ChromaError:
+            # Another process or machine created it between our look and our create: build into theirs.
+            existing = _get_collection(client, coll_name, ef)
+            if existing is None:
+                raise
+            return existing
 
     def query(self, text: str, k: int) -> list[Passage]:
         """The ``k`` chunks most similar to ``text``, best first."""
@@ -345,11 +442,12 @@ class RagIndex:
         n_results = min(k, self.n_chunks)
         results: list[list[Passage]] = []
         for start in range(0, len(texts), _QUERY_BATCH):
-            found = self.collection.query(
-                query_embeddings=vectors[start : start + _QUERY_BATCH],
-                n_results=n_results,
-                include=["documents", "metadatas", "distances"],
-            )
+            with _server_errors(self.server):
+                found = self.collection.query(
+                    query_embeddings=vectors[start : start + _QUERY_BATCH],
+                    n_results=n_results,
+                    include=["documents", "metadatas", "distances"],
+                )
             ids = found["ids"]
             documents = found["documents"] or []
             metadatas = found["metadatas"] or []

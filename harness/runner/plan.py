@@ -225,12 +225,15 @@ class Plan:
     def build_rag(self) -> Any:
         from harness.retrieval.index import RagIndex
 
-        index_dir = self.cfg.rag.index_dir or (response_cache.cache_dir() / "chroma")
+        server = self.cfg.rag.server
+        index_dir = None if server else self.cfg.rag.index_dir or (response_cache.cache_dir() / "chroma")
         t0 = time.perf_counter()
         index = RagIndex.build(self.evalset.docs, index_dir, self.evalset.name,
                                max_chars=self.cfg.rag.chunk_chars, overlap=self.cfg.rag.chunk_overlap,
-                               show_progress=self.progress)
-        self.manifest["rag"] = {"index_dir": str(index_dir), "chunks": index.n_chunks, "reused": index.reused,
+                               show_progress=self.progress, server=server)
+        where = {"server": server} if server else {"index_dir": str(index_dir)}
+        self.manifest["rag"] = {**where, "collection": index.collection_name, "chunks": index.n_chunks,
+                                "reused": index.reused, "embedded": index.embedded,
                                 "build_s": round(time.perf_counter() - t0, 3), "docs": len(self.evalset.docs)}
         return index
 

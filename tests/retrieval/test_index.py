@@ -153,14 +153,18 @@ def test_changed_doc_rebuilds_and_drops_the_stale_collection(
     assert not third.reused
 
 
-def test_incomplete_collection_is_rebuilt(tmp_path: Path, counting_embed: CountingEmbed) -> None:
+def test_incomplete_collection_is_completed(tmp_path: Path, counting_embed: CountingEmbed) -> None:
     first = RagIndex.build(DOCS, tmp_path, "kb", show_progress=False)
+    assert first.embedded == len(DOCS)
     first.collection.delete(ids=["refunds#0"])  # as if a build had been interrupted
     counting_embed.calls.clear()
     again = RagIndex.build(DOCS, tmp_path, "kb", show_progress=False)
     assert not again.reused
-    assert sum(counting_embed.calls) == len(DOCS)
+    assert again.collection_name == first.collection_name
+    assert counting_embed.calls == [1] and again.embedded == 1  # only the missing chunk
     assert again.collection.count() == len(DOCS)
+    assert again.query("merchant refund", k=1)[0].chunk_id == "refunds#0"
+    assert RagIndex.build(DOCS, tmp_path, "kb", show_progress=False).reused
 
 
 def test_any_doc_like_type_builds_the_same_index(tmp_path: Path) -> None:
