@@ -5,6 +5,7 @@
     run.summary            # one row per variant, the columns of summary.csv
     run.records            # one row per record
     harness.compare(harness.load_run("results/accepted"), run).failed
+    harness.merge(*shard_dirs, out="results/full")  # one run from the folders of `run(..., shard="K/N")`
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from harness.report.write import write_summary
 from harness.runner.folder import load_run as _read_run_folder
 from harness.runner.runner import RunOptions
 from harness.runner.runner import run as _run
+from harness.runner.shards import merge_runs
 
 RECORD_COLUMNS = [
     "item_id", "variant", "model", "model_id", "repeat", "raw_text", "parsed", "expected", "format_valid",
@@ -97,7 +99,7 @@ def run(config: str | Path | None = None, options: RunOptions | None = None, **k
     """Run a config (or continue one with resume=RUN_DIR) and build its tables and report.
 
     Keyword arguments are the CLI's options: limit, variants (a list), out, results_dir, resume, use_cache,
-    refresh, allow_unpriced, max_error_rate, progress, cache_path.
+    refresh, allow_unpriced, max_error_rate, progress, cache_path, shard ("K/N": this machine's slice).
     """
     unknown = sorted(set(kwargs) - _OPTION_NAMES)
     if unknown:
@@ -110,6 +112,17 @@ def run(config: str | Path | None = None, options: RunOptions | None = None, **k
     result = _run(config, opts)
     write_summary(result.run_dir)
     return Run(result.run_dir, result.status, result.skipped, result.message)
+
+
+def merge(*run_dirs: str | Path, out: str | Path) -> Run:
+    """One run folder at `out` from the folders of every shard of a run (`run(..., shard="K/N")` on N
+    machines), with its tables and report built on the merged records. Raises HarnessError (one line) on
+    mismatched configs or eval sets, a duplicate or missing shard, or a shard that did not finish."""
+    if len(run_dirs) == 1 and isinstance(run_dirs[0], list | tuple):
+        run_dirs = tuple(run_dirs[0])
+    result = merge_runs(run_dirs, out)
+    write_summary(result.run_dir)
+    return Run(result.run_dir, result.status, {}, result.message)
 
 
 def load_run(path: str | Path) -> Run:

@@ -14,6 +14,8 @@ EXAMPLES = """\
 examples:
   harness validate configs/demo.yaml
   harness run configs/demo.yaml --limit 20 --variants baseline,rag
+  harness run configs/demo.yaml --shard 2/8 --out results/shard-2
+  harness merge results/shard-* --out results/full
   harness report results/demo-20261122-101500
   harness compare results/accepted results/demo-20261122-101500 --max-drop 0.02
   harness import csv data.csv --input-col text --label-col category --out evalsets/mine --split test
@@ -41,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rebuild the tables and report.md / report.html from a run folder")
     rep.add_argument("run_dir", type=Path)
     _add_compare(sub)
+    mer = sub.add_parser("merge", help="one run folder (tables and report too) from the folders of every shard "
+                         "of a run (harness run --shard K/N)")
+    mer.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="the shard run folders")
+    mer.add_argument("--out", type=Path, required=True, help="the merged run folder to write (new or empty)")
     _add_import(sub)
     s = sub.add_parser("serve", help="start the embedded local model server until Ctrl-C")
     s.add_argument("--port", type=int)
@@ -70,6 +76,8 @@ def _add_run(sub: Any) -> None:
     r.add_argument("--allow-unpriced", action="store_true", help="run models with no known price (cost unknown)")
     r.add_argument("--max-error-rate", type=float, help="stop early when this share of calls fails (0-1)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--shard", metavar="K/N", help="run only shard K of N: the selected items whose sha256(id) "
+                   "mod N is K-1 (one CI job each; join them with harness merge)")
 
 
 def _add_compare(sub: Any) -> None:
@@ -204,6 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_error_rate=args.max_error_rate,
         progress=not args.no_progress,
         retry_errors=args.retry_errors,
+        shard=args.shard,
     )
     result = run(args.config, opts)
     if result.status == "nothing_run":
@@ -228,6 +237,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"wrote {args.run_dir / 'summary.csv'}, {args.run_dir / 'summary.md'}, {args.run_dir / 'report.md'} "
           f"and {args.run_dir / 'report.html'}")
     return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from harness.api import merge
+    from harness.report.markdown import markdown_table
+
+    result = merge(*args.run_dirs, out=args.out)
+    print(markdown_table(result.summary))
+    if result.message:
+        print(result.message)
+    shards = result.manifest.get("merged_from") or {}
+    n = sum(s.get("records") or 0 for s in shards.get("shards", []))
+    print(f"merged {len(shards.get('shards', []))} shards ({n} records) into {result.path}")
+    return 0 if result.status == "completed" else 1
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -341,6 +364,7 @@ def cmd_prices(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"validate": cmd_validate, "prices": cmd_prices, "run": cmd_run, "report": cmd_report, "compare": cmd_compare,
+            "merge": cmd_merge,
             "import": cmd_import,
             "serve": cmd_serve, "finetune": cmd_finetune}
 

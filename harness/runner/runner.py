@@ -37,6 +37,7 @@ from harness.runner.folder import (
     write_json,
 )
 from harness.runner.plan import Plan, leakage_action, leakage_lines
+from harness.runner.shards import Shard
 from harness.scoring.scorers import Scorer
 
 
@@ -56,6 +57,8 @@ class RunOptions:
     progress: bool = True
     cache_path: Path | None = None
     retry_errors: bool = False  # with resume: ask items whose record is an error (no answer) again
+    # "K/N" (or a Shard): only the selected items whose id hashes to shard K of N (harness.runner.shards)
+    shard: Shard | str | tuple[int, int] | None = None
 
 
 @dataclass
@@ -96,6 +99,8 @@ def _resume_session(opts: RunOptions) -> _Session:
         restore_headers(cfg, _original_config(manifest.get("config_path")))
     opts.limit = manifest.get("limit")
     opts.variants = manifest.get("selected_variants")
+    shard = manifest.get("shard")
+    opts.shard = Shard(shard["index"], shard["count"]) if shard else None
     evalset = load_evalset(cfg.evalset)
     if manifest.get("evalset", {}).get("content_hash") != evalset.content_hash:
         raise HarnessError(f"{cfg.evalset}: the eval set changed since {run_dir} started; start a new run instead")
@@ -115,6 +120,8 @@ def _original_config(path: str | None) -> RunConfig | None:
 
 
 def _new_session(config: str | Path, opts: RunOptions) -> _Session:
+    if opts.shard is not None:
+        opts.shard = Shard.parse(opts.shard)  # a bad K/N stops here, before a run folder is made
     cfg = load_config(config)
     evalset = load_evalset(cfg.evalset)
     variants = _select_variants(cfg, opts.variants)
@@ -138,6 +145,8 @@ def _new_session(config: str | Path, opts: RunOptions) -> _Session:
         "label_fields": evalset.label_fields,
         "status": "running",
     }
+    if opts.shard is not None:
+        manifest["shard"] = Shard.parse(opts.shard).to_manifest()
     write_json(run_dir / "config.json", snapshot(cfg))
     write_json(run_dir / "manifest.json", manifest)
     return _Session(cfg, evalset, run_dir, manifest, str(config), variants)
@@ -209,6 +218,10 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
         for line in leaks:
             print(f"warning: {line}", file=sys.stderr)
     items = _selected_items(s, opts)
+    if opts.shard is not None:  # after the selection, so a shard is a slice of the items a single run takes
+        shard = Shard.parse(opts.shard)
+        selected, items = len(items), shard.select(items)
+        s.manifest["shard"] = {**shard.to_manifest(), "items": len(items), "of_items": selected}
     done = _done_keys(s, opts, items)
     cache = (response_cache.ResponseCache(opts.cache_path or response_cache.cache_dir() / "responses.sqlite")
              if opts.use_cache else None)
