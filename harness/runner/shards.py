@@ -172,9 +172,10 @@ def _check(runs: list[_ShardRun]) -> None:
         if status in UNFINISHED:
             raise HarnessError(f"shard {run.shard} ({run.path}) {UNFINISHED[status]}; finish it with "
                                f"`harness run --resume {run.path}`, then merge")
-        if status == "failed":
-            why = run.manifest.get("message") or "see its manifest.json"
-            raise HarnessError(f"shard {run.shard} ({run.path}) failed ({why}); run it again, then merge")
+        if status in ("failed", "nothing_run"):
+            why = " ".join(str(run.manifest.get("message") or "see its manifest.json").split())
+            what = "failed" if status == "failed" else "ran nothing"
+            raise HarnessError(f"shard {run.shard} ({run.path}) {what} ({why}); run it again, then merge")
 
     names = {name for run in runs for name in (run.manifest.get("variants") or {})}
     for name in sorted(names):
@@ -190,6 +191,7 @@ def _check(runs: list[_ShardRun]) -> None:
 def _merged_manifest(runs: list[_ShardRun], out: Path, n_records: list[int]) -> dict[str, Any]:
     manifest = json.loads(json.dumps(runs[0].manifest))  # a deep copy
     manifest.pop("shard", None)
+    manifest.pop("retried_errors", None)  # per shard, below
     manifest["run_id"] = out.name
     started = [r.manifest["started_at"] for r in runs if r.manifest.get("started_at")]
     finished = [r.manifest["finished_at"] for r in runs if r.manifest.get("finished_at")]
@@ -223,6 +225,7 @@ def _merged_manifest(runs: list[_ShardRun], out: Path, n_records: list[int]) -> 
             "git_revision": run.manifest.get("git_revision"),
             "platform": run.manifest.get("platform"),
             "calls": run.manifest.get("calls"),
+            "retried_errors": run.manifest.get("retried_errors"),
             "rag": run.manifest.get("rag"),
         } for run, n in zip(runs, n_records, strict=True)],
     }

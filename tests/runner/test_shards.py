@@ -19,7 +19,7 @@ from harness.cli import main
 from harness.errors import HarnessError
 from harness.runner.folder import latest_records, read_records
 from harness.runner.shards import Shard, shard_of
-from tests.conftest import DOCS, TASK, make_config, write_jsonl
+from tests.conftest import DOCS, TASK, make_config, right_answer, write_jsonl
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text
 
 LABELS = ["card_arrival", "lost_card", "refund"]
@@ -174,6 +174,32 @@ def test_shard_slices_the_selected_items_and_resumes_as_the_same_shard(
     assert {r.item_id for r in read_records(path / "records.jsonl")} == got[0]
     merged = harness.merge([s.path for s in shards], out=tmp_path / "merged")
     assert _comparable(merged.path) == _comparable(single.path)
+
+
+def test_retried_errors_in_a_shard_count_once_in_the_merge(tmp_path: Path, evalset_dir: Path) -> None:
+    failing = {"on": True}
+
+    def flaky(body: dict[str, Any]) -> Reply:
+        if failing["on"] and "stole" in last_user_text(body):  # item t2 fails until the retry
+            return Reply(status=400, raw_body=b'{"error": {"message": "bad request"}}')
+        return right_answer(body)
+
+    with FakeOpenAIServer(flaky, models=["gpt-4o-mini"]) as server:
+        cfg = make_config(tmp_path, evalset_dir, server.base_url)
+        dirs = [_run(cfg, tmp_path / f"s{k}", shard=f"{k}/2").path for k in (1, 2)]
+        t2_shard = dirs[shard_of("t2", 2) - 1]
+        assert any(r.error for r in read_records(t2_shard / "records.jsonl"))
+        failing["on"] = False
+        harness.run(resume=t2_shard, retry_errors=True, progress=False, use_cache=False)
+        assert len(read_records(t2_shard / "records.jsonl")) == len(latest_records(read_records(
+            t2_shard / "records.jsonl"))) + 1  # the old error line stays; the new answer comes after it
+        merged = harness.merge(*dirs, out=tmp_path / "merged")
+        single = _run(cfg, tmp_path / "single")
+    assert _comparable(merged.path) == _comparable(single.path)
+    row = merged.summary.iloc[0]
+    assert row["errors"] == 0 and row["n"] == 4 and row["accuracy"] == 1.0
+    assert [s["retried_errors"] is not None for s in merged.manifest["merged_from"]["shards"]] == [
+        d == t2_shard for d in dirs]
 
 
 def test_empty_shards_run_and_merge(tmp_path: Path, evalset_dir: Path, fake_server) -> None:
