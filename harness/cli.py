@@ -195,7 +195,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.api import run
-    from harness.report.markdown import markdown_table
+    from harness.report.markdown import console_summary
     from harness.runner.runner import RunOptions
 
     if args.config is None and args.resume is None:
@@ -219,7 +219,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {result.message}", file=sys.stderr)
         print(f"run folder: {result.path}")
         return 1
-    print(markdown_table(result.summary))
+    print(console_summary(result.manifest, result.summary))
     for name, reason in result.skipped.items():
         print(f"skipped {name}: {reason}")
     if result.message:
@@ -229,11 +229,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.report.markdown import markdown_table
+    from harness.report.markdown import console_summary
     from harness.report.write import write_summary
+    from harness.runner.folder import load_manifest
 
     df = write_summary(args.run_dir)
-    print(markdown_table(df))
+    print(console_summary(load_manifest(args.run_dir), df))
     print(f"wrote {args.run_dir / 'summary.csv'}, {args.run_dir / 'summary.md'}, {args.run_dir / 'report.md'} "
           f"and {args.run_dir / 'report.html'}")
     return 0

@@ -131,6 +131,22 @@ class VariantConfig(_Strict):
     stop: list[str] | None = None
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0)
+    # Prompt overrides (e.g. two baselines "prompt-v1" and "prompt-v2"): the variant's own instructions (inline or
+    # from a file next to the config), input template and system preamble. The fine-tuning export renders with
+    # the fine-tuned variant's overrides too, so training and evaluation prompts stay the same.
+    instructions: str | None = Field(default=None, min_length=1)
+    instructions_file: Path | None = None
+    input_template: str | None = Field(default=None, min_length=1)
+    system: str | None = Field(default=None, min_length=1)
+
+
+class JudgeSettings(_Strict):
+    """The model that grades answers for `scorer: judge` (one of `models:`). It answers at temperature 0, its
+    calls go through the same client and response cache as the variants', and what it costs is reported as
+    evaluation cost, apart from the variants' cost per request."""
+
+    model: str
+    max_tokens: int = Field(default=512, ge=16)
 
 
 class RunSettings(_Strict):
@@ -218,9 +234,13 @@ class RunConfig(_Strict):
     target_accuracy: float | None = Field(default=None, ge=0, le=1)
     monthly_requests: int | None = Field(default=None, ge=0)
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
+    judge: JudgeSettings | None = None
 
     @model_validator(mode="after")
     def _check_refs(self) -> RunConfig:
+        if self.judge is not None and self.judge.model not in self.models:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise ValueError(f"judge.model: unknown model {self.judge.model!r} (models defined: {known})")
         seen: set[str] = set()
         for i, v in enumerate(self.variants):
             if v.name in seen:
@@ -344,10 +364,31 @@ def load_config(path: str | Path) -> RunConfig:
                 if attr == "gguf" and not resolved.exists():
                     line = _yaml_line(node, ("models", name, attr))
                     raise ConfigError(f"{path}:{line}: models.{name}.{attr}: file not found: {resolved}")
+    _read_instructions_files(cfg, path, node, base)
     cfg.finetune.output_dir = _resolve(cfg.finetune.output_dir, base)
     if cfg.rag.index_dir is not None:
         cfg.rag.index_dir = _resolve(cfg.rag.index_dir, base)
     return cfg
+
+
+def _read_instructions_files(cfg: RunConfig, path: Path, node: Any, base: Path) -> None:
+    """A variant's `instructions_file` is read once, here, into `instructions`: the run's config.json then holds
+    the very text that was used, and the file stays named for provenance."""
+    for i, v in enumerate(cfg.variants):
+        if v.instructions_file is None:
+            continue
+        line = _yaml_line(node, ("variants", i, "instructions_file"))
+        if v.instructions is not None:
+            raise ConfigError(f"{path}:{line}: variants[{i}]: give instructions or instructions_file, not both")
+        v.instructions_file = _resolve(v.instructions_file, base)
+        try:
+            text = v.instructions_file.read_text("utf-8").strip()
+        except OSError:
+            raise ConfigError(f"{path}:{line}: variants[{i}].instructions_file: file not found: "
+                              f"{v.instructions_file}") from None
+        if not text:
+            raise ConfigError(f"{path}:{line}: variants[{i}].instructions_file: {v.instructions_file} is empty")
+        v.instructions = text
 
 
 def api_key_for(model: ModelConfig, env: dict[str, str] | None = None) -> str | None:

@@ -10,6 +10,21 @@ from pydantic import BaseModel, ConfigDict, Field
 Message = dict[str, str]  # {"role": ..., "content": ...}
 
 
+HumanScore = bool | float | dict[str, bool | float]
+
+
+class HumanLabel(BaseModel):
+    """A person's score of one answer to an item, to measure how well an LLM judge agrees with people.
+
+    `answer` is the answer they scored (default: the item's expected answer); `score` is on the judge's
+    scale, or a mapping judge-scorer name -> score when the task has several judges."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    score: HumanScore
+    answer: str | None = None
+
+
 class EvalItem(BaseModel):
     """One line of test.jsonl / train.jsonl."""
 
@@ -20,6 +35,8 @@ class EvalItem(BaseModel):
     expected: Any = None
     expected_doc_ids: list[str] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # `human: 4` (a score of the expected answer), `human: {score: 1, answer: "..."}` or a list of those
+    human: HumanScore | HumanLabel | list[HumanLabel] | None = None
 
 
 class Usage(BaseModel):
@@ -83,7 +100,13 @@ class Record(BaseModel):
     retrieved_doc_ids: list[str] | None = None
     shot_ids: list[str] | None = None
     scores: dict[str, Any] = Field(default_factory=dict)
+    # Named scorers (task.yaml `scoring:`): why each scored what it did, and what a model-graded one asked and
+    # got back (the judge's prompt, verdict, usage, cost), keyed by scorer name.
+    explanations: dict[str, str] = Field(default_factory=dict)
+    evaluations: dict[str, dict[str, Any]] = Field(default_factory=dict)
     cost_usd: float | None = None
+    # What scoring this record cost (judge calls): evaluation cost, never part of the variant's cost per request.
+    eval_cost_usd: float | None = None
     started_at: float | None = None
 
     @property

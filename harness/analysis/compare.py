@@ -6,10 +6,15 @@ A gate on absolute thresholds flaps with noise; a gate on any drop flaps too. Th
 - its error rate (calls that never got an answer) or its format-invalid rate is above the baseline's by more
   than the tolerance;
 - its accuracy dropped by more than the tolerance *and* the drop is significant on the paired items (exact
-  McNemar).
+  McNemar for a pass/fail score, the paired bootstrap for a graded 0..1 one).
+
+"Accuracy" is the task's primary score (task.yaml `primary:`; default exact / normalised match): the gate
+reads each record's `scores["primary"]`, so it works on whichever score the task made primary. Items whose
+primary score is unknown (a judge that failed) on either side are left out of the pairing and counted.
 
 Every item is in the comparison: an unanswered item counts as wrong, so failing can never pass the gate.
-The items that went right -> wrong are printed next to both outputs, so a failure is readable.
+The items that went right -> wrong (graded: scored lower) are printed next to both outputs, so a failure is
+readable.
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from harness.report.format import interval, p_value, pct, pp
 from harness.runner.folder import load_run
 
 RULE_TEXT = ("fail when the candidate run is not complete; when its error rate or format-invalid rate exceeds the "
-             "baseline's by more than {tol}; or when accuracy drops by more than {tol} AND the drop is significant "
-             "(exact McNemar p < {alpha:g}); unanswered items count as wrong")
+             "baseline's by more than {tol}; or when accuracy ({primary}) drops by more than {tol} AND the drop is "
+             "significant (p < {alpha:g}: exact McNemar for pass/fail scores, paired bootstrap for graded ones); "
+             "unanswered items count as wrong")
+TEST_NAMES = {"mcnemar": "McNemar", "bootstrap": "paired bootstrap"}
 OUTPUT_CHARS = 200
 
 
@@ -54,6 +61,8 @@ class ItemChange:
     expected: Any
     baseline_output: str | None
     candidate_output: str | None
+    baseline_score: float | None = None  # the item's primary score (mean over repeats)
+    candidate_score: float | None = None
 
 
 @dataclass
@@ -85,6 +94,8 @@ class CompareResult:
     comparisons: list[VariantComparison] = field(default_factory=list)
     candidate_status: str | None = None
     incomplete_reason: str = ""  # set when the candidate run is not complete: the gate fails on that alone
+    primary: str = "exact"  # the score "accuracy" means (the candidate's task.yaml `primary:`)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -173,13 +184,14 @@ def _accuracy_delta(pr: stats.PairedResult, max_drop: float, alpha: float) -> Me
         return md
     drop = -pr.diff
     significant = pr.p_value is not None and pr.p_value < alpha
+    test = TEST_NAMES.get(pr.test, pr.test)
     if drop > max_drop and significant:
         md.failed = True
         md.reason = (f"dropped {pp(drop, signed=False)} (more than {pp(max_drop, signed=False)}) and the "
-                     f"drop is significant (McNemar p={p_value(pr.p_value, sentence=True)} < {alpha:g})")
+                     f"drop is significant ({test} p={p_value(pr.p_value, sentence=True)} < {alpha:g})")
     elif drop > max_drop:
         md.reason = (f"dropped {pp(drop, signed=False)} but not significantly "
-                     f"(p={p_value(pr.p_value, sentence=True)} >= {alpha:g})")
+                     f"({test} p={p_value(pr.p_value, sentence=True)} >= {alpha:g})")
     elif drop > 0:
         md.reason = f"dropped {pp(drop, signed=False)}, within the {pp(max_drop, signed=False)} tolerance"
     else:
@@ -227,14 +239,19 @@ def compare_variant(base: _Run, cand: _Run, bname: str, cname: str, *, max_drop:
                     p=fmt.p_value, higher_is_worse=False),
         _rate_delta("error_rate", min(nb, nc), eb, ec, max_drop, higher_is_worse=True),
     ]
-    joined = bi[["correct"]].add_suffix("_b").join(ci[["correct"]].add_suffix("_c"), how="inner").sort_index()
+    cols = ["correct", "correct_rate"]
+    joined = bi[cols].add_suffix("_b").join(ci[cols].add_suffix("_c"), how="inner").sort_index()
+    joined = joined[joined["correct_rate_b"].notna() & joined["correct_rate_c"].notna()]
+    graded = acc_pair.test == "bootstrap"
     changes: dict[str, list[ItemChange]] = {"r2w": [], "w2r": []}
     for item_id, row in joined.iterrows():
-        if row["correct_b"] == row["correct_c"]:
+        sb, sc = float(row["correct_rate_b"]), float(row["correct_rate_c"])
+        # pass/fail: the majority vote changed; graded: the item's score went down or up
+        if (sb == sc) if graded else (row["correct_b"] == row["correct_c"]):
             continue
         rb, rc = base.first.get((bname, str(item_id))), cand.first.get((cname, str(item_id)))
-        ch = ItemChange(str(item_id), (rb or rc).expected if (rb or rc) else None, _output(rb), _output(rc))
-        changes["r2w" if row["correct_b"] else "w2r"].append(ch)
+        ch = ItemChange(str(item_id), (rb or rc).expected if (rb or rc) else None, _output(rb), _output(rc), sb, sc)
+        changes["r2w" if ((sc < sb) if graded else row["correct_b"]) else "w2r"].append(ch)
     errored_b = _unanswered_items(base, bname)
     errored_c = _unanswered_items(cand, cname)
     return VariantComparison(
@@ -264,6 +281,10 @@ def compare_runs(baseline_dir: Path, candidate_dir: Path, *, variant: str | None
     ids_c = {r.item_id for r in cand.records}
     result = CompareResult(str(baseline_dir), str(candidate_dir), hb, hc, match, max_drop, alpha,
                            len(ids_b - ids_c), len(ids_c - ids_b))
+    result.primary = _primary(cand.manifest)
+    if _primary(base.manifest) != result.primary:
+        result.warnings.append(f"the runs' primary scores differ (baseline {_primary(base.manifest)}, candidate "
+                               f"{result.primary}): accuracy means a different score on each side")
     result.candidate_status = cand.manifest.get("status")
     if result.candidate_status != "completed":
         why = cand.manifest.get("message") or "it did not finish"
@@ -274,12 +295,18 @@ def compare_runs(baseline_dir: Path, candidate_dir: Path, *, variant: str | None
     return result
 
 
+def _primary(manifest: dict[str, Any]) -> str:
+    return (manifest.get("scoring") or {}).get("primary") or "exact"
+
+
 # -- output ------------------------------------------------------------------------------------------------
 
 def format_text(result: CompareResult, show: int = 20) -> str:
     out = [f"baseline  {result.baseline_run} (eval set {str(result.baseline_evalset_hash)[:12]})",
            f"candidate {result.candidate_run} (eval set {str(result.candidate_evalset_hash)[:12]})",
-           "rule: " + RULE_TEXT.format(tol=pp(result.max_drop, signed=False), alpha=result.alpha)]
+           "rule: " + RULE_TEXT.format(tol=pp(result.max_drop, signed=False), alpha=result.alpha,
+                                       primary=_primary_label(result.primary))]
+    out += [f"warning: {w}" for w in result.warnings]
     if result.incomplete_reason:
         out.append(f"FAIL: {result.incomplete_reason}")
     if not result.evalset_match:
@@ -298,10 +325,14 @@ def format_text(result: CompareResult, show: int = 20) -> str:
             p = p_value(m.p_value)
             gate = ("FAIL: " if m.failed else "ok: ") + m.reason if m.gated else m.reason
             out.append(f"  {m.metric:<13} {pct(m.baseline):>9} {pct(m.candidate):>9}  {ci:<28} {p:>7}  {gate}")
-        for title, changes in (("right -> wrong", c.right_to_wrong), ("wrong -> right", c.wrong_to_right)):
+        graded = any(ch.baseline_score not in (None, 0.0, 1.0) or ch.candidate_score not in (None, 0.0, 1.0)
+                     for ch in c.right_to_wrong + c.wrong_to_right)
+        titles = ("scored lower", "scored higher") if graded else ("right -> wrong", "wrong -> right")
+        for title, changes in zip(titles, (c.right_to_wrong, c.wrong_to_right), strict=True):
             out.append(f"  {title} ({len(changes)}):")
             for ch in changes[:show]:
-                out.append(f"    {ch.item_id}  expected {json.dumps(ch.expected, ensure_ascii=False)}")
+                scores = f"  score {ch.baseline_score:.2f} -> {ch.candidate_score:.2f}" if graded else ""
+                out.append(f"    {ch.item_id}  expected {json.dumps(ch.expected, ensure_ascii=False)}{scores}")
                 out.append(f"      baseline:  {_one_line(ch.baseline_output)}")
                 out.append(f"      candidate: {_one_line(ch.candidate_output)}")
             if len(changes) > show:
@@ -312,6 +343,10 @@ def format_text(result: CompareResult, show: int = 20) -> str:
     out += ["", f"result: FAIL ({', '.join(failed)})" if failed else "result: ok (no significant drop beyond the "
                                                                        "tolerance)"]
     return "\n".join(out)
+
+
+def _primary_label(primary: str) -> str:
+    return "exact / normalised match" if primary == "exact" else f"primary score {primary!r}"
 
 
 def _one_line(s: str | None) -> str:

@@ -87,21 +87,47 @@ def paired_bootstrap(baseline: np.ndarray | list[float], candidate: np.ndarray |
         return None
     d = b - a
     diff = float(d.mean())
-    values, counts = np.unique(d, return_counts=True)
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(n, counts / n, size=n_boot)
-    means = draws @ values / n
+    means = _bootstrap_means(d, n_boot, seed)
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(means, [tail, 100 - tail])
     return diff, float(lo), float(hi)
 
 
+def _bootstrap_means(d: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    n = d.size
+    values, counts = np.unique(d, return_counts=True)
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(n, counts / n, size=n_boot)
+    return draws @ values / n
+
+
+def bootstrap_p_value(baseline: np.ndarray | list[float], candidate: np.ndarray | list[float], *,
+                      n_boot: int = BOOTSTRAP_SAMPLES, seed: int = DEFAULT_SEED) -> float | None:
+    """Two-sided p-value of the paired mean difference for scores that are not pass/fail (a 0..1 mean such as
+    partial credit or a judge's 1-5): twice the smaller share of bootstrap means on either side of zero, from
+    the same resamples as `paired_bootstrap` (same seed), so p < 0.05 exactly when its 95% interval excludes 0.
+    Its resolution is 1/n_boot. No difference at all gives 1."""
+    a = np.asarray(baseline, dtype=float)
+    b = np.asarray(candidate, dtype=float)
+    if a.size == 0:
+        return None
+    d = b - a
+    if not d.any():
+        return 1.0
+    means = _bootstrap_means(d, n_boot, seed)
+    return float(min(1.0, 2 * min((means <= 0).mean(), (means >= 0).mean())))
+
+
 # -- per-item outcomes ---------------------------------------------------------------------------------
 
 def outcomes_frame(records: list[Record]) -> pd.DataFrame:
-    """One row per record with the numbers the statistics need; built once per report."""
+    """One row per record with the numbers the statistics need; built once per report.
+
+    `correct` is the record's *primary* score (harness.scoring.suite): 1/0 for exact match or any pass/fail
+    scorer, a value in 0..1 for a graded one, NaN where it is unknown (a judge that failed). Every statistic
+    below reads it, so they all work on whichever score the task made primary."""
     rows = [
-        (r.variant, r.item_id, r.repeat, r.error is None, bool(r.scores.get("correct")),
+        (r.variant, r.item_id, r.repeat, r.error is None, _primary(r),
          bool(r.scores.get("format_valid")), r.latency_s, r.cache_hit, r.started_at,
          r.usage.prompt_tokens if r.usage is not None else None, r.cost_usd)
         for r in records
@@ -110,21 +136,35 @@ def outcomes_frame(records: list[Record]) -> pd.DataFrame:
                                        "latency_s", "cache_hit", "started_at", "prompt_tokens", "cost_usd"])
 
 
+def _primary(r: Record) -> float:
+    if "primary" in r.scores:  # written by harness.scoring.suite; None = unknown
+        v = r.scores["primary"]
+        return float("nan") if v is None else float(v)
+    return 1.0 if r.scores.get("correct") else 0.0  # a run from before primary scores existed
+
+
 def item_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (variant, item): its repeats, the mean of correct / format_valid over them, and the majority vote
     (strictly more than half of the repeats; a tie counts as not correct, so a coin-flip item never counts
     as a success). An unanswered repeat (error) counts as not correct and not valid: every item is in the
-    comparison, so a variant cannot gain from failing."""
+    comparison, so a variant cannot gain from failing.
+
+    `correct_rate` is the mean of the known primary scores of the item's repeats (NaN when none is known);
+    `graded` counts repeats whose primary score is neither 0 nor 1 (then the score is not pass/fail and the
+    majority vote and McNemar do not apply)."""
     if frame.empty:
         return pd.DataFrame(columns=["variant", "item_id", "repeats", "correct_rate", "format_valid_rate",
-                                     "correct", "format_valid", "disagree"]).set_index(["variant", "item_id"])
-    g = frame.groupby(["variant", "item_id"], sort=False)
+                                     "correct", "format_valid", "disagree", "graded"]
+                            ).set_index(["variant", "item_id"])
+    work = frame.assign(graded=frame["correct"].notna() & ~frame["correct"].isin([0.0, 1.0]))
+    g = work.groupby(["variant", "item_id"], sort=False)
     out = g.agg(repeats=("correct", "size"), correct_rate=("correct", "mean"),
-                format_valid_rate=("format_valid", "mean"))
+                format_valid_rate=("format_valid", "mean"), cmin=("correct", "min"), cmax=("correct", "max"),
+                graded=("graded", "sum"))
     out["correct"] = out["correct_rate"] > 0.5
     out["format_valid"] = out["format_valid_rate"] > 0.5
-    out["disagree"] = (out["correct_rate"] > 0) & (out["correct_rate"] < 1)
-    return out
+    out["disagree"] = out["cmin"] < out["cmax"]  # repeats that scored differently (pass/fail or graded)
+    return out.drop(columns=["cmin", "cmax"])
 
 
 def first_records(records: list[Record]) -> dict[tuple[str, str], Record]:
@@ -178,9 +218,11 @@ class PairedResult:
     diff: float | None
     lo: float | None
     hi: float | None
-    right_to_wrong: int  # baseline right, candidate wrong (majority vote per item)
-    wrong_to_right: int
+    right_to_wrong: int  # baseline right, candidate wrong (majority vote per item); graded: items that got worse
+    wrong_to_right: int  # ... and the reverse (graded: items that got better)
     p_value: float | None
+    test: str = "mcnemar"  # "mcnemar" (pass/fail scores) or "bootstrap" (0..1 means: bootstrap_p_value)
+    unknown: int = 0  # paired items left out because a side's score is unknown (a judge that failed)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -189,18 +231,31 @@ class PairedResult:
 def paired_compare(base_items: pd.DataFrame, cand_items: pd.DataFrame, metric: str = "correct", *,
                    seed: int = DEFAULT_SEED, n_boot: int = BOOTSTRAP_SAMPLES) -> PairedResult:
     """Pair two per-item tables (indexed by item_id, from item_outcomes) on the items both were asked.
-    The interval uses per-item means (all the information repeats give); McNemar uses per-item majority."""
+    The interval uses per-item means (all the information repeats give). The p-value: for a pass/fail score an
+    exact McNemar test on the per-item majority; for a graded 0..1 score (any value strictly between 0 and 1 on
+    either side) the paired bootstrap's (`bootstrap_p_value`). Items whose score is unknown on either side are
+    left out (counted in `unknown`)."""
     rate = f"{metric}_rate"
-    joined = base_items[[rate, metric]].add_suffix("_b").join(cand_items[[rate, metric]].add_suffix("_c"), how="inner")
+    cols = [rate, metric] + (["graded"] if metric == "correct" and "graded" in base_items.columns
+                             and "graded" in cand_items.columns else [])
+    joined = base_items[cols].add_suffix("_b").join(cand_items[cols].add_suffix("_c"), how="inner")
+    known = joined[f"{rate}_b"].notna() & joined[f"{rate}_c"].notna()
+    unknown = int((~known).sum())
+    joined = joined[known]
     n = len(joined)
     if n == 0:
-        return PairedResult(metric, 0, None, None, None, None, None, 0, 0, None)
+        return PairedResult(metric, 0, None, None, None, None, None, 0, 0, None, unknown=unknown)
     a = joined[f"{rate}_b"].to_numpy(dtype=float)
     c = joined[f"{rate}_c"].to_numpy(dtype=float)
     diff, lo, hi = paired_bootstrap(a, c, seed=seed, n_boot=n_boot)  # type: ignore[misc]
+    graded = "graded_b" in joined.columns and bool((joined["graded_b"] > 0).any() or (joined["graded_c"] > 0).any())
+    if graded:
+        r2w, w2r = int((c < a).sum()), int((c > a).sum())
+        return PairedResult(metric, n, float(a.mean()), float(c.mean()), diff, lo, hi, r2w, w2r,
+                            bootstrap_p_value(a, c, seed=seed, n_boot=n_boot), "bootstrap", unknown)
     ma = joined[f"{metric}_b"].to_numpy(dtype=bool)
     mc = joined[f"{metric}_c"].to_numpy(dtype=bool)
     r2w = int((ma & ~mc).sum())
     w2r = int((~ma & mc).sum())
     return PairedResult(metric, n, float(a.mean()), float(c.mean()), diff, lo, hi, r2w, w2r,
-                        mcnemar_exact(r2w, w2r))
+                        mcnemar_exact(r2w, w2r), "mcnemar", unknown)

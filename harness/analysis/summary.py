@@ -4,7 +4,7 @@ against the baseline variant, repeat spread and costs. The tables and the report
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -29,7 +29,7 @@ STATS_COLUMNS = [
     "accuracy_majority", "repeat_disagreement", "accuracy_repeat_std",
     "vs_variant", "paired_n", "accuracy_diff", "accuracy_diff_lo", "accuracy_diff_hi", "accuracy_p",
     "right_to_wrong", "wrong_to_right", "format_valid_diff", "format_valid_diff_lo", "format_valid_diff_hi",
-    "format_valid_p",
+    "format_valid_p", "accuracy_test",
 ]
 
 
@@ -47,6 +47,7 @@ class Analysis:
     frame: pd.DataFrame  # one row per record (stats.outcomes_frame)
     items: pd.DataFrame  # one row per (variant, item) (stats.item_outcomes)
     baseline: str | None
+    agreement: list[dict[str, Any]] = field(default_factory=list)  # judge–human agreement (scoring.judge)
 
 
 def analyse(manifest: dict[str, Any], records: list[Record], config: dict[str, Any] | None = None) -> Analysis:
@@ -74,7 +75,7 @@ def analyse(manifest: dict[str, Any], records: list[Record], config: dict[str, A
         }
         if recs:
             expected = {r.item_id: r.expected for r in recs}
-            row.update(summarize(recs, label_fields, expected))
+            row.update(summarize(recs, label_fields, expected, manifest.get("scoring")))
             if row["errors"]:
                 row["status"] = incomplete_note(row)
             price = info.get("price") or {}
@@ -107,9 +108,13 @@ def _interval_columns(row: dict[str, Any], frame: pd.DataFrame, items: pd.DataFr
     out: dict[str, Any] = {"items": spread.items, "repeats": spread.repeats,
                            "accuracy_majority": spread.accuracy_majority,
                            "repeat_disagreement": spread.disagreement, "accuracy_repeat_std": spread.accuracy_std}
-    for metric in ("format_valid", "accuracy"):
+    its = items.loc[name] if name in items.index.get_level_values(0) else items.iloc[0:0]
+    known = int(its["correct_rate"].notna().sum()) if len(its) else 0
+    for metric, n in (("format_valid", spread.items), ("accuracy", known)):
         p = row.get(metric)
-        ci = stats.wilson(p * spread.items, spread.items) if p is not None and spread.items else None
+        # For a graded (0..1) primary this Wilson interval is conservative: a variable in 0..1 with mean p has
+        # at most the variance p(1-p) of a pass/fail one.
+        ci = stats.wilson(p * n, n) if p is not None and n else None
         out[f"{metric}_lo"], out[f"{metric}_hi"] = ci if ci else (None, None)
     return out
 
@@ -121,6 +126,9 @@ def _paired_columns(items: pd.DataFrame, base: str, name: str) -> dict[str, Any]
     out["paired_n"] = acc.n
     out["accuracy_diff"], out["accuracy_diff_lo"], out["accuracy_diff_hi"] = acc.diff, acc.lo, acc.hi
     out["accuracy_p"] = acc.p_value
+    out["accuracy_test"] = acc.test
+    if acc.unknown:
+        out["paired_unknown"] = acc.unknown
     out["right_to_wrong"], out["wrong_to_right"] = acc.right_to_wrong, acc.wrong_to_right
     out["format_valid_diff"], out["format_valid_diff_lo"], out["format_valid_diff_hi"] = fmt.diff, fmt.lo, fmt.hi
     out["format_valid_p"] = fmt.p_value

@@ -25,7 +25,11 @@ class TaskSpec(BaseModel):
     description: str | None = None
     instructions: str = Field(min_length=1)
     input_template: str = Field(min_length=1)
-    output_schema: dict[str, Any] | str
+    # Without one the task is free text: the answer is the raw text (see harness.scoring.scorers.Scorer).
+    output_schema: dict[str, Any] | str | None = None
+    # Named scorers (harness.scoring.registry) and which score is "accuracy" (default: exact / normalised match).
+    scoring: list[Any] = Field(default_factory=list)
+    primary: str | None = None
 
 
 @dataclass
@@ -39,12 +43,18 @@ class EvalSet:
     name: str
     path: Path
     task: TaskSpec
-    schema: dict[str, Any]
+    schema: dict[str, Any] | None  # None: a free-text task
     test: list[EvalItem]
     train: list[EvalItem]
     docs: list[KBDoc]
     content_hash: str
     label_fields: dict[str, list[Any]] = field(default_factory=dict)
+    scorers: list[Any] = field(default_factory=list)  # bound harness.scoring.base.ScorerSpec, from `scoring:`
+    primary: str | None = None
+
+    @property
+    def free_text(self) -> bool:
+        return self.schema is None
 
     @property
     def instructions(self) -> str:
@@ -121,7 +131,13 @@ def _expected_valid(validator: Any, expected: Any, checked: dict[str, bool]) -> 
     return checked[key]
 
 
-def load_jsonl_items(path: Path, template_keys: list[str], schema_validator: Any | None) -> list[EvalItem]:
+def _free_text_expected(expected: Any) -> bool:
+    return isinstance(expected, str) or (isinstance(expected, list) and len(expected) > 0
+                                         and all(isinstance(e, str) for e in expected))
+
+
+def load_jsonl_items(path: Path, template_keys: list[str], schema_validator: Any | None, *,
+                     free_text: bool = False) -> list[EvalItem]:
     items: list[EvalItem] = []
     seen: dict[str, int] = {}
     checked: dict[str, bool] = {}
@@ -140,7 +156,7 @@ def load_jsonl_items(path: Path, template_keys: list[str], schema_validator: Any
                 loc = ".".join(str(p) for p in err["loc"]) or "(line)"
                 msg = err["msg"]
                 if err["type"] == "extra_forbidden":
-                    msg = "unknown key (allowed: id, input, expected, expected_doc_ids, metadata)"
+                    msg = "unknown key (allowed: id, input, expected, expected_doc_ids, metadata, human)"
                 elif err["type"] == "missing":
                     msg = "missing required key"
                 raise EvalSetError(f"{path}:{lineno}: {loc}: {msg}") from None
@@ -154,6 +170,9 @@ def load_jsonl_items(path: Path, template_keys: list[str], schema_validator: Any
                 raise EvalSetError(
                     f"{path}:{lineno}: input is missing {', '.join(missing)} used by task.yaml input_template"
                 )
+            if free_text and item.expected is not None and not _free_text_expected(item.expected):
+                raise EvalSetError(f"{path}:{lineno}: expected must be a string or a list of acceptable strings "
+                                   f"(task.yaml has no output_schema, so answers are free text)")
             if schema_validator is not None and item.expected is not None \
                     and not _expected_valid(schema_validator, item.expected, checked):
                 error = jsonschema.exceptions.best_match(schema_validator.iter_errors(item.expected))
@@ -244,6 +263,14 @@ def content_hash(folder: Path) -> str:
             data = None
         seen = {p.resolve() for _, p in entries}
         entries += sorted(_referenced_files(folder, data, seen))
+        # A python scorer's module (`function: "myscorers:short"` -> myscorers.py) is named by no file-name
+        # value, yet defines the scores as much as a rubric does (which the line above already covers).
+        from harness.scoring.registry import scorer_files
+
+        for name, path in scorer_files(folder, data):
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                entries.append((name, path))
     for name, p in entries:
         h.update(name.encode())
         h.update(b"\0")
@@ -286,22 +313,7 @@ def _load_evalset(folder: Path) -> EvalSet:
         task = TaskSpec.model_validate(data)
     except ValidationError as exc:
         raise EvalSetError(validation_message(task_path, exc, node)) from None
-    schema = task.output_schema
-    if isinstance(schema, str):
-        schema_path = folder / schema
-        if not schema_path.exists():
-            raise EvalSetError(f"{task_path}: output_schema: file not found: {schema_path}")
-        try:
-            schema = json.loads(schema_path.read_text("utf-8"))
-        except json.JSONDecodeError as exc:
-            raise EvalSetError(f"{schema_path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    try:
-        validator_cls = jsonschema.validators.validator_for(schema)
-        validator_cls.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
-        raise EvalSetError(f"{task_path}: output_schema is not a valid JSON Schema at {where}: {exc.message}") from None
-    validator = validator_cls(schema)
+    schema, validator = _load_schema(folder, task_path, task.output_schema)
     try:
         keys = template_fields(task.input_template)
     except ValueError as exc:
@@ -309,17 +321,19 @@ def _load_evalset(folder: Path) -> EvalSet:
     test_path = folder / "test.jsonl"
     if not test_path.exists():
         raise EvalSetError(f"{test_path}: file not found (the held-out split is required)")
-    test = load_jsonl_items(test_path, keys, validator)
+    free_text = schema is None
+    test = load_jsonl_items(test_path, keys, validator, free_text=free_text)
     if not test:
         raise EvalSetError(f"{test_path}: no items")
     train_path = folder / "train.jsonl"
-    train = load_jsonl_items(train_path, keys, validator) if train_path.exists() else []
+    train = load_jsonl_items(train_path, keys, validator, free_text=free_text) if train_path.exists() else []
     for item in test:
         if item.expected is None:
             raise EvalSetError(f"{test_path}: item {item.id!r} has no expected answer")
     clash = {i.id for i in test} & {i.id for i in train}
     if clash:
         raise EvalSetError(f"{folder}: ids in both test.jsonl and train.jsonl: {', '.join(sorted(clash)[:5])}")
+    scorers = _build_scoring(folder, task_path, task, schema, node)
     docs = load_docs(folder)
     doc_ids = {d.id for d in docs}
     if docs:
@@ -336,5 +350,57 @@ def _load_evalset(folder: Path) -> EvalSet:
         train=train,
         docs=docs,
         content_hash=content_hash(folder),
-        label_fields=label_fields(schema),
+        label_fields=label_fields(schema) if schema is not None else {},
+        scorers=scorers,
+        primary=task.primary,
     )
+
+
+def _load_schema(folder: Path, task_path: Path, schema: dict[str, Any] | str | None) -> tuple[Any, Any]:
+    """(schema, validator); (None, None) for a free-text task."""
+    if schema is None:
+        return None, None
+    if isinstance(schema, str):
+        schema_path = folder / schema
+        if not schema_path.exists():
+            raise EvalSetError(f"{task_path}: output_schema: file not found: {schema_path}")
+        try:
+            schema = json.loads(schema_path.read_text("utf-8"))
+        except json.JSONDecodeError as exc:
+            raise EvalSetError(f"{schema_path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    try:
+        validator_cls = jsonschema.validators.validator_for(schema)
+        validator_cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        raise EvalSetError(f"{task_path}: output_schema is not a valid JSON Schema at {where}: {exc.message}") from None
+    return schema, validator_cls(schema)
+
+
+def _build_scoring(folder: Path, task_path: Path, task: TaskSpec, schema: dict[str, Any] | None,
+                   node: Any) -> list[Any]:
+    """Validate and bind task.yaml's `scoring:` list and check `primary:`; errors name the file, line and key."""
+    from harness.config import _yaml_line, format_loc
+    from harness.scoring.base import TaskInfo
+    from harness.scoring.registry import EntryValidationError, ScoringError, build_scorers
+
+    try:
+        scorers = build_scorers(task.scoring, TaskInfo(folder, schema))
+    except ScoringError as exc:
+        line = _yaml_line(node, exc.loc)
+        raise EvalSetError(f"{task_path}:{line}: {format_loc(exc.loc)}: {exc}") from None
+    except EntryValidationError as exc:
+        err = exc.error.errors()[0]
+        loc = exc.prefix + tuple(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key {loc[-1]!r} for scorer {exc.kind!r} (allowed: {', '.join(exc.allowed)})"
+        elif err["type"] == "missing":
+            msg = f"missing required key {loc[-1]!r}"
+        raise EvalSetError(f"{task_path}:{_yaml_line(node, loc)}: {format_loc(loc)}: {msg}") from None
+    names = [s.name for s in scorers]
+    if task.primary is not None and task.primary not in ("exact", "accuracy", *names):
+        line = _yaml_line(node, ("primary",))
+        raise EvalSetError(f"{task_path}:{line}: primary: {task.primary!r} is not a scorer name (scoring: "
+                           f"{', '.join(names) or 'none'}; or 'exact', the default exact / normalised match)")
+    return scorers

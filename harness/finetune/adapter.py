@@ -21,7 +21,7 @@ from harness.data.evalset import EvalSet
 from harness.errors import HarnessError
 from harness.finetune.console import Out
 from harness.finetune.examples import MAX_SEQ_TOKENS
-from harness.prompts.variants import render_prompt
+from harness.prompts.variants import PromptSpec, render_prompt
 from harness.records import EvalItem
 
 # PEFT module name -> llama.cpp tensor name (blk.N.<this>.weight)
@@ -147,7 +147,7 @@ def _quiet_native_stderr() -> Iterator[None]:
 
 
 def _answers(llama: Any, base: Path, lora: Path | None, evalset: EvalSet, items: list[EvalItem],
-             system_role: bool, max_tokens: int) -> list[str]:
+             system_role: bool, max_tokens: int, prompt: PromptSpec | None = None) -> list[str]:
     """Greedy, unconstrained answers of the base (with the adapter when `lora` is given) to the items."""
     threads = os.cpu_count() or 1
     try:
@@ -158,7 +158,7 @@ def _answers(llama: Any, base: Path, lora: Path | None, evalset: EvalSet, items:
         raise HarnessError(f"llama.cpp could not load {lora or base}: {exc}") from exc
     try:
         return [
-            llm.create_chat_completion(render_prompt(evalset, it.input, system_role=system_role),
+            llm.create_chat_completion(render_prompt(evalset, it.input, system_role=system_role, prompt=prompt),
                                        temperature=0.0, max_tokens=max_tokens)["choices"][0]["message"]["content"]
             or ""
             for it in items
@@ -168,15 +168,15 @@ def _answers(llama: Any, base: Path, lora: Path | None, evalset: EvalSet, items:
 
 
 def verify_adapter(base: Path, adapter: Path, evalset: EvalSet, items: list[EvalItem], system_role: bool,
-                   *, max_tokens: int = 48) -> VerifyResult:
+                   *, max_tokens: int = 48, prompt: PromptSpec | None = None) -> VerifyResult:
     """Load the adapter the way the server will (llama.cpp, Q4 base + `lora_path`) and answer a few training
     items with and without it, unconstrained and greedy: the answers must change, toward the expected JSON."""
     try:
         from llama_cpp import Llama
     except ImportError:
         return VerifyResult(skipped="llama-cpp-python is not installed (pip install 'llama-cpp-python[server]')")
-    without = _answers(Llama, base, None, evalset, items, system_role, max_tokens)
-    with_adapter = _answers(Llama, base, adapter, evalset, items, system_role, max_tokens)
+    without = _answers(Llama, base, None, evalset, items, system_role, max_tokens, prompt)
+    with_adapter = _answers(Llama, base, adapter, evalset, items, system_role, max_tokens, prompt)
     res = VerifyResult()
     for it, b, a in zip(items, without, with_adapter, strict=True):
         res.rows.append({"item_id": it.id, "expected": json.dumps(it.expected, ensure_ascii=False), "base": b,

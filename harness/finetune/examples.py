@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.data.evalset import EvalSet
 from harness.finetune.console import Out
-from harness.prompts.variants import render_training_example
+from harness.prompts.variants import PromptSpec, render_training_example
 from harness.records import EvalItem, Message
 
 MAX_SEQ_TOKENS = 2048  # the local server's n_ctx: a longer example could never be answered there anyway
@@ -51,14 +51,14 @@ class Example:
 
 
 def tokenize(tokenizer: Any, items: list[EvalItem], evalset: EvalSet, system_role: bool,
-             out: Out) -> list[Example]:
+             out: Out, prompt: PromptSpec | None = None) -> list[Example]:
     """Prompt and answer are tokenised apart, as at inference (the prompt is tokenised on its own and the
     answer is generated after it), with BOS on the prompt as llama.cpp adds it."""
     examples: list[Example] = []
     too_long = []
     for item in items:
-        prompt, answer = training_text(render_training_example(evalset, item, system_role=system_role))
-        p_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+        text, answer = training_text(render_training_example(evalset, item, system_role=system_role, prompt=prompt))
+        p_ids = tokenizer(text, add_special_tokens=True)["input_ids"]
         a_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
         if len(p_ids) + len(a_ids) > MAX_SEQ_TOKENS:
             too_long.append(item.id)

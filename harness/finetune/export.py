@@ -24,7 +24,7 @@ from harness.finetune.data import (
 )
 from harness.finetune.estimates import CostEstimate, TokenEstimator, estimator_for, training_cost
 from harness.finetune.openai_format import MIN_EXAMPLES, FileReport, context_limit, validate_training_file
-from harness.prompts.variants import render_training_example
+from harness.prompts.variants import PromptSpec, prompt_of, render_training_example
 from harness.records import EvalItem
 
 
@@ -51,10 +51,11 @@ def default_paths(cfg: RunConfig, out: Path | None) -> tuple[Path, Path]:
     return train, train.with_name(f"{train.stem}-validation{train.suffix or '.jsonl'}")
 
 
-def _write_checked(path: Path, evalset: EvalSet, items: list[EvalItem], system_role: bool) -> None:
-    """Render the items with the fine-tuned variant's renderer, write them, and re-check the file for
-    held-out items."""
-    write_jsonl(path, [render_training_example(evalset, it, system_role=system_role) for it in items])
+def _write_checked(path: Path, evalset: EvalSet, items: list[EvalItem], system_role: bool,
+                   prompt: PromptSpec | None = None) -> None:
+    """Render the items with the fine-tuned variant's renderer (its prompt overrides included), write them,
+    and re-check the file for held-out items."""
+    write_jsonl(path, [render_training_example(evalset, it, system_role=system_role, prompt=prompt) for it in items])
     assert_no_test_items(evalset, [i.id for i in items], path)
 
 
@@ -70,13 +71,14 @@ def export(cfg: RunConfig, evalset: EvalSet, *, out: Path | None = None, variant
                            max_items=ft.max_train_items,
                            keep_leaked=cfg.run.keep_leaked if keep_leaked is None else keep_leaked)
     train_path, val_path = default_paths(cfg, out)
-    _write_checked(train_path, evalset, split.train, system_role)
+    prompt = prompt_of(v)
+    _write_checked(train_path, evalset, split.train, system_role, prompt)
     estimator = estimator_for(calibrate_from)
     limit = context_limit(ft.base_model)
     train_report = validate_training_file(train_path, estimator, limit=limit)
     val_report = None
     if split.validation:
-        _write_checked(val_path, evalset, split.validation, system_role)
+        _write_checked(val_path, evalset, split.validation, system_role, prompt)
         val_report = validate_training_file(val_path, estimator, limit=limit, min_examples=1, role="validation")
     else:
         val_path.unlink(missing_ok=True)  # a stale one from an earlier export must not be uploaded

@@ -23,6 +23,7 @@ from harness.finetune.adapter import VerifyResult, base_tensors, print_verify, v
 from harness.finetune.console import Out, print_line
 from harness.finetune.data import leakage_lines, pick_variant, training_items
 from harness.finetune.lora import Trained, TrainingJob, require_packages, train_adapter
+from harness.prompts.variants import prompt_of
 
 DEFAULT_ADAPTER_NAME = "gemma-3-270m-lora.gguf"
 VERIFY_EXAMPLES = 3
@@ -69,7 +70,7 @@ def plan_job(cfg: RunConfig, evalset: EvalSet, v: VariantConfig, *, out: Path | 
     return TrainingJob(base_gguf=base_gguf, arch=arch, shapes=shapes,
                        adapter=out or model_cfg.lora or ft.output_dir / DEFAULT_ADAPTER_NAME, evalset=evalset,
                        split=split, system_role=system_role, settings=ft, seed=seed,
-                       max_steps=max_steps or ft.max_steps)
+                       max_steps=max_steps or ft.max_steps, prompt=prompt_of(v))
 
 
 def _device(torch: Any) -> tuple[str, str]:
@@ -81,7 +82,7 @@ def _device(torch: Any) -> tuple[str, str]:
 
 def _verify(job: TrainingJob, echo: Out) -> VerifyResult:
     res = verify_adapter(job.base_gguf, job.adapter, job.evalset, job.split.train[:VERIFY_EXAMPLES],
-                         job.system_role)
+                         job.system_role, prompt=job.prompt)
     print_verify(res, echo)
     return res
 

@@ -27,6 +27,7 @@ from harness.finetune.adapter import TARGETS, lora_tensors, write_adapter
 from harness.finetune.console import Out
 from harness.finetune.data import TrainingSplit
 from harness.finetune.examples import Example, batch_plan, shared_prefix_len, step_count, tokenize
+from harness.prompts.variants import PromptSpec
 
 INSTALL_HINT = "pip install torch==2.13.0 && pip install -e '.[finetune]'"
 
@@ -180,6 +181,7 @@ class TrainingJob:
     settings: FinetuneSettings
     seed: int
     max_steps: int | None
+    prompt: PromptSpec | None = None  # the fine-tuned variant's prompt overrides (harness.prompts.variants)
 
 
 @dataclass
@@ -206,8 +208,8 @@ class Trained:
 def _examples(tokenizer: Any, job: TrainingJob, echo: Out) -> tuple[list[Example], list[Example], int]:
     """(train, validation, shared prefix length) in tokens."""
     split, ev = job.split, job.evalset
-    train = tokenize(tokenizer, split.train, ev, job.system_role, echo)
-    val = tokenize(tokenizer, split.validation, ev, job.system_role, echo) if split.validation else []
+    train = tokenize(tokenizer, split.train, ev, job.system_role, echo, job.prompt)
+    val = tokenize(tokenizer, split.validation, ev, job.system_role, echo, job.prompt) if split.validation else []
     if not train:
         raise HarnessError("no training example fits the model's context")
     return train, val, shared_prefix_len(train + val)

@@ -34,7 +34,9 @@ def is_reasoning_model(model_id: str) -> bool:
     return bool(REASONING_MODELS.match(name))
 
 
-def response_format(mode: str, schema: dict[str, Any]) -> dict[str, Any] | None:
+def response_format(mode: str, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    if schema is None:  # a free-text task: there is no format to constrain the answer to
+        return None
     if mode == "json_schema":
         return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": False}}
     if mode == "json_object":
@@ -108,7 +110,7 @@ class ModelClient:
     model_id: str
     base_url: str | None
     api_key: str | None = field(repr=False)
-    schema: dict[str, Any]
+    schema: dict[str, Any] | None
     backoff_base_s: float = 0.5
     backoff_cap_s: float = 30.0
     # Sent on every call; `{env: NAME}` values already resolved, so never printed or stored.

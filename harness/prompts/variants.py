@@ -16,18 +16,73 @@ if TYPE_CHECKING:
     from harness.retrieval.index import RagIndex
 
 
-def instructions_text(evalset: EvalSet) -> str:
-    cached = getattr(evalset, "_instructions_text", None)
+@dataclass(frozen=True)
+class PromptSpec:
+    """A variant's prompt overrides (VariantConfig `instructions`/`instructions_file`, `input_template`,
+    `system`); what is not overridden comes from task.yaml. The same spec renders the variant's eval prompts
+    and, for a fine-tuned variant, its training examples."""
+
+    instructions: str | None = None
+    input_template: str | None = None
+    system: str | None = None
+
+
+def prompt_of(variant: VariantConfig | dict[str, Any] | None) -> PromptSpec | None:
+    """The overrides of a variant (or of its settings as saved in a run manifest); None when it has none."""
+    if variant is None:
+        return None
+    get = variant.get if isinstance(variant, dict) else lambda k: getattr(variant, k, None)
+    spec = PromptSpec(get("instructions"), get("input_template"), get("system"))
+    return spec if spec != PromptSpec() else None
+
+
+def check_prompt(variant: VariantConfig, evalset: EvalSet) -> str | None:
+    """Why a variant's input_template cannot render every item (a placeholder no item input has), or None."""
+    template = variant.input_template
+    if template is None:
+        return None
+    from harness.data.evalset import template_fields
+
+    try:
+        keys = template_fields(template)
+    except ValueError as exc:
+        return f"variants: {variant.name}: input_template: {exc} (use {{field}} placeholders; double braces for literal ones)"
+    for item in [*evalset.test, *evalset.train]:
+        absent = [k for k in keys if k not in item.input]
+        if absent:
+            return (f"variants: {variant.name}: input_template uses {', '.join(absent)}, which item {item.id!r} "
+                    f"of {evalset.path.name} does not have in its input")
+    return None
+
+
+def instructions_text(evalset: EvalSet, prompt: PromptSpec | None = None) -> str:
+    """The system text: the variant's `system` preamble (if any), its instructions (or the task's) and, for a
+    JSON task, the schema the answer must match. A free-text task's answer is the text itself, so no format
+    sentence is added."""
+    cache: dict[PromptSpec | None, str] = evalset.__dict__.setdefault("_instructions_texts", {})
+    cached = cache.get(prompt)
     if cached is None:
-        schema = json.dumps(evalset.schema, separators=(",", ":"), ensure_ascii=False)
-        cached = f"{evalset.instructions}\n\nAnswer with only a JSON object that matches this JSON Schema:\n{schema}"
-        evalset._instructions_text = cached  # type: ignore[attr-defined]
+        text = (prompt.instructions if prompt and prompt.instructions else evalset.instructions).strip()
+        if evalset.schema is not None:
+            schema = json.dumps(evalset.schema, separators=(",", ":"), ensure_ascii=False)
+            text = f"{text}\n\nAnswer with only a JSON object that matches this JSON Schema:\n{schema}"
+        if prompt and prompt.system:
+            text = f"{prompt.system.strip()}\n\n{text}"
+        cache[prompt] = cached = text
     return cached
 
 
-def answer_text(expected: Any) -> str:
-    """The assistant turn for an example: compact JSON, exactly what the model should write."""
+def answer_text(evalset: EvalSet, expected: Any) -> str:
+    """The assistant turn for an example: exactly what the model should write — compact JSON for a JSON
+    task, the expected text (the first acceptable one of a list) for a free-text task."""
+    if evalset.schema is None:
+        return expected if isinstance(expected, str) else str(expected[0]) if isinstance(expected, list) else ""
     return json.dumps(expected, ensure_ascii=False)
+
+
+def input_text(evalset: EvalSet, item_input: dict[str, Any], prompt: PromptSpec | None = None) -> str:
+    template = prompt.input_template if prompt and prompt.input_template else evalset.task.input_template
+    return template.format_map(item_input)
 
 
 def passages_block(passages: list[Any]) -> str:
@@ -42,15 +97,16 @@ def render_prompt(
     examples: list[EvalItem] | tuple[EvalItem, ...] = (),
     passages: list[Any] | tuple[Any, ...] = (),
     system_role: bool = True,
+    prompt: PromptSpec | None = None,
 ) -> list[Message]:
     """The one prompt renderer. `system_role=False` folds the instructions into the first user turn,
-    for chat formats (gemma) that drop system messages."""
-    instructions = instructions_text(evalset)
+    for chat formats (gemma) that drop system messages. `prompt` holds the variant's overrides."""
+    instructions = instructions_text(evalset, prompt)
     messages: list[Message] = []
     for ex in examples:
-        messages.append({"role": "user", "content": evalset.render_input(ex)})
-        messages.append({"role": "assistant", "content": answer_text(ex.expected)})
-    user = evalset.task.input_template.format_map(item_input)
+        messages.append({"role": "user", "content": input_text(evalset, ex.input, prompt)})
+        messages.append({"role": "assistant", "content": answer_text(evalset, ex.expected)})
+    user = input_text(evalset, item_input, prompt)
     if passages:
         user = f"{passages_block(list(passages))}\n\n---\n\n{user}"
     messages.append({"role": "user", "content": user})
@@ -61,10 +117,12 @@ def render_prompt(
     return messages
 
 
-def render_training_example(evalset: EvalSet, item: EvalItem, *, system_role: bool = True) -> list[Message]:
-    """A fine-tuning example: the fine-tuned variant's prompt plus the expected answer."""
-    return [*render_prompt(evalset, item.input, system_role=system_role),
-            {"role": "assistant", "content": answer_text(item.expected)}]
+def render_training_example(evalset: EvalSet, item: EvalItem, *, system_role: bool = True,
+                            prompt: PromptSpec | None = None) -> list[Message]:
+    """A fine-tuning example: the fine-tuned variant's prompt (its overrides included) plus the expected
+    answer."""
+    return [*render_prompt(evalset, item.input, system_role=system_role, prompt=prompt),
+            {"role": "assistant", "content": answer_text(evalset, item.expected)}]
 
 
 @dataclass
@@ -132,8 +190,9 @@ def prepare(
 ) -> dict[str, Prepared]:
     """Build every item's messages for one variant up front (retrieval and similarity are batched).
     Few-shot examples never include train items that repeat a test item unless `keep_leaked`."""
+    prompt = prompt_of(variant)
     if variant.kind in ("baseline", "fine_tuned"):
-        return {i.id: Prepared(render_prompt(evalset, i.input, system_role=system_role)) for i in items}
+        return {i.id: Prepared(render_prompt(evalset, i.input, system_role=system_role, prompt=prompt)) for i in items}
     if variant.kind == "few_shot":
         if not evalset.train:
             raise ValueError("few_shot needs train.jsonl in the eval set (the example pool)")
@@ -153,7 +212,8 @@ def prepare(
             per_item = similar_examples(evalset, items, k, pool)
         return {
             i.id: Prepared(
-                render_prompt(evalset, i.input, examples=per_item[i.id], system_role=system_role),
+                render_prompt(evalset, i.input, examples=per_item[i.id], system_role=system_role,
+                              prompt=prompt),
                 shot_ids=[e.id for e in per_item[i.id]],
             )
             for i in items
@@ -166,7 +226,7 @@ def prepare(
         results = rag_index.query_many([evalset.render_input(i) for i in items], variant.top_k)
         return {
             i.id: Prepared(
-                render_prompt(evalset, i.input, passages=passages, system_role=system_role),
+                render_prompt(evalset, i.input, passages=passages, system_role=system_role, prompt=prompt),
                 retrieved_doc_ids=retrieved_doc_ids(passages),
             )
             for i, passages in zip(items, results, strict=True)

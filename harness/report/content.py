@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from harness.analysis import stats
-from harness.report.format import unit_price, value
+from harness.report.format import is_missing, pct, unit_price, value
 
 if TYPE_CHECKING:
     from harness.analysis.economics import Economics
@@ -68,7 +68,100 @@ METHOD_NOTES = [
     "With repeats > 1, each item's repeats are combined (mean for the interval, strict majority for McNemar) and "
     "the spread across repeats is shown.",
     "Latency percentiles exclude cache hits.",
+    "Accuracy is the task's primary score (task.yaml `primary:`, default exact / normalised match). For a graded "
+    "(0..1) primary score it is the mean over the records whose score is known, its interval is the Wilson "
+    "interval (conservative for a 0..1 mean), and its paired p-value comes from the paired bootstrap (marked "
+    "\"bootstrap\") instead of McNemar, which applies to pass/fail scores only.",
+    "Named scores (`score_<name>`) are means over the records whose score is known; a record without an answer, or "
+    "with a truncated, empty or refused one, scores 0 on every score, and a score a scorer could not tell (a judge "
+    "that failed) is unknown: left out of the mean and counted.",
+    "Judge calls are evaluation cost, reported apart and never added to a variant's cost per request.",
 ]
+
+
+def primary_heading(manifest: dict[str, Any]) -> str:
+    """The accuracy column's heading, naming the primary score when it is not the default."""
+    primary = (manifest.get("scoring") or {}).get("primary") or "exact"
+    return "accuracy (95% CI)" if primary == "exact" else f"accuracy = {primary} (95% CI)"
+
+
+def with_primary_heading(manifest: dict[str, Any], columns: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`columns` with the accuracy heading naming the primary score."""
+    heading = primary_heading(manifest)
+    return [(c, heading if c == "accuracy" else h) for c, h in columns]
+
+
+def score_columns(manifest: dict[str, Any], df: pd.DataFrame) -> list[tuple[str, str]]:
+    """(column, heading) of every named score in the summary: its mean, then unknowns where there are any."""
+    names = [s["name"] for s in (manifest.get("scoring") or {}).get("scorers") or []]
+    names += [c.removeprefix("score_") for c in df.columns if c.startswith("score_")
+              and not c.endswith(("_unknown", "_micro")) and c.removeprefix("score_") not in names]
+    out: list[tuple[str, str]] = []
+    for name in names:
+        if f"score_{name}" not in df.columns:
+            continue
+        out.append((f"score_{name}", name))
+        if f"score_{name}_micro" in df.columns:
+            out.append((f"score_{name}_micro", f"{name} (micro)"))
+        unknown = pd.to_numeric(df.get(f"score_{name}_unknown"), errors="coerce")
+        if unknown is not None and bool((unknown.fillna(0) > 0).any()):
+            out.append((f"score_{name}_unknown", f"{name} unknown"))
+    return out
+
+
+def score_lines(manifest: dict[str, Any], df: pd.DataFrame) -> list[str]:
+    """One markdown line per named scorer: what it measures, and its value for every variant that ran."""
+    scoring = manifest.get("scoring") or {}
+    primary = scoring.get("primary") or "exact"
+    lines = []
+    ran = measured(df)
+    for spec in scoring.get("scorers") or []:
+        name = spec["name"]
+        col = f"score_{name}"
+        if col not in ran.columns:
+            continue
+        parts = []
+        for _, row in ran.iterrows():
+            text = f"{row['variant']} {value(row.get(col), col)}"
+            unknown = row.get(f"{col}_unknown")
+            if not is_missing(unknown) and int(unknown) > 0:
+                text += f" ({int(unknown)} unknown)"
+            parts.append(text)
+        tag = " — primary" if name == primary else ""
+        lines.append(f"- **{name}** ({spec.get('describe') or spec.get('scorer')}){tag}: " + ", ".join(parts))
+    return lines
+
+
+def judge_lines(manifest: dict[str, Any], df: pd.DataFrame, agreement: list[dict[str, Any]]) -> list[str]:
+    """The judge: which model, what grading cost (evaluation cost, apart from cost per request), and how well
+    it agrees with people where items carry human scores."""
+    judge = manifest.get("judge")
+    has_judge = any(s.get("scorer") == "judge" for s in (manifest.get("scoring") or {}).get("scorers") or [])
+    if not has_judge:
+        return []
+    if not judge:
+        return ["- No judge model was configured (`judge: {model: NAME}` in the run config), so judge scores are "
+                "unknown."]
+    lines = [f"- Judge model: {judge.get('model')} ({judge.get('model_id')})"
+             + (f" — unavailable: {judge['unavailable']}; judge scores are unknown" if judge.get("unavailable") else "")]
+    if "eval_cost_usd" in df.columns:
+        ran = measured(df)
+        total = pd.to_numeric(ran["eval_cost_usd"], errors="coerce").sum(min_count=1)
+        calls = pd.to_numeric(ran.get("eval_calls"), errors="coerce").sum(min_count=1)
+        unknown = pd.to_numeric(ran.get("eval_cost_unknown"), errors="coerce").fillna(0).sum()
+        cost = value(None if pd.isna(total) else float(total), "eval_cost_usd")
+        lines.append(f"- Evaluation cost (judge calls on the variants' answers): {cost} over "
+                     f"{0 if pd.isna(calls) else int(calls)} calls"
+                     + (f", {int(unknown)} of them without a known price" if unknown else "")
+                     + "; not part of any variant's cost per request.")
+    for a in agreement:
+        kappa = "-" if a.get("kappa") is None else f"{a['kappa']:.2f}"
+        lines.append(f"- Judge–human agreement for **{a['scorer']}**: {pct(a.get('agreement'))} exact agreement, "
+                     f"Cohen's kappa {kappa}, on {a['graded']} human-scored answers"
+                     + (f" ({a['unknown']} the judge could not grade)" if a.get("unknown") else "")
+                     + (f"; calibration cost {value(a.get('eval_cost_usd'), 'eval_cost_usd')}"
+                        if a.get("eval_cost_usd") is not None else ""))
+    return lines
 
 
 def measured(df: pd.DataFrame) -> pd.DataFrame:
@@ -95,9 +188,13 @@ def variant_notes(manifest: dict[str, Any], df: pd.DataFrame) -> list[str]:
         elif str(row.get("status", "")).startswith("incomplete"):
             notes.append(f"- **{row['variant']}** is {row['status']}: those calls never got an answer "
                          f"({row.get('errors')} errors after retries) and count as not correct")
+    free_text = bool((manifest.get("scoring") or {}).get("free_text"))
+    if free_text:
+        notes.append("- free-text task (no output_schema): the answer is the raw text, and format valid means a "
+                     "non-empty answer")
     for name, info in (manifest.get("variants") or {}).items():
         mode = info.get("structured_output")
-        if mode and not info.get("skipped"):
+        if mode and not info.get("skipped") and not free_text:
             how = "constrained decoding" if mode != "none" else "free generation"
             notes.append(f"- {name}: format validity measured under {how} (`{mode}`)")
         price = info.get("price") or {}

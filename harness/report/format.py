@@ -16,10 +16,11 @@ import pandas as pd
 MISSING = "-"
 
 # Summary columns shown as whole counts.
-COUNT_COLUMNS = ("items", "repeats", "paired_n", "right_to_wrong", "wrong_to_right", "n", "errors", "answered")
-# Prefixes of summary columns that are shares, shown as percentages.
+COUNT_COLUMNS = ("items", "repeats", "paired_n", "right_to_wrong", "wrong_to_right", "n", "errors", "answered",
+                 "eval_calls", "paired_unknown")
+# Prefixes of summary columns that are shares (or 0..1 means), shown as percentages.
 RATE_PREFIXES = ("format_valid", "json_extractable", "accuracy", "acc_", "error_rate", "recall", "macro_f1",
-                 "repeat_disagreement")
+                 "repeat_disagreement", "score_", "agreement")
 
 
 def is_missing(value: Any) -> bool:
@@ -106,8 +107,12 @@ def value(v: Any, col: str) -> str:
         return p_value(v)
     if "_diff" in col:
         return pp(v)
-    if col in COUNT_COLUMNS:
+    if col in COUNT_COLUMNS or col.endswith("_unknown"):  # counts of unknown scores / costs
         return str(int(v))
+    if col in ("accuracy_test", "primary"):
+        return str(v)
+    if col == "kappa":
+        return f"{v:.2f}"
     if col == "monthly_requests":
         return f"{int(v):,}"
     if col == "throughput_rps":
@@ -147,4 +152,6 @@ def cell(row: Any, col: str) -> str:
             text += " " + interval(lo, hi, diff=True)
         if not is_missing(p):
             text += " " + p_label(p)
+            if col == "accuracy_diff" and row.get("accuracy_test") == "bootstrap":
+                text += " (bootstrap)"
     return text

@@ -24,11 +24,16 @@ from harness.report.content import (
     display_columns,
     extra_columns,
     has_repeats,
+    judge_lines,
     measured,
+    score_columns,
+    score_lines,
     training_facts,
     variant_notes,
+    with_primary_heading,
 )
 from harness.report.format import as_float, cell, interval, pct, pp, usd
+from harness.scoring.scorers import primary_value
 
 if TYPE_CHECKING:
     from harness.analysis.economics import Economics
@@ -52,7 +57,7 @@ th{background:#f4f4f4}td.num{text-align:right;white-space:nowrap}
 svg{background:#fff;border:1px solid #eee;margin:.4rem 0;max-width:100%;height:auto}
 svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#333}
 .axis line,.axis path{stroke:#999}.grid{stroke:#eee}
-td.ok{background:#eaf6ea}td.bad{background:#fbeaea}td.err{background:#fff6dd}
+td.ok{background:#eaf6ea}td.bad{background:#fbeaea}td.err{background:#fff6dd}td.part{background:#f3f3e6}
 td pre{white-space:pre-wrap;word-break:break-word;margin:0;font-size:.78rem}
 .legend span{display:inline-block;margin-right:1rem;font-size:.85rem}
 .legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:middle}
@@ -303,9 +308,9 @@ def items_table(analysis: Analysis, order: list[str]) -> tuple[str, int, int]:
         return "<p class='note'>no records</p>", 0, 0
 
     def rank(item_id: str) -> int:
-        states = {bool(first[(v, item_id)].scores.get("correct")) for v in order
+        states = {primary_value(first[(v, item_id)]) for v in order
                   if (v, item_id) in first and first[(v, item_id)].error is None}
-        return 0 if len(states) > 1 else (1 if states == {False} else 2)
+        return 0 if len(states) > 1 else (1 if states == {0.0} else 2)
 
     ids.sort(key=rank)
     shown = ids[:MAX_ITEM_ROWS]
@@ -320,8 +325,10 @@ def items_table(analysis: Analysis, order: list[str]) -> tuple[str, int, int]:
             elif r.error is not None:
                 tds.append(f'<td class="err"><pre>error ({esc(r.error_kind)}): {esc(_short(r.error))}</pre></td>')
             else:
-                cls = "ok" if r.scores.get("correct") else "bad"
-                tds.append(f'<td class="{cls}"><pre>{esc(_short(r.raw_text or ""))}</pre></td>')
+                score = primary_value(r)
+                cls = "ok" if score == 1.0 else "bad" if score == 0.0 else "part"
+                tip = "" if score in (0.0, 1.0) else f' title="{"unknown" if score is None else f"{score:.2f}"}"'
+                tds.append(f'<td class="{cls}"{tip}><pre>{esc(_short(r.raw_text or ""))}</pre></td>')
         rows.append("<tr>" + "".join(tds) + "</tr>")
     table = (f'<div class="scroll"><table id="items"><thead>{head}</thead><tbody>' + "\n".join(rows)
              + "</tbody></table></div>")
@@ -355,12 +362,13 @@ def render_html(analysis: Analysis, eco: Economics) -> str:
         f"{esc(m.get('finished_at'))}, harness {esc(m.get('harness_version'))} "
         f"(git {esc(m.get('git_revision') or 'unknown')}).</p>",
         '<h2>Decision summary</h2><ul class="summary">' + "".join(f"<li>{esc(s)}</li>" for s in eco.summary) + "</ul>",
-        "<h2>Results</h2>", html_table(df, display_columns(df), "results"),
+        "<h2>Results</h2>", html_table(df, with_primary_heading(m, display_columns(df)), "results"),
         "<h2>Accuracy vs cost per request</h2>", legend, chart_accuracy_cost(ran, colors),
     ]
     if len(paired):
         parts += [f"<h2>Paired comparison against {esc(analysis.baseline)}</h2>",
                   chart_diff(ran, analysis.baseline, colors), html_table(paired, PAIRED_DISPLAY, "paired")]
+    parts += _scores(m, df, ran, analysis.agreement)
     parts += _cost_and_economics(ran, analysis.config.get("monthly_requests"), eco)
     parts += ["<h2>Latency</h2>", chart_latency(analysis.frame, order, colors),
               "<h2>Per-field accuracy</h2>", chart_fields(ran, colors)]
@@ -377,6 +385,23 @@ def render_html(analysis: Analysis, eco: Economics) -> str:
               "<h2>Method</h2><ul>" + "".join(f"<li>{esc(n.replace('*', ''))}</li>" for n in METHOD_NOTES) + "</ul>",
               "</body></html>"]
     return "\n".join(parts)
+
+
+def _scores(m: dict[str, Any], df: pd.DataFrame, ran: pd.DataFrame, agreement: list[dict[str, Any]]) -> list[str]:
+    """A column and a line per named scorer; the judge's evaluation cost and its agreement with people."""
+    cols = score_columns(m, df)
+    judge = judge_lines(m, df, agreement)
+    if not (cols or judge):
+        return []
+    parts = ["<h2>Scores</h2>"]
+    if cols:
+        parts.append(html_table(ran, [("variant", "variant")] + cols, "scores"))
+        parts.append("<ul>" + "".join(f"<li>{esc(x.removeprefix('- ').replace('**', ''))}</li>"
+                                      for x in score_lines(m, df)) + "</ul>")
+    if judge:
+        parts.append('<h3>Judge</h3><ul id="judge">' + "".join(f"<li>{esc(x.removeprefix('- ').replace('**', ''))}</li>"
+                                                             for x in judge) + "</ul>")
+    return parts
 
 
 def _cost_and_economics(ran: pd.DataFrame, monthly: int | None, eco: Economics) -> list[str]:

@@ -15,9 +15,13 @@ from harness.report.content import (
     display_columns,
     extra_columns,
     has_repeats,
+    judge_lines,
     measured,
+    score_columns,
+    score_lines,
     training_facts,
     variant_notes,
+    with_primary_heading,
 )
 from harness.report.format import cell, value
 
@@ -46,8 +50,36 @@ def _extra_table(df: pd.DataFrame, extra: list[str]) -> str:
     return markdown_table(df, [("variant", "variant")] + [(c, c) for c in extra])
 
 
-def summary_markdown(manifest: dict[str, Any], df: pd.DataFrame) -> str:
-    """summary.md: the results table, the paired comparison, per-field scores and notes."""
+def console_summary(manifest: dict[str, Any], df: pd.DataFrame) -> str:
+    """What `harness run` and `harness report` print: the results table and, where the task has named scorers,
+    their table."""
+    out = markdown_table(df, with_primary_heading(manifest, display_columns(df)))
+    cols = score_columns(manifest, df)
+    if cols:
+        out += "\n\n" + markdown_table(df, [("variant", "variant")] + cols)
+    return out
+
+
+def scores_section(manifest: dict[str, Any], df: pd.DataFrame, agreement: list[dict[str, Any]] | None = None,
+                   rows: pd.DataFrame | None = None) -> list[str]:
+    """## Scores: a column and a line per named scorer, then the judge (its evaluation cost and its agreement
+    with human scores)."""
+    cols = score_columns(manifest, df)
+    lines = score_lines(manifest, df)
+    judge = judge_lines(manifest, df, agreement or [])
+    if not (cols or judge):
+        return []
+    table = rows if rows is not None else df
+    out = ["## Scores", ""]
+    if cols:
+        out += [markdown_table(table, [("variant", "variant")] + cols), "", *lines, ""]
+    if judge:
+        out += ["### Judge", "", *judge, ""]
+    return out
+
+
+def summary_markdown(manifest: dict[str, Any], df: pd.DataFrame, agreement: list[dict[str, Any]] | None = None) -> str:
+    """summary.md: the results table, the paired comparison, named scores, per-field scores and notes."""
     ev = manifest.get("evalset", {})
     out = [
         f"# Run {manifest.get('run_id')}",
@@ -57,7 +89,7 @@ def summary_markdown(manifest: dict[str, Any], df: pd.DataFrame) -> str:
         f"finished {manifest.get('finished_at')}, harness {manifest.get('harness_version')} "
         f"(git {manifest.get('git_revision') or 'unknown'}).",
         "",
-        markdown_table(df),
+        markdown_table(df, with_primary_heading(manifest, display_columns(df))),
         "",
     ]
     paired = measured(df)
@@ -66,7 +98,9 @@ def summary_markdown(manifest: dict[str, Any], df: pd.DataFrame) -> str:
         out += [f"## Paired comparison on the same items (vs {paired.iloc[0]['vs_variant']})", "",
                 markdown_table(paired, PAIRED_DISPLAY), "",
                 "Δ is the variant minus the reference, in percentage points, with a paired-bootstrap 95% interval "
-                "and an exact McNemar p-value, over every item (an unanswered item counts as not correct).", ""]
+                "and an exact McNemar p-value (a paired-bootstrap one for a graded primary score, marked "
+                "\"bootstrap\"), over every item (an unanswered item counts as not correct).", ""]
+    out += scores_section(manifest, df, agreement)
     extra = extra_columns(df)
     if extra:
         out += ["## Per field and retrieval", "", _extra_table(df, extra), ""]
@@ -95,12 +129,13 @@ def report_markdown(analysis: Analysis, eco: Economics) -> str:
         "",
         "## Results",
         "",
-        markdown_table(df),
+        markdown_table(df, with_primary_heading(m, display_columns(df))),
         "",
     ]
     paired = ran[ran["paired_n"].notna()]
     if len(paired):
         out += [f"## Paired comparison against {analysis.baseline}", "", markdown_table(paired, PAIRED_DISPLAY), ""]
+    out += scores_section(m, df, analysis.agreement, ran)
     out += _cost_section(ran, analysis.config.get("monthly_requests"))
     facts = training_facts(eco, lambda x: value(x, "_usd"))
     out += ["## Fine-tuning economics", ""]

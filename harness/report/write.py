@@ -11,6 +11,7 @@ from harness.analysis import economics, summary
 from harness.report.html import render_html
 from harness.report.markdown import report_markdown, summary_markdown
 from harness.runner.folder import load_config_dict, load_run
+from harness.scoring.judge import CALIBRATION_FILE, agreement_rows, read_calibration
 
 
 def write_summary(run_dir: Path) -> pd.DataFrame:
@@ -18,9 +19,10 @@ def write_summary(run_dir: Path) -> pd.DataFrame:
     run folder carries its readable report without an extra step. Returns the summary table."""
     manifest, records = load_run(run_dir)
     analysis = summary.analyse(manifest, records, load_config_dict(run_dir))
+    analysis.agreement = agreement_rows(read_calibration(run_dir / CALIBRATION_FILE))
     df = analysis.df
     df.to_csv(run_dir / "summary.csv", index=False)
-    (run_dir / "summary.md").write_text(summary_markdown(manifest, df), encoding="utf-8")
+    (run_dir / "summary.md").write_text(summary_markdown(manifest, df, analysis.agreement), encoding="utf-8")
     eco = economics.analyse(analysis.manifest, analysis.config, analysis.df, analysis.items, analysis.records)
     (run_dir / "report.md").write_text(report_markdown(analysis, eco), encoding="utf-8")
     (run_dir / "report.html").write_text(render_html(analysis, eco), encoding="utf-8")

@@ -20,7 +20,8 @@ from harness.models import pricing
 from harness.records import CallError, Completion, EvalItem, Record, Usage
 from harness.runner.cache import ResponseCache, cache_key
 from harness.runner.plan import VariantPlan
-from harness.scoring.scorers import Scorer, answer_issue, mark_invalid
+from harness.scoring.scorers import answer_issue
+from harness.scoring.suite import TaskScoring
 
 MIN_RECORDS_FOR_ERROR_RATE = 20
 
@@ -37,10 +38,11 @@ class Progress:
 
 
 class Executor:
-    def __init__(self, cfg: RunConfig, scorer: Scorer, cache: ResponseCache | None, *, refresh: bool = False,
-                 progress: bool = True, max_error_rate: float | None = None):
+    def __init__(self, cfg: RunConfig, scoring: TaskScoring, cache: ResponseCache | None, *, refresh: bool = False,
+                 progress: bool = True, max_error_rate: float | None = None, judge: Any = None):
         self.cfg = cfg
-        self.scorer = scorer
+        self.scoring = scoring
+        self.judge = judge  # harness.scoring.judge.JudgeRuntime, or None: judge scores are then unknown
         self.cache = cache
         self.refresh = refresh
         self.progress = progress
@@ -79,14 +81,11 @@ class Executor:
             # Every answered call was billed; without usage its cost is unknown, never $0.
             rec.cost_usd = (pricing.cost_usd(result.usage, plan.price)
                             if plan.price and result.usage is not None else None)
-            rec.parsed, rec.scores = self.scorer.score(result.text, item.expected)
             issue = answer_issue(result.text, result.finish_reason, refusal=getattr(result, "refusal", None),
                                  max_tokens=request.get("max_tokens") or request.get("max_completion_tokens"))
             if issue is not None and result.finish_reason == "length" and "max_completion_tokens" in request:
                 issue += " (a reasoning model: its hidden reasoning tokens share that budget; or lower reasoning_effort)"
-            if issue is not None:
-                rec.answer_issue = issue
-                mark_invalid(rec.scores)
+            self.scoring.score_answer(rec, item, result.text, issue)
         if prep.retrieved_doc_ids is not None and item.expected_doc_ids:
             from harness.retrieval.index import recall_at_k, reciprocal_rank
 
@@ -110,6 +109,8 @@ class Executor:
             request = self.request_for(plan, item, r)
             keyed.append((plan, item, r, request, self.key_for(plan, request, r)))
         hits = self.cache.get_many([k[4] for k in keyed])
+        if hits:  # batch what batches (embeddings for a similarity scorer) before scoring one by one
+            self.scoring.warm([h.get("text") or "" for h in hits.values()], list({i.id: i for _, i, *_ in keyed}.values()))
         records, rest = [], []
         for plan, item, r, request, key in keyed:
             hit = hits.get(key)
@@ -128,14 +129,31 @@ class Executor:
             if not self.refresh:
                 hit = await self.cache.aget(key)
                 if hit is not None:
-                    return self.cached_record(plan, item, repeat, request, hit)
+                    rec = self.cached_record(plan, item, repeat, request, hit)
+                    await self.scoring.finish(rec, item, self.judge)
+                    return rec
         result = await plan.client.complete(request)
         if key is not None and isinstance(result, Completion):
             self.cache.put(key, {"text": result.text,
                                  "usage": result.usage.model_dump() if result.usage is not None else None,
                                  "latency_s": result.latency_s, "finish_reason": result.finish_reason,
                                  "refusal": result.refusal})
-        return self.make_record(plan, item, repeat, request, result, started)
+        rec = self.make_record(plan, item, repeat, request, result, started)
+        await self.scoring.finish(rec, item, self.judge)
+        return rec
+
+    async def finish_all(self, records: list[Record], items: dict[str, EvalItem]) -> None:
+        """The model-graded scores (judge) of many records at once, as concurrent as the run allows."""
+        todo = [r for r in records if self.scoring.needs_finish(r)]
+        if not todo:
+            return
+        sem = asyncio.Semaphore(self.cfg.run.concurrency)
+
+        async def one(rec: Record) -> None:
+            async with sem:
+                await self.scoring.finish(rec, items[rec.item_id], self.judge)
+
+        await asyncio.gather(*(one(r) for r in todo))
 
     # -- the loop ----------------------------------------------------------------------------------------
     def _count(self, rec: Record) -> None:
@@ -160,6 +178,7 @@ class Executor:
         with records_path.open("a", encoding="utf-8") as out:
             if self.cache is not None and not self.refresh and jobs:
                 cached, jobs = self.prefetch_cached(jobs)
+                await self.finish_all(cached, {item.id: item for item in items})
                 if cached:
                     out.write("".join(rec.model_dump_json() + "\n" for rec in cached))
                     out.flush()

@@ -20,7 +20,7 @@ from harness.data.evalset import EvalSet
 from harness.errors import ConfigError
 from harness.models import pricing
 from harness.models.client import ModelClient
-from harness.prompts.variants import Prepared, example_pool, prepare, stratified_examples
+from harness.prompts.variants import Prepared, check_prompt, example_pool, prepare, stratified_examples
 from harness.records import EvalItem
 from harness.runner import cache as response_cache
 
@@ -126,6 +126,17 @@ def adapter_record(lora: Path | None) -> dict[str, Any] | None:
             "created_at": meta.get("created_at")}
 
 
+@dataclass
+class JudgePlan:
+    """The judge model, ready to call (see harness.scoring.judge)."""
+
+    model: str
+    client: ModelClient
+    endpoint_id: str
+    price: pricing.Price | None
+    unavailable: str | None = None  # why it cannot be asked (probe failed): its scores are then unknown
+
+
 class Plan:
     """Builds one VariantPlan per variant and owns what planning started (the embedded server, clients)."""
 
@@ -142,6 +153,7 @@ class Plan:
         self.variants: dict[str, VariantPlan] = {}
         self.local_server: Any = None
         self.local_specs: dict[str, Any] = {}  # model name -> the LocalModelSpec the server is started with
+        self.judge: JudgePlan | None = None  # the judge model, when the task has a judge scorer and `judge:` is set
 
     def model_id(self, name: str) -> str:
         return resolve_model_id(self.cfg, name)
@@ -191,6 +203,33 @@ class Plan:
                     f"(its cost is then reported as unknown)"
                 )
             self.warn_stale(price)
+        for v in variants:
+            problem = check_prompt(v, self.evalset)
+            if problem is not None:
+                raise ConfigError(f"{self.config_path or 'config'}: {problem}")
+        self.check_judge()
+
+    def judge_in_use(self) -> bool:
+        """A judge model is asked only when the task has a judge scorer and the run config names one."""
+        return self.cfg.judge is not None and any(s.is_async for s in self.evalset.scorers)
+
+    def check_judge(self) -> None:
+        """The judge model's key and price, checked like a variant's before the first call."""
+        if not self.judge_in_use():
+            return
+        assert self.cfg.judge is not None
+        name = self.cfg.judge.model
+        m = self.cfg.models[name]
+        env = m.effective_api_key_env
+        if m.provider in ("openai", "azure") and env and not os.environ.get(env):
+            raise ConfigError(f"judge.model {name}: environment variable {env} is not set; export it or set "
+                              f"models.{name}.api_key_env to the variable that holds it")
+        price = self.prices.for_model(m, self.model_id(name))
+        if not price.known and not self.allow_unpriced:
+            raise ConfigError(f"judge.model {name}: no price for model {self.model_id(name)!r}; add it to a pricing "
+                              f"file, set `price:` on the model, or pass --allow-unpriced (evaluation cost is then "
+                              f"reported as unknown)")
+        self.warn_stale(price)
 
     def warn_stale(self, price: pricing.Price) -> None:
         """A table price older than 180 days is used: say so once, naming its date, and keep it in the manifest."""
@@ -206,7 +245,9 @@ class Plan:
     def start_local(self, variants: list[VariantConfig], skipped: dict[str, str]) -> None:
         """One embedded server for every local model in use."""
         local_names = sorted({v.model for v in variants
-                              if self.cfg.models[v.model].provider == "local" and v.name not in skipped})
+                              if self.cfg.models[v.model].provider == "local" and v.name not in skipped}
+                             | ({self.cfg.judge.model} if self.cfg.judge and self.judge_in_use()
+                                and self.cfg.models[self.cfg.judge.model].provider == "local" else set()))
         if not local_names:
             return
         from harness.models import local
@@ -253,10 +294,13 @@ class Plan:
         `provider: openai` without base_url, OPENAI_BASE_URL or api.openai.com). The embedded server
         listens on a new port each run, so local models are keyed by their files, the llama-cpp-python
         release and the server settings instead (a retrained adapter is a new model)."""
-        m = self.cfg.models[v.model]
+        return self.model_endpoint_id(v.model, client)
+
+    def model_endpoint_id(self, name: str, client: ModelClient) -> str:
+        m = self.cfg.models[name]
         if m.provider != "local":
             return client.endpoint_url + endpoint_scope(m)
-        return "local|" + self.local_spec(v.model).cache_identity()
+        return "local|" + self.local_spec(name).cache_identity()
 
     # -- the plan ------------------------------------------------------------------------------------------
     async def build(self, variants: list[VariantConfig], items: list[EvalItem]) -> None:
@@ -286,6 +330,33 @@ class Plan:
                                         seed=seed, rag_index=rag_index, keep_leaked=self.cfg.run.keep_leaked)
             except ValueError as exc:
                 plan.skipped = str(exc)
+        await self.build_judge(clients)
+
+    async def build_judge(self, clients: dict[str, ModelClient]) -> None:
+        """The judge's own client (its answer schema is the verdict's, not the task's), price and cache identity.
+        An unreachable judge does not stop the run: the judge's scores are unknown, with the reason."""
+        if not self.judge_in_use():
+            return
+        from harness.scoring.judge import VERDICT_SCHEMA
+
+        assert self.cfg.judge is not None
+        name = self.cfg.judge.model
+        m = self.cfg.models[name]
+        client = ModelClient(name, m, self.model_id(name), self.base_url(name), api_key_for(m), VERDICT_SCHEMA,
+                             headers=header_values(m))
+        shared = clients.get(name)
+        unavailable = await (shared or client).probe()
+        self.judge = JudgePlan(name, client, self.model_endpoint_id(name, client),
+                               self.prices.for_model(m, client.model_id), unavailable)
+
+    def describe_judge(self) -> dict[str, Any] | None:
+        """The manifest's `judge` entry."""
+        if self.cfg.judge is None:
+            return None
+        j = self.judge
+        return {"model": self.cfg.judge.model, "model_id": j.client.model_id if j else self.model_id(self.cfg.judge.model),
+                "used": j is not None, "unavailable": j.unavailable if j else None,
+                "price": pricing.describe(j.price) if j and j.price else None}
 
     def _clients(self, variants: list[VariantConfig], skipped: dict[str, str]) -> dict[str, ModelClient]:
         clients: dict[str, ModelClient] = {}
@@ -339,11 +410,12 @@ class Plan:
 
     async def aclose_clients(self) -> None:
         seen: set[int] = set()
-        for plan in self.variants.values():
-            if plan.client is not None and id(plan.client) not in seen:
-                seen.add(id(plan.client))
+        judge = [self.judge.client] if self.judge is not None else []
+        for client in [plan.client for plan in self.variants.values()] + judge:
+            if client is not None and id(client) not in seen:
+                seen.add(id(client))
                 with contextlib.suppress(Exception):
-                    await plan.client.aclose()
+                    await client.aclose()
 
     def stop_local(self) -> None:
         if self.local_server is not None:

@@ -38,7 +38,7 @@ from harness.runner.folder import (
 )
 from harness.runner.plan import Plan, leakage_action, leakage_lines
 from harness.runner.shards import Shard
-from harness.scoring.scorers import Scorer
+from harness.scoring.suite import TaskScoring
 
 
 @dataclass
@@ -143,6 +143,7 @@ def _new_session(config: str | Path, opts: RunOptions) -> _Session:
         "selected_variants": [v.name for v in variants],
         "schema": evalset.schema,
         "label_fields": evalset.label_fields,
+        "scoring": TaskScoring.for_evalset(evalset).describe(),
         "status": "running",
     }
     if opts.shard is not None:
@@ -191,9 +192,15 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 async def _plan_and_execute(plan: Plan, executor: Executor, s: _Session, items: list[EvalItem],
                             done: set[tuple[str, str, int]]) -> None:
+    from harness.scoring import judge
+
     try:
         await plan.build(s.variants, items)
+        executor.judge = judge.runtime_for(plan.judge, s.cfg, executor.cache, executor.refresh)
         s.manifest["calls"] = await executor.execute(plan.active, items, done, s.run_dir / "records.jsonl")
+        if executor.judge is not None and not executor.state.stop:
+            rows = await judge.calibrate(executor.scoring.judges(), items, s.evalset.render_input, executor.judge)
+            judge.write_calibration(s.run_dir / judge.CALIBRATION_FILE, rows)
     finally:
         await plan.aclose_clients()
 
@@ -226,7 +233,7 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
     cache = (response_cache.ResponseCache(opts.cache_path or response_cache.cache_dir() / "responses.sqlite")
              if opts.use_cache else None)
     max_rate = opts.max_error_rate if opts.max_error_rate is not None else s.cfg.run.max_error_rate
-    executor = Executor(s.cfg, Scorer(s.evalset.schema), cache, refresh=opts.refresh, progress=opts.progress,
+    executor = Executor(s.cfg, TaskScoring.for_evalset(s.evalset), cache, refresh=opts.refresh, progress=opts.progress,
                         max_error_rate=max_rate)
     status, message = "completed", None
     try:
@@ -280,6 +287,8 @@ def _nothing_run_message(skipped: dict[str, str]) -> str:
 
 def _close_manifest(s: _Session, plan: Plan, status: str, message: str | None) -> None:
     s.manifest["variants"] = plan.describe() or s.manifest.get("variants", {})
+    if plan.describe_judge() is not None:
+        s.manifest["judge"] = plan.describe_judge()
     s.manifest["status"] = status
     s.manifest["message"] = message
     s.manifest["finished_at"] = now_iso()

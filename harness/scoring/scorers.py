@@ -1,4 +1,6 @@
-"""Scorers: format validity, accuracy (whole answer and per field), macro-F1, latency, tokens, cost."""
+"""The core scores of every answer: format validity, exact/normalised match (whole answer and per field),
+macro-F1, latency, tokens, cost. The named scorers of a task's `scoring:` list live beside this module
+(builtin.py, judge.py, python_scorer.py) and are combined with these by harness.scoring.suite."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 
 import jsonschema
 
+from harness.data.text import match_key
 from harness.records import Record
 
 _decoder = json.JSONDecoder()
@@ -29,14 +32,25 @@ def extract_json(text: str) -> tuple[bool, Any]:
 
 @dataclass
 class Scorer:
-    """Scores one raw answer against the task's schema and the item's expected answer."""
+    """Scores one raw answer against the task's schema and the item's expected answer.
 
-    schema: dict[str, Any]
+    With a schema (a JSON task) the answer must parse and validate, and is compared field by field.
+    Without one (`output_schema` left out of task.yaml: a free-text task) the answer is the raw text: it is
+    format-valid when it is not empty (after stripping whitespace), since a free-text answer has no format to
+    break except saying nothing, and it is correct when its `match_key` equals that of the expected string or of
+    any string in a list of acceptable ones."""
+
+    schema: dict[str, Any] | None
 
     def __post_init__(self) -> None:
-        cls = jsonschema.validators.validator_for(self.schema)
-        self._validator = cls(self.schema)
+        if self.schema is not None:
+            cls = jsonschema.validators.validator_for(self.schema)
+            self._validator = cls(self.schema)
         self._parsed: dict[str, tuple[bool, Any, bool, bool, Any, bool]] = {}
+
+    @property
+    def free_text(self) -> bool:
+        return self.schema is None
 
     def _valid(self, value: Any) -> bool:
         return self._validator.is_valid(value)
@@ -64,23 +78,53 @@ class Scorer:
         return out
 
     def score(self, raw_text: str, expected: Any) -> tuple[Any, dict[str, Any]]:
-        """Returns (parsed answer, scores). The parsed answer is the strict parse, else the extracted one.
-        Callers get a fresh copy of the parsed value (the parse itself is shared between equal texts)."""
+        """Returns (parsed answer, scores). The parsed answer is the strict parse, else the extracted one
+        (the raw text for a free-text task). Callers get a fresh copy of the parsed value (the parse itself is
+        shared between equal texts)."""
+        if self.schema is None:
+            return raw_text, text_scores(raw_text, expected)
         strict_ok, strict, format_valid, extract_ok, extracted, extracted_valid = self._parse(raw_text or "")
         scores: dict[str, Any] = {
             "json_parsed": strict_ok,
             "format_valid": format_valid,
             "json_extractable": extracted_valid,
-            "correct": format_valid and answers_equal(strict, expected),
-            "correct_lenient": extract_ok and answers_equal(extracted, expected),
+            "correct": format_valid and answers_equal(strict, expected, self.schema),
+            "correct_lenient": extract_ok and answers_equal(extracted, expected, self.schema),
         }
         if isinstance(expected, dict):
             answer = strict if format_valid else None
+            props = self.schema.get("properties") or {}
             scores["fields"] = {
-                k: isinstance(answer, dict) and k in answer and values_equal(answer[k], v) for k, v in expected.items()
+                k: isinstance(answer, dict) and k in answer and values_equal(answer[k], v, props.get(k))
+                for k, v in expected.items()
             }
         parsed = strict if strict_ok else (extracted if extract_ok else None)
         return (copy.deepcopy(parsed) if isinstance(parsed, dict | list) else parsed), scores
+
+
+def acceptable_texts(expected: Any) -> list[str]:
+    """The acceptable answers of a free-text item: one string, or a list of them."""
+    if isinstance(expected, str):
+        return [expected]
+    if isinstance(expected, list):
+        return [e for e in expected if isinstance(e, str)]
+    return []
+
+
+def text_matches(answer: str | None, expected: Any) -> bool:
+    """Normalised match (`harness.data.text.match_key`) against any acceptable answer."""
+    if answer is None:
+        return False
+    key = match_key(answer)
+    return any(key == match_key(e) for e in acceptable_texts(expected))
+
+
+def text_scores(raw_text: str | None, expected: Any) -> dict[str, Any]:
+    """Core scores of a free-text answer. The JSON scores do not apply and are left out (None), so no table
+    shows a free-text task as "0% JSON"."""
+    valid = bool((raw_text or "").strip())
+    correct = valid and text_matches(raw_text, expected)
+    return {"format_valid": valid, "correct": correct, "correct_lenient": correct}
 
 
 def answer_issue(text: str | None, finish_reason: str | None, *, refusal: str | None = None,
@@ -109,25 +153,37 @@ def mark_invalid(scores: dict[str, Any]) -> dict[str, Any]:
     return scores
 
 
-def values_equal(a: Any, b: Any) -> bool:
+def values_equal(a: Any, b: Any, schema: dict[str, Any] | None = None) -> bool:
+    """Exact match with three allowances: strings are compared without surrounding whitespace, numbers
+    within 1e-9, and an array whose schema says `uniqueItems: true` is a set (order does not count: a
+    multi-label answer listing the right labels in another order is right). `schema` is the JSON Schema of
+    `b`'s position, followed into `properties` and `items`; a `$ref` is not followed (compared in order)."""
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, str) and isinstance(b, str):
         return a.strip() == b.strip()
     if isinstance(a, int | float) and isinstance(b, int | float):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    schema = schema if isinstance(schema, dict) else {}
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
+        props = schema.get("properties") or {}
+        return a.keys() == b.keys() and all(values_equal(a[k], b[k], props.get(k)) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b, strict=True))
+        sub = schema.get("items") if isinstance(schema.get("items"), dict) else None
+        if schema.get("uniqueItems") is True:
+            return (all(any(values_equal(x, y, sub) for y in b) for x in a)
+                    and all(any(values_equal(x, y, sub) for x in a) for y in b))
+        return len(a) == len(b) and all(values_equal(x, y, sub) for x, y in zip(a, b, strict=True))
     return a == b
 
 
-def answers_equal(answer: Any, expected: Any) -> bool:
+def answers_equal(answer: Any, expected: Any, schema: dict[str, Any] | None = None) -> bool:
     """The whole answer is right when every expected field matches (extra optional fields are ignored)."""
     if isinstance(expected, dict):
-        return isinstance(answer, dict) and all(k in answer and values_equal(answer[k], v) for k, v in expected.items())
-    return values_equal(answer, expected)
+        props = (schema or {}).get("properties") or {}
+        return isinstance(answer, dict) and all(k in answer and values_equal(answer[k], v, props.get(k))
+                                                for k, v in expected.items())
+    return values_equal(answer, expected, schema)
 
 
 def macro_f1(pairs: list[tuple[Any, Any]]) -> float | None:
@@ -160,12 +216,35 @@ def _mean(xs: list[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def summarize(records: list[Record], label_fields: dict[str, list[Any]], expected: dict[str, Any]) -> dict[str, Any]:
+def primary_value(rec: Record) -> float | None:
+    """The record's primary score (harness.scoring.suite writes it; None = unknown); runs written before
+    primary scores existed fall back to exact match."""
+    if "primary" in rec.scores:
+        v = rec.scores["primary"]
+        return None if v is None else float(v)
+    return 1.0 if rec.scores.get("correct") else 0.0
+
+
+def _known_mean(values: list[float | None]) -> tuple[float | None, int]:
+    """(mean of the known values, how many are unknown)."""
+    known = [v for v in values if v is not None]
+    return (sum(known) / len(known) if known else None), len(values) - len(known)
+
+
+def summarize(records: list[Record], label_fields: dict[str, list[Any]], expected: dict[str, Any],
+              scoring: dict[str, Any] | None = None) -> dict[str, Any]:
     """One summary row for the records of one variant.
 
     Every record is in the denominator: an unanswered call (error) counts as not valid and not correct, so a
     variant that fails or rambles can never look better than one that answers. `accuracy_answered` is the
-    share among answered calls, kept as an extra column."""
+    share among answered calls, kept as an extra column.
+
+    `accuracy` is the mean of the primary score (`scoring["primary"]`, the manifest's; default exact /
+    normalised match, then it is the share correct) over the records whose value is known; `accuracy_unknown`
+    counts the others (a judge that failed), which are left out rather than taken as 0. Each named scorer gets
+    `score_<name>` (same rule) and `score_<name>_unknown`; an f1 scorer also `score_<name>_micro` (F1 of the
+    pooled tp/fp/fn). Judge calls are evaluation cost: `eval_cost_usd` (their total), `eval_calls`,
+    `eval_cost_unknown` — never part of cost per request."""
     n = len(records)
     answered = [r for r in records if r.error is None]
     n_ok = len(answered)
@@ -181,11 +260,18 @@ def summarize(records: list[Record], label_fields: dict[str, list[Any]], expecte
     def share(key: str, among: list[Record] = records) -> float | None:
         return sum(1 for r in among if r.scores.get(key)) / len(among) if among else None
 
+    scoring = scoring or {}
+    primary = scoring.get("primary") or "exact"
+    row["primary"] = primary
     row["format_valid"] = share("format_valid")
-    row["json_extractable"] = share("json_extractable")
-    row["accuracy"] = share("correct")
+    # A free-text task has no JSON to extract: the column stays empty rather than reading 0%.
+    row["json_extractable"] = (share("json_extractable")
+                               if any("json_extractable" in r.scores for r in answered) or not answered else None)
+    row["accuracy"], row["accuracy_unknown"] = _known_mean([primary_value(r) for r in records])
     row["accuracy_lenient"] = share("correct_lenient")
-    row["accuracy_answered"] = share("correct", answered)
+    row["accuracy_answered"] = _known_mean([primary_value(r) for r in answered])[0] if answered else None
+    if primary != "exact":
+        row["accuracy_exact"] = share("correct")
     fields = sorted({f for r in answered for f in (r.scores.get("fields") or {})})
     for f in fields:
         row[f"acc_{f}"] = sum(1 for r in answered if (r.scores.get("fields") or {}).get(f)) / n
@@ -198,8 +284,10 @@ def summarize(records: list[Record], label_fields: dict[str, list[Any]], expecte
             pred = r.parsed.get(f) if (r.scores.get("format_valid") and isinstance(r.parsed, dict)) else None
             pairs.append((exp[f], pred))
         row[f"macro_f1_{f}"] = macro_f1(pairs)
+    row.update(_named_scores(records, scoring))
     row.update(_latency_tokens(records, answered))
     row.update(_costs(answered))
+    row.update(_eval_costs(records))
     retr = [r for r in records if "recall_at_k" in r.scores]
     if retr:
         row["recall_at_k"] = _mean([r.scores["recall_at_k"] for r in retr])
@@ -229,10 +317,50 @@ def _costs(answered: list[Record]) -> dict[str, Any]:
     costs = [r.cost_usd for r in answered if r.cost_usd is not None]
     priced = len(costs) == len(answered) and len(answered) > 0
     per_request = _mean(costs) if priced else None
-    n_correct = sum(1 for r in answered if r.scores.get("correct"))
+    n_correct = sum(primary_value(r) or 0.0 for r in answered)  # a graded primary: per unit of score
     return {
         "cost_per_request_usd": per_request,
         "cost_per_1k_usd": per_request * 1000 if per_request is not None else None,
         "cost_per_correct_usd": (sum(costs) / n_correct) if priced and n_correct else None,
         "cost_unknown": len(answered) - len(costs),
     }
+
+
+def _named_scores(records: list[Record], scoring: dict[str, Any]) -> dict[str, Any]:
+    """score_<name> per named scorer. A record without an answer (error) keeps no scores and counts as 0 here,
+    on every score: every record is in the denominator."""
+    specs = {s["name"]: s for s in scoring.get("scorers") or []}
+    names = list(specs) + [n for n in dict.fromkeys(k for r in records for k in r.explanations) if n not in specs]
+    row: dict[str, Any] = {}
+    for name in names:
+        values = [0.0 if r.error is not None else r.scores.get(name) for r in records]
+        row[f"score_{name}"], row[f"score_{name}_unknown"] = _known_mean(values)
+        spec = specs.get(name) or {}
+        counts = [r.evaluations.get(name) or {} for r in records]
+        if spec.get("scorer") == "f1" or any("tp" in c for c in counts):  # micro F1 over pooled label decisions
+            tp, fp, fn = (sum(int(c.get(k) or 0) for c in counts) for k in ("tp", "fp", "fn"))
+            fn += sum(_label_count(r.expected, spec.get("field")) for r in records if r.error is not None)
+            row[f"score_{name}_micro"] = 1.0 if tp + fp + fn == 0 else 2 * tp / (2 * tp + fp + fn)
+    return row
+
+
+def _label_count(expected: Any, field: str | None) -> int:
+    """How many distinct labels an unanswered record missed (its false negatives for micro F1)."""
+    value = expected
+    for part in (field or "").split(".") if field else []:
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None:
+        return 0
+    return len({json.dumps(v, sort_keys=True) for v in (value if isinstance(value, list) else [value])})
+
+
+def _eval_costs(records: list[Record]) -> dict[str, Any]:
+    """Evaluation cost: what the model-graded scorers' calls cost (priced like any call, cache hits included,
+    as the variants' are), apart from the variants' own cost."""
+    calls = [e for r in records for e in r.evaluations.values() if isinstance(e, dict) and e.get("request")]
+    if not calls:
+        return {}
+    costs = [e.get("cost_usd") for e in calls]
+    known = [c for c in costs if c is not None]
+    return {"eval_cost_usd": sum(known) if known else None, "eval_calls": len(calls),
+            "eval_cost_unknown": len(costs) - len(known)}
