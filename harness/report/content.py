@@ -106,6 +106,8 @@ def score_columns(manifest: dict[str, Any], df: pd.DataFrame) -> list[tuple[str,
         unknown = pd.to_numeric(df.get(f"score_{name}_unknown"), errors="coerce")
         if unknown is not None and bool((unknown.fillna(0) > 0).any()):
             out.append((f"score_{name}_unknown", f"{name} unknown"))
+    if out and "eval_cost_usd" in df.columns:
+        out.append(("eval_cost_usd", "evaluation cost (judge)"))
     return out
 
 
