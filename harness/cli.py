@@ -154,7 +154,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"config   {args.config}: ok ({len(cfg.variants)} variants, {len(cfg.models)} models)")
     print(f"evalset  {ev.path}: {len(ev.test)} test, {len(ev.train)} train, {len(ev.docs)} docs, "
           f"hash {ev.content_hash[:12]}")
-    problems = 0
+    problems = _validate_scoring(cfg, ev)
     warned: set[str] = set()
     for v in cfg.variants:
         m = cfg.models[v.model]
@@ -191,6 +191,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if not leaks:
         print("leakage: none found between the test split and train / few-shot pool / docs")
     return 2 if problems else 0
+
+
+def _validate_scoring(cfg: Any, ev: Any) -> int:
+    """Print what scores the run will report; return the problems found (variant prompts items cannot fill)."""
+    from harness.prompts.variants import check_prompt
+    from harness.scoring.suite import TaskScoring
+
+    scoring = TaskScoring.for_evalset(ev)
+    named = ", ".join(f"{s.name} ({s.describe()})" for s in ev.scorers) or "none"
+    print(f"scoring  {'free text' if ev.free_text else 'JSON'} answers; primary {scoring.primary}; scorers: {named}")
+    if scoring.judges():
+        print(f"judge    {cfg.judge.model}" if cfg.judge else
+              "judge    none configured: judge scores will be unknown (set judge: {model: NAME} in the config)")
+    problems = 0
+    for v in cfg.variants:
+        problem = check_prompt(v, ev)
+        if problem:
+            print(f"problem  {problem}")
+            problems += 1
+    return problems
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -199,3 +199,13 @@ def test_content_hash_covers_scorer_module_and_rubric(tmp_path):
     (ev / "rubric.md").write_text("Pass only when the answer is one word.")
     h2 = content_hash(ev)
     assert len({h0, h1, h2}) == 3
+
+
+def test_validate_lists_the_scores(tmp_path, capsys):
+    ev = free_text_set(tmp_path, [{"name": "short", "scorer": "python", "function": "myscorers:short"},
+                                  {"name": "voice", "scorer": "judge", "rubric": "rubric.md"}], primary="voice")
+    assert main(["validate", str(config(tmp_path, ev, "http://127.0.0.1:9/v1"))]) == 0
+    out = capsys.readouterr().out
+    assert ("scoring  free text answers; primary voice; scorers: short (python myscorers:short), voice (LLM judge, "
+            "rubric rubric.md, scale 0-1)") in out
+    assert "judge    none configured: judge scores will be unknown" in out
