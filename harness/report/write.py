@@ -10,8 +10,8 @@ import pandas as pd
 from harness.analysis import economics, summary
 from harness.report.html import render_html
 from harness.report.markdown import report_markdown, summary_markdown
-from harness.runner.folder import load_config_dict, load_run
-from harness.scoring.judge import CALIBRATION_FILE, agreement_rows, read_calibration
+from harness.runner.folder import CALIBRATION_FILE, load_config_dict, load_run
+from harness.scoring.judge import agreement_rows, read_calibration
 
 
 def write_summary(run_dir: Path) -> pd.DataFrame:

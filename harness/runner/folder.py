@@ -21,6 +21,8 @@ from harness.records import Record
 RECORDS = "records.jsonl"
 MANIFEST = "manifest.json"
 CONFIG = "config.json"
+# The judge's grades of the answers people scored (harness.scoring.judge.calibrate), when there are any.
+CALIBRATION_FILE = "judge_human.jsonl"
 
 
 def git_revision() -> str | None:

@@ -27,6 +27,7 @@ from harness.records import EvalItem
 from harness.runner import cache as response_cache
 from harness.runner.execute import Executor
 from harness.runner.folder import (
+    CALIBRATION_FILE,
     git_revision,
     latest_records,
     load_manifest,
@@ -200,7 +201,7 @@ async def _plan_and_execute(plan: Plan, executor: Executor, s: _Session, items: 
         s.manifest["calls"] = await executor.execute(plan.active, items, done, s.run_dir / "records.jsonl")
         if executor.judge is not None and not executor.state.stop:
             rows = await judge.calibrate(executor.scoring.judges(), items, s.evalset.render_input, executor.judge)
-            judge.write_calibration(s.run_dir / judge.CALIBRATION_FILE, rows)
+            judge.write_calibration(s.run_dir / CALIBRATION_FILE, rows)
     finally:
         await plan.aclose_clients()
 

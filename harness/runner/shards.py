@@ -26,7 +26,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.records import EvalItem
-from harness.runner.folder import CONFIG, MANIFEST, RECORDS, load_manifest, write_json
+from harness.runner.folder import CALIBRATION_FILE, CONFIG, MANIFEST, RECORDS, load_manifest, write_json
 
 # Manifest entries that decide which items and variants a run covers; shards must agree on them.
 SELECTION_KEYS = ("limit", "selection", "selected_variants")
@@ -261,6 +261,14 @@ def _copy_records(run: _ShardRun, out_fh: Any) -> int:
     return n
 
 
+def _merge_calibration(runs: list[_ShardRun], out: Path) -> None:
+    """The judge's grades of human-scored answers (harness.scoring.judge), one file per shard, each over its
+    own items: concatenated."""
+    parts = [run.path / CALIBRATION_FILE for run in runs if (run.path / CALIBRATION_FILE).exists()]
+    if parts:
+        (out / CALIBRATION_FILE).write_bytes(b"".join(p.read_bytes() for p in parts))
+
+
 def merge_runs(run_dirs: Sequence[str | Path], out: str | Path) -> MergeResult:
     """Build one run folder at ``out`` from the folders of every shard of a run (config.json, manifest.json,
     records.jsonl; the tables and report are built from it afterwards, as for any run)."""
@@ -279,6 +287,7 @@ def merge_runs(run_dirs: Sequence[str | Path], out: str | Path) -> MergeResult:
         with tmp.open("wb") as fh:
             counts = [_copy_records(run, fh) for run in runs]
         shutil.copyfile(runs[0].path / CONFIG, out / CONFIG)
+        _merge_calibration(runs, out)
         manifest = _merged_manifest(runs, out, counts)
         write_json(out / MANIFEST, manifest)
         tmp.replace(out / RECORDS)
@@ -286,7 +295,7 @@ def merge_runs(run_dirs: Sequence[str | Path], out: str | Path) -> MergeResult:
         if created:
             shutil.rmtree(out, ignore_errors=True)
         else:
-            for name in (RECORDS + ".tmp", CONFIG, MANIFEST):
+            for name in (RECORDS + ".tmp", CONFIG, MANIFEST, CALIBRATION_FILE):
                 (out / name).unlink(missing_ok=True)
         raise
     return MergeResult(out, manifest["status"], manifest["message"], sum(counts))

@@ -297,9 +297,6 @@ def agreement_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-CALIBRATION_FILE = "judge_human.jsonl"
-
-
 async def calibrate(judges: list[Judge], items: list[EvalItem], render_input: Any,
                     runtime: JudgeRuntime | None) -> list[dict[str, Any]]:
     """The judge grades every answer a person scored (items' `human:`), once per run: one row per (judge

@@ -151,7 +151,7 @@ def test_without_a_judge_model_the_judge_scores_are_unknown(tmp_path):
     assert "No judge model was configured" in report
 
 
-def test_judge_human_agreement(tmp_path):
+def human_labelled_set(tmp_path: Path) -> Path:
     ev = judged_set(tmp_path)
     rows = {r["id"]: r for r in map(json.loads, (ev / "test.jsonl").read_text().splitlines())}
     rows["fr"]["human"] = 5  # a score of the reference answer ("Paris")
@@ -159,8 +159,17 @@ def test_judge_human_agreement(tmp_path):
     rows["jp"]["human"] = [{"score": 4, "answer": "tokyo"}, {"score": 2, "answer": "Kyoto"}]
     rows["it"]["human"] = {"score": {"voice": 3}}  # keyed by judge scorer; answer: the reference ("Rome")
     write_jsonl(ev / "test.jsonl", list(rows.values()))
-    server = Server({"Paris": 5, "Munich": 1, "tokyo": 4, "Kyoto": 1, "Rome": 5,
-                     "Paris.": 5, "It is Munich!": 1})
+    return ev
+
+
+HUMAN_VERDICTS = {"Paris": 5, "Munich": 1, "tokyo": 4, "Kyoto": 1, "Rome": 5, "Paris.": 5, "It is Munich!": 1}
+AGREEMENT_LINE = ("Judge–human agreement for **voice**: 60.0% exact agreement, Cohen's kappa 0.50, on 5 "
+                  "human-scored answers; calibration cost $0.0100")
+
+
+def test_judge_human_agreement(tmp_path):
+    ev = human_labelled_set(tmp_path)
+    server = Server(HUMAN_VERDICTS)
     with server.fake:
         res = do_run(judged_config(tmp_path, ev, server.fake.base_url), tmp_path, "r")
     calib = [json.loads(x) for x in (res.run_dir / "judge_human.jsonl").read_text().splitlines()]
@@ -168,9 +177,21 @@ def test_judge_human_agreement(tmp_path):
     assert pairs == [("Kyoto", 1, 2), ("Munich", 1, 1), ("Paris", 5, 5), ("Rome", 5, 3), ("tokyo", 4, 4)]
     # agreement 3/5; chance p_e = (2/5)(1/5) [5] + (2/5)(1/5) [1] + (1/5)(1/5) [4] = 0.2; kappa = 0.4/0.8
     report = (res.run_dir / "report.md").read_text()
-    assert ("Judge–human agreement for **voice**: 60.0% exact agreement, Cohen's kappa 0.50, on 5 human-scored "
-            "answers; calibration cost $0.0100") in report
+    assert AGREEMENT_LINE in report
     assert "kappa 0.50" in (res.run_dir / "report.html").read_text()
+
+
+def test_shards_merge_their_calibration(tmp_path):
+    import harness
+
+    ev = human_labelled_set(tmp_path)
+    server = Server(HUMAN_VERDICTS)
+    with server.fake:
+        cfg = judged_config(tmp_path, ev, server.fake.base_url)
+        shards = [harness.run(cfg, out=tmp_path / f"s{k}", shard=f"{k}/2", progress=False) for k in (1, 2)]
+    merged = harness.merge(*(s.path for s in shards), out=tmp_path / "merged")
+    assert len((merged.path / "judge_human.jsonl").read_text().splitlines()) == 5  # each shard graded its own items
+    assert AGREEMENT_LINE in (merged.path / "report.md").read_text()
 
 
 def test_agreement_by_hand():
