@@ -11,6 +11,7 @@ The price of a child process is that it can outlive us. Four layers keep it from
 `stop()` via `with`/`finally`; an `atexit` hook; `PR_SET_PDEATHSIG` on Linux (kernel sends SIGTERM when the
 parent dies, even by SIGKILL); and a watchdog thread in the child that exits when its stdin pipe from the
 parent closes (covers non-Linux systems and parents that started the server from a short-lived thread).
+The child-side two are `harness.models.orphan_guard`.
 
 Quirks of llama-cpp-python's server (0.3.x) that callers should know, all checked against its source:
 - One `Llama` is loaded at a time: a request for another alias unloads the current model and loads the
@@ -39,13 +40,12 @@ import tempfile
 import threading
 import time
 import urllib.error
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from harness.models import probe, server_log
+from harness.models import orphan_guard, probe, server_log
 from harness.models.gguf import LocalModelError, cache_dir, check_gguf, ensure_gguf
 
 # cache_dir and ensure_gguf live in harness.models.gguf; re-exported for the callers that reach the embedded
@@ -69,30 +69,6 @@ _STOP_GRACE_S = 5.0
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
 # Environment variables the server reads *in preference to* its config file (see llama_cpp/server/__main__.py).
 _ENV_OVERRIDES = ("HOST", "PORT", "CONFIG_FILE")
-
-# Runs in the child before llama_cpp.server's own __main__. The pipe on stdin is held only by the parent,
-# so EOF means the parent is gone, whatever killed it. An orphaned child also removes the temp folder
-# (config, temp log) that its dead parent can no longer clean up.
-_BOOTSTRAP = """\
-import atexit, os, runpy, shutil, sys, threading
-_parent = os.getppid()
-_tmpdir = os.environ.pop("HARNESS_LOCAL_TMPDIR", "")
-def _clean_up(orphaned):
-    if _tmpdir and orphaned:
-        shutil.rmtree(_tmpdir, ignore_errors=True)
-atexit.register(lambda: _clean_up(os.getppid() != _parent))
-def _watch_parent():
-    try:
-        while os.read(0, 4096):  # raw fd: a buffered sys.stdin would hold a lock that aborts shutdown
-            pass
-    finally:
-        _clean_up(True)
-        os._exit(0)
-threading.Thread(target=_watch_parent, name="parent-watchdog", daemon=True).start()
-sys.argv = ["llama_cpp.server", *sys.argv[1:]]
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"""
-
 
 @dataclass
 class LocalModelSpec:
@@ -132,26 +108,6 @@ def llama_cpp_version() -> str:
         return importlib.metadata.version("llama-cpp-python")
     except importlib.metadata.PackageNotFoundError:
         return "not-installed"
-
-
-def _pdeathsig_preexec() -> Callable[[], None]:
-    """A preexec_fn that makes the kernel SIGTERM the server when its parent dies (Linux only).
-
-    The kernel ties this to the spawning *thread*, so start() uses it only from the main thread (the stdin
-    watchdog covers the rest). libc is loaded here, before fork: dlopen in a forked child of a threaded
-    process can deadlock.
-    """
-    import ctypes
-
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent_pid = os.getpid()
-
-    def preexec() -> None:
-        prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return preexec
 
 
 class LocalServer:
@@ -310,26 +266,18 @@ class LocalServer:
 
         env = {k: v for k, v in os.environ.items() if k.upper() not in _ENV_OVERRIDES}
         env["PYTHONUNBUFFERED"] = "1"  # so the log tail on failure is complete
-        env["HARNESS_LOCAL_TMPDIR"] = str(self._tmpdir)
-        kwargs: dict[str, Any] = {}
-        if sys.platform == "win32":  # pragma: no cover
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-        else:
-            # Own session: Ctrl-C in the terminal reaches only us, and we stop the server in order.
-            kwargs["start_new_session"] = True
-            if sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread():
-                kwargs["preexec_fn"] = _pdeathsig_preexec()
+        env[orphan_guard.TMPDIR_ENV] = str(self._tmpdir)
         with self._active_log.open("ab") as log:
             self._log_offset = log.tell()
             log.write(f"\n=== harness: starting llama_cpp.server on 127.0.0.1:{port} ===\n".encode())
             log.flush()
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOTSTRAP, "--config_file", str(config_path)],
-                stdin=subprocess.PIPE,
+                orphan_guard.server_command(config_path),
+                stdin=subprocess.PIPE,  # held only by us: the child's watchdog exits when it closes
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
-                **kwargs,
+                **orphan_guard.popen_kwargs(),
             )
         atexit.register(self.stop)
 
