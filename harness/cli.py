@@ -175,7 +175,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except HarnessError as exc:
             note += f" - {exc}"
             problems += 1
-        print(f"variant  {v.name}: {v.kind} on {model_id} ({m.provider}, {m.effective_structured_output}); "
+        decoding = m.effective_structured_output if ev.schema is not None else "free text"
+        print(f"variant  {v.name}: {v.kind} on {model_id} ({m.provider}, {decoding}); "
               f"price {price_txt}{note}")
         if not price.known:
             problems += 1

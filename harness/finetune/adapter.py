@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.evalset import EvalSet
+from harness.data.text import match_key
 from harness.errors import HarnessError
 from harness.finetune.console import Out
 from harness.finetune.examples import MAX_SEQ_TOKENS
@@ -125,6 +126,16 @@ def _parses_to(text: str, expected: Any) -> bool:
         return False
 
 
+def _matches(text: str, expected: Any) -> bool:
+    """The task's own notion of an exact answer: the JSON value, or for a free-text task the normalised text
+    (any of the acceptable strings)."""
+    if isinstance(expected, str):
+        expected = [expected]
+    if isinstance(expected, list) and expected and all(isinstance(e, str) for e in expected):
+        return match_key(text) in {match_key(e) for e in expected}
+    return _parses_to(text, expected)
+
+
 @contextlib.contextmanager
 def _quiet_native_stderr() -> Iterator[None]:
     """llama.cpp logs adapter loading even with verbose=False, through a Python callback to sys.stderr and
@@ -170,7 +181,7 @@ def _answers(llama: Any, base: Path, lora: Path | None, evalset: EvalSet, items:
 def verify_adapter(base: Path, adapter: Path, evalset: EvalSet, items: list[EvalItem], system_role: bool,
                    *, max_tokens: int = 48, prompt: PromptSpec | None = None) -> VerifyResult:
     """Load the adapter the way the server will (llama.cpp, Q4 base + `lora_path`) and answer a few training
-    items with and without it, unconstrained and greedy: the answers must change, toward the expected JSON."""
+    items with and without it, unconstrained and greedy: the answers must change, toward the expected answer."""
     try:
         from llama_cpp import Llama
     except ImportError:
@@ -180,8 +191,8 @@ def verify_adapter(base: Path, adapter: Path, evalset: EvalSet, items: list[Eval
     res = VerifyResult()
     for it, b, a in zip(items, without, with_adapter, strict=True):
         res.rows.append({"item_id": it.id, "expected": json.dumps(it.expected, ensure_ascii=False), "base": b,
-                         "adapter": a, "base_correct": _parses_to(b, it.expected),
-                         "adapter_correct": _parses_to(a, it.expected)})
+                         "adapter": a, "base_correct": _matches(b, it.expected),
+                         "adapter_correct": _matches(a, it.expected)})
     return res
 
 
@@ -194,5 +205,5 @@ def print_verify(res: VerifyResult, echo: Out) -> None:
         echo(f"              base:    {r['base'].strip()[:120]!r}")
         echo(f"              adapter: {r['adapter'].strip()[:120]!r}")
     echo(f"verify      llama.cpp loads the adapter; answers {'changed' if res.changed else 'DID NOT change'}"
-         f"; exact JSON match on {res.adapter_correct}/{len(res.rows)} training items with it, "
+         f"; exact match on {res.adapter_correct}/{len(res.rows)} training items with it, "
          f"{res.base_correct}/{len(res.rows)} without")

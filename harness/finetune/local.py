@@ -81,8 +81,9 @@ def _device(torch: Any) -> tuple[str, str]:
 
 
 def _verify(job: TrainingJob, echo: Out) -> VerifyResult:
+    free_text = job.evalset.schema is None  # a whole reply needs more room than a JSON label
     res = verify_adapter(job.base_gguf, job.adapter, job.evalset, job.split.train[:VERIFY_EXAMPLES],
-                         job.system_role, prompt=job.prompt)
+                         job.system_role, prompt=job.prompt, max_tokens=128 if free_text else 48)
     print_verify(res, echo)
     return res
 

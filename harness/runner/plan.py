@@ -394,7 +394,7 @@ class Plan:
                 "model": p.variant.model,
                 "model_id": p.client.model_id if p.client else self.model_id(p.variant.model),
                 "provider": m.provider,
-                "structured_output": m.effective_structured_output,
+                "structured_output": m.effective_structured_output if self.evalset.schema is not None else "none",
                 "system_role": m.effective_system_role,
                 "price": pricing.describe(p.price) if p.price else None,
                 "price_per_hour": m.price_per_hour,
