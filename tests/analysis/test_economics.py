@@ -67,20 +67,25 @@ def test_self_hosted_without_price_is_unknown_and_all_cached_is_costed():
     assert cached["a"].cost_per_request == pytest.approx(0.001) and "from the cache" in cached["a"].note
 
 
+def _slow(body):
+    r = scripted()(body)
+    r.delay_s = 0.02
+    return r
+
+
+def _box_config(tmp_path, ev, base_url, **extra):
+    """One self-hosted model at $36/hour answering the baseline variant, one call at a time."""
+    return make_config(tmp_path, ev, base_url,
+                       models={"box": {"provider": "openai-compatible", "base_url": base_url,
+                                       "model": "my-llama", "price_per_hour": 36.0}},
+                       variants=[{"name": "baseline", "kind": "baseline", "model": "box"}],
+                       run={"concurrency": 1, "max_tokens": 64}, **extra)
+
+
 def test_self_hosted_end_to_end(tmp_path):
     ev = make_evalset(tmp_path, n_test=6)
-
-    def slow(body):
-        r = scripted()(body)
-        r.delay_s = 0.02
-        return r
-
-    with FakeOpenAIServer(slow, models=["my-llama"]) as srv:
-        cfg = make_config(tmp_path, ev, srv.base_url,
-                          models={"box": {"provider": "openai-compatible", "base_url": srv.base_url,
-                                          "model": "my-llama", "price_per_hour": 36.0}},
-                          variants=[{"name": "baseline", "kind": "baseline", "model": "box"}],
-                          run={"concurrency": 1, "max_tokens": 64}, monthly_requests=1000)
+    with FakeOpenAIServer(_slow, models=["my-llama"]) as srv:
+        cfg = _box_config(tmp_path, ev, srv.base_url, monthly_requests=1000)
         res = do_run(cfg, tmp_path)
     recs = read_records(res.run_dir / "records.jsonl")
     starts = np.array([r.started_at for r in recs])
@@ -98,18 +103,8 @@ def test_self_hosted_end_to_end(tmp_path):
 
 def test_self_hosted_warm_rerun_costs_what_the_cold_run_did(tmp_path):
     ev = make_evalset(tmp_path, n_test=6)
-
-    def slow(body):
-        r = scripted()(body)
-        r.delay_s = 0.02
-        return r
-
-    with FakeOpenAIServer(slow, models=["my-llama"]) as srv:
-        cfg = make_config(tmp_path, ev, srv.base_url,
-                          models={"box": {"provider": "openai-compatible", "base_url": srv.base_url,
-                                          "model": "my-llama", "price_per_hour": 36.0}},
-                          variants=[{"name": "baseline", "kind": "baseline", "model": "box"}],
-                          run={"concurrency": 1, "max_tokens": 64})
+    with FakeOpenAIServer(_slow, models=["my-llama"]) as srv:
+        cfg = _box_config(tmp_path, ev, srv.base_url)
         rows = [pd.read_csv(run(cfg, RunOptions(out=tmp_path / name, progress=False)).run_dir / "summary.csv")
                 .iloc[0] for name in ("cold", "warm")]
     assert rows[0]["cache_hits"] == 0 and rows[1]["cache_hits"] == 6
