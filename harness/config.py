@@ -65,6 +65,9 @@ class ModelConfig(_Strict):
     # A file holding the model id (written by `harness finetune openai`); a missing file skips the variant.
     model_file: Path | None = None
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    # Client-side rate limits (harness.models.ratelimit); the server's x-ratelimit-* headers and 429s adapt them.
+    requests_per_minute: int | None = Field(default=None, gt=0)
+    tokens_per_minute: int | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _check_provider(self) -> ModelConfig:

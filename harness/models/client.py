@@ -18,6 +18,7 @@ from openai.types.chat import ChatCompletion
 
 from harness.config import ModelConfig
 from harness.models.pricing import fine_tuned_base
+from harness.models.ratelimit import RateLimiter, estimate_tokens
 from harness.records import CallError, Completion, Message, Usage
 
 MAX_RETRY_AFTER_S = 60.0
@@ -116,6 +117,11 @@ class ModelClient:
     # Sent on every call; `{env: NAME}` values already resolved, so never printed or stored.
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     _client: openai.AsyncOpenAI | None = field(default=None, init=False, repr=False)
+    limiter: RateLimiter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Per model: requests/tokens per minute from the config, adapted to the server's headers and 429s.
+        self.limiter = RateLimiter(self.cfg.requests_per_minute, self.cfg.tokens_per_minute)
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -124,6 +130,8 @@ class ModelClient:
                 "max_retries": 0,  # our loop retries, so it can count attempts and honour the budget
                 "timeout": httpx.Timeout(self.cfg.timeout_s, connect=min(10.0, self.cfg.timeout_s)),
                 "default_headers": self.headers or None,
+                # every response (429s included) reaches the model's rate limiter
+                "http_client": openai.DefaultAsyncHttpxClient(event_hooks={"response": [self.limiter.on_response]}),
             }
             if self.cfg.provider == "azure":
                 # /openai/deployments/{deployment}/chat/completions?api-version=..., key in the api-key header
@@ -197,11 +205,13 @@ class ModelClient:
         t0 = time.perf_counter()
         while True:
             attempts += 1
+            tokens = estimate_tokens(body) if self.limiter.needs_tokens else 0
             try:
                 # The SDK's typed create() walks every param recursively (the JSON Schema included) on each
                 # call, which cost more CPU than the HTTP exchange itself in the benchmark. Our request is
                 # already plain JSON, so it goes through the same client's post() on the same endpoint.
-                resp = await self.client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+                async with self.limiter.slot(tokens):
+                    resp = await self.client.post("/chat/completions", body=body, cast_to=ChatCompletion)
                 return self._to_completion(resp, time.perf_counter() - t0, attempts)
             except asyncio.CancelledError:
                 raise

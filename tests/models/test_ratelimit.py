@@ -1,0 +1,118 @@
+"""Rate limits: the harness paces a model's calls under its requests/tokens per minute and adapts to the
+server's x-ratelimit-* headers and 429s, against a loopback server that enforces a limit and counts violations.
+
+The server enforces a per-minute limit the way OpenAI does, over a shorter window (N per minute = N/60 x W per
+W seconds), so a test sees many windows in a few seconds."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from harness.api import run
+from harness.models import ratelimit
+from harness.models.ratelimit import RateLimiter, estimate_tokens, parse_duration
+from harness.runner.folder import read_records
+from harness.runner.runner import RunOptions
+from tests.conftest import make_config
+from tests.fakes.openai_server import FakeOpenAIServer, Reply
+from tests.fakes.ratelimit import RateLimitedHandler, request_tokens
+from tests.runner.test_reliability import big_evalset
+
+
+def answer(body):
+    return Reply(text='{"intent": "refund"}', prompt_tokens=20, completion_tokens=5)
+
+
+def run_limited(tmp_path, handler, n, model_extra, concurrency=16):
+    server = FakeOpenAIServer(handler, models=["gpt-4o-mini"]).start()
+    try:
+        cfg = make_config(tmp_path, big_evalset(tmp_path, n), server.base_url)
+        import yaml
+
+        data = yaml.safe_load(cfg.read_text())
+        data["models"]["small"].update(model_extra)
+        data["run"]["concurrency"] = concurrency
+        cfg.write_text(yaml.safe_dump(data))
+        res = run(cfg, RunOptions(results_dir=tmp_path / "results", progress=False, use_cache=False))
+    finally:
+        server.stop()
+    records = read_records(res.run_dir / "records.jsonl")
+    assert res.status == "completed" and len(records) == n
+    return records
+
+
+def test_parse_duration_and_estimate():
+    assert parse_duration("1s") == 1.0
+    assert parse_duration("6m0s") == 360.0
+    assert parse_duration("20ms") == pytest.approx(0.02)
+    assert parse_duration("1h2m3.5s") == pytest.approx(3723.5)
+    assert parse_duration("0.5") == 0.5
+    assert parse_duration("soon") is None and parse_duration(None) is None
+    body = {"messages": [{"role": "user", "content": "x" * 41}], "max_tokens": 64}
+    assert estimate_tokens(body) == 11 + 64 == request_tokens(body)
+
+
+def test_pacer_spreads_calls_evenly():
+    async def go():
+        lim = RateLimiter(requests_per_minute=6000)  # 100/s, paced at HEADROOM
+        times = []
+        for _ in range(20):
+            async with lim.slot():
+                times.append(asyncio.get_running_loop().time())
+        return times
+
+    times = asyncio.run(go())
+    expected = ratelimit.MINUTE_S / (6000 * ratelimit.HEADROOM)
+    # A late wake-up is made up by the next call (the schedule is absolute), but no 10 calls come faster.
+    assert min(b - a for a, b in zip(times, times[10:], strict=False)) >= 10 * expected * 0.95
+    assert (times[-1] - times[0]) / 19 == pytest.approx(expected, rel=0.25)
+
+
+def test_requests_per_minute_respected(tmp_path):
+    # 1,200 per minute, enforced as 40 per sliding 2 s window; 90 calls take about 4.7 s.
+    limit = RateLimitedHandler(answer, requests=40, window_s=2.0)
+    records = run_limited(tmp_path, limit, 90, {"requests_per_minute": 1200}, concurrency=16)
+    assert limit.violations == 0
+    assert all(r.error is None for r in records)
+    rate = limit.throughput()
+    assert 0.9 * 20 <= rate <= 20 * 1.02, rate
+
+
+def test_tokens_per_minute_respected(tmp_path):
+    # Each request is about 60 tokens (prompt characters / 4 + max_tokens 32): 72,000 tokens per minute is
+    # about 20 requests a second, enforced per sliding 2 s window; the request limit is far away.
+    limit = RateLimitedHandler(answer, tokens=2400, window_s=2.0)
+    server_side = []
+
+    def counting(body):
+        server_side.append(request_tokens(body))
+        return answer(body)
+
+    limit.inner = counting
+    records = run_limited(tmp_path, limit, 90, {"tokens_per_minute": 72_000}, concurrency=16)
+    assert limit.violations == 0
+    assert all(r.error is None for r in records)
+    tokens_per_s = limit.throughput() * (sum(server_side) / len(server_side))
+    assert 0.9 * 1200 <= tokens_per_s <= 1200 * 1.02, tokens_per_s
+
+
+def test_adapts_to_remaining_headers_without_configured_limits(tmp_path):
+    # No limits in the config: the server's x-ratelimit-remaining/reset headers alone keep the run under
+    # 15 requests per 0.5 s fixed window.
+    limit = RateLimitedHandler(answer, requests=15, window_s=0.5, fixed=True, headers=True)
+    records = run_limited(tmp_path, limit, 60, {}, concurrency=4)
+    assert all(r.error is None for r in records)
+    assert limit.violations == 0
+    assert limit.throughput() >= 0.5 * 30
+
+
+def test_429s_pause_every_call_of_the_model(tmp_path):
+    # No limits and no headers: the first 429 pauses all workers (Retry-After), so the violations stay few
+    # although 16 calls are in flight, and every item is answered.
+    limit = RateLimitedHandler(answer, requests=10, window_s=1.0, retry_after_s=0.5)
+    records = run_limited(tmp_path, limit, 50, {"max_retries": 8}, concurrency=16)
+    assert all(r.error is None for r in records), [r.error for r in records if r.error]
+    assert limit.violations <= 40
+    assert sum(r.attempts - 1 for r in records) == limit.violations
