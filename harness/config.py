@@ -160,6 +160,10 @@ class RunSettings(_Strict):
     seed: int | None = 0
     max_error_rate: float | None = Field(default=None, ge=0, le=1)
     limit: int | None = Field(default=None, ge=1)
+    # sync: one HTTP call per request; batch: the whole run through the OpenAI Batch API (harness.runner.batch),
+    # priced at the batch rates, polled every batch_poll_s seconds.
+    mode: Literal["sync", "batch"] = "sync"
+    batch_poll_s: float = Field(default=30.0, gt=0)
     # Train items that repeat or nearly repeat a test item are left out of the few-shot pool and the
     # fine-tuning data; true keeps them (the leakage warning still says so).
     keep_leaked: bool = False
@@ -252,6 +256,9 @@ class RunConfig(_Strict):
             if v.model not in self.models:
                 known = ", ".join(sorted(self.models)) or "none"
                 raise ValueError(f"variants[{i}].model: unknown model {v.model!r} (models defined: {known})")
+            if self.run.mode == "batch" and self.models[v.model].provider == "local":
+                raise ValueError(f"variants[{i}].model: run.mode batch sends the run through the OpenAI Batch API, "
+                                 f"which the embedded local model {v.model!r} does not serve; use mode: sync")
         return self
 
     def variant(self, name: str) -> VariantConfig:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,7 @@ class Price:
     as_of: str | None = None  # when the table's price was read (table prices only)
     row: str | None = None  # the table row it came from
     training_per_hour: float | None = None
+    batch: bool = False  # Batch API rates (run.mode: batch)
 
     @property
     def known(self) -> bool:
@@ -79,6 +80,7 @@ class Price:
 
 
 UNKNOWN = Price(0.0, 0.0, 0.0, None, "unknown", "no price found")
+DEFAULT_BATCH_DISCOUNT = 0.5  # OpenAI Batch API: half the standard price (a table's batch_discount wins)
 
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
@@ -177,7 +179,28 @@ class PriceTable:
             e.training, "table", f"{name}, {e.source or ''} {e.as_of or ''}".strip(), as_of=e.as_of, row=name,
         )
 
-    def for_model(self, cfg: ModelConfig, model_id: str) -> Price:
+    def for_model(self, cfg: ModelConfig, model_id: str, *, batch: bool = False) -> Price:
+        """The price of one call; with `batch`, the Batch API price (see batch_price)."""
+        price = self._sync_price(cfg, model_id)
+        return self.batch_price(price) if batch else price
+
+    def batch_price(self, price: Price) -> Price:
+        """The Batch API price: the table row's `batch` rates when it lists them, else the synchronous rates
+        times `batch_discount` (0.5 at OpenAI, and when no table says). Self-hosted and unknown prices stay."""
+        if not price.known or price.basis == "self-hosted":
+            return price
+        entry = self.entries.get(price.row) if price.basis == "table" and price.row else None
+        if entry is not None and entry.batch is not None:
+            b = entry.batch
+            return replace(price, input=b.input, output=b.output,
+                           cached_input=b.cached_input if b.cached_input is not None else b.input,
+                           source=f"{price.source}; Batch API price from the table", batch=True)
+        share = self.batch_discount if self.batch_discount is not None else DEFAULT_BATCH_DISCOUNT
+        return replace(price, input=price.input * share, output=price.output * share,
+                       cached_input=price.cached_input * share,
+                       source=f"{price.source}; Batch API: {share:g} x the standard price", batch=True)
+
+    def _sync_price(self, cfg: ModelConfig, model_id: str) -> Price:
         if cfg.price is not None:
             p = cfg.price
             return Price(p.input, p.output, p.cached_input if p.cached_input is not None else p.input,
@@ -215,6 +238,7 @@ def describe(price: Price) -> dict[str, Any]:
         "basis": price.basis,
         "source": price.source,
         "as_of": price.as_of,
+        "batch": price.batch,
     }
 
 

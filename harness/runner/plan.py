@@ -371,7 +371,7 @@ class Plan:
                 clients[v.model] = ModelClient(v.model, m, self.model_id(v.model), self.base_url(v.model),
                                                api_key_for(m), self.evalset.schema, headers=header_values(m))
             plan.client = clients[v.model]
-            plan.price = self.prices.for_model(m, plan.client.model_id)
+            plan.price = self.prices.for_model(m, plan.client.model_id, batch=self.cfg.run.mode == "batch")
             plan.stop = list(v.stop if v.stop is not None else m.stop)
             plan.endpoint_id = self.endpoint_id(v, plan.client)
         return clients

@@ -234,8 +234,11 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
     cache = (response_cache.ResponseCache(opts.cache_path or response_cache.cache_dir() / "responses.sqlite")
              if opts.use_cache else None)
     max_rate = opts.max_error_rate if opts.max_error_rate is not None else s.cfg.run.max_error_rate
-    executor = Executor(s.cfg, TaskScoring.for_evalset(s.evalset), cache, refresh=opts.refresh, progress=opts.progress,
-                        max_error_rate=max_rate)
+    executor_cls = Executor
+    if s.cfg.run.mode == "batch":  # the alternative executor: the whole run through the OpenAI Batch API
+        from harness.runner.batch import BatchExecutor as executor_cls
+    executor = executor_cls(s.cfg, TaskScoring.for_evalset(s.evalset), cache, refresh=opts.refresh,
+                            progress=opts.progress, max_error_rate=max_rate)
     status, message = "completed", None
     try:
         with _sigterm_as_interrupt():
