@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,11 @@ from harness.data.evalset import EvalSet
 from harness.records import EvalItem, Message
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from harness.retrieval.index import RagIndex
+
+EmbedFn = Callable[[Sequence[str]], "np.ndarray"]
 
 
 @dataclass(frozen=True)
@@ -165,17 +170,89 @@ def stratified_examples(evalset: EvalSet, k: int, seed: int, pool: list[EvalItem
 
 
 def similar_examples(evalset: EvalSet, items: list[EvalItem], k: int,
-                     pool: list[EvalItem] | None = None) -> dict[str, list[EvalItem]]:
+                     pool: list[EvalItem] | None = None, *, embed_fn: EmbedFn | None = None,
+                     query_vecs: np.ndarray | None = None,
+                     pool_vecs: np.ndarray | None = None) -> dict[str, list[EvalItem]]:
     """Per item, the k most similar training items (of `pool`, default the train split) by embedding, least
-    similar first (closest sits next to the question)."""
-    from harness.retrieval.embeddings import embed
+    similar first (closest sits next to the question). Vectors already at hand are reused."""
     from harness.retrieval.index import nearest_neighbours
 
+    embed_fn = embed_fn or _embed
     pool = evalset.train if pool is None else pool
-    pool_vecs = embed([evalset.render_input(t) for t in pool])
-    query_vecs = embed([evalset.render_input(i) for i in items])
+    if pool_vecs is None:
+        pool_vecs = embed_fn([evalset.render_input(t) for t in pool])
+    if query_vecs is None:
+        query_vecs = embed_fn(query_texts(evalset, items))
     idx = nearest_neighbours(query_vecs, pool_vecs, min(k, len(pool)))
     return {item.id: [pool[j] for j in reversed(list(row))] for item, row in zip(items, idx, strict=True)}
+
+
+def _embed(texts: Sequence[str]) -> np.ndarray:
+    from harness.retrieval.embeddings import embed
+
+    return embed(texts)
+
+
+def query_texts(evalset: EvalSet, items: list[EvalItem]) -> list[str]:
+    """What similarity selection and retrieval embed for each item: its rendered input (one text serves both)."""
+    return [evalset.render_input(i) for i in items]
+
+
+def needs_query_vectors(variant: VariantConfig) -> bool:
+    """Variants whose prompt depends on each item's embedding, so it is built in batches as the run goes."""
+    return variant.kind == "rag" or (variant.kind == "few_shot" and variant.selection == "similar")
+
+
+def _few_shot_pool(evalset: EvalSet, keep_leaked: bool) -> list[EvalItem]:
+    if not evalset.train:
+        raise ValueError("few_shot needs train.jsonl in the eval set (the example pool)")
+    pool = example_pool(evalset, keep_leaked=keep_leaked)
+    if not pool:
+        raise ValueError(f"few_shot: every item of train.jsonl repeats or nearly repeats a test item, so none "
+                         f"is left to show as an example; add other training items, or set "
+                         f"run.keep_leaked: true to use them anyway ({evalset.path / 'train.jsonl'})")
+    return pool
+
+
+BatchPreparer = Callable[[list[EvalItem], "np.ndarray"], dict[str, Prepared]]
+
+
+def batch_preparer(variant: VariantConfig, evalset: EvalSet, *, system_role: bool,
+                   rag_index: RagIndex | None = None, keep_leaked: bool = False,
+                   embed_fn: EmbedFn | None = None) -> BatchPreparer:
+    """For a variant that needs_query_vectors: what is fixed is checked now (the pool, the index), raising
+    ValueError as prepare() would; the returned function prepares one batch of items from their query vectors
+    (see query_texts), so the runner can prepare batch after batch while calls are in flight. The pool is
+    embedded with the first batch."""
+    prompt = prompt_of(variant)
+    if variant.kind == "few_shot":
+        pool = _few_shot_pool(evalset, keep_leaked)
+        k = variant.shots
+        pool_vecs: list[np.ndarray] = []  # embedded with the first batch, off the calls' path
+
+        def few_shot_batch(items: list[EvalItem], vecs: np.ndarray) -> dict[str, Prepared]:
+            if not pool_vecs:
+                pool_vecs.append((embed_fn or _embed)(query_texts(evalset, pool)))
+            per_item = similar_examples(evalset, items, k, pool, query_vecs=vecs, pool_vecs=pool_vecs[0])
+            return {i.id: Prepared(render_prompt(evalset, i.input, examples=per_item[i.id], system_role=system_role,
+                                                 prompt=prompt),
+                                   shot_ids=[e.id for e in per_item[i.id]]) for i in items}
+
+        return few_shot_batch
+    if variant.kind == "rag":
+        if rag_index is None:
+            raise ValueError("rag needs docs/ (or docs.jsonl) in the eval set")
+        from harness.retrieval.index import retrieved_doc_ids
+
+        def rag_batch(items: list[EvalItem], vecs: np.ndarray) -> dict[str, Prepared]:
+            results = rag_index.query_many(query_texts(evalset, items), variant.top_k, vectors=vecs)
+            return {i.id: Prepared(render_prompt(evalset, i.input, passages=passages, system_role=system_role,
+                                                 prompt=prompt),
+                                   retrieved_doc_ids=retrieved_doc_ids(passages))
+                    for i, passages in zip(items, results, strict=True)}
+
+        return rag_batch
+    raise ValueError(f"{variant.name}: a {variant.kind} variant is prepared up front, not in batches")
 
 
 def prepare(
@@ -187,20 +264,20 @@ def prepare(
     seed: int,
     rag_index: RagIndex | None = None,
     keep_leaked: bool = False,
+    embed_fn: EmbedFn | None = None,
 ) -> dict[str, Prepared]:
     """Build every item's messages for one variant up front (retrieval and similarity are batched).
-    Few-shot examples never include train items that repeat a test item unless `keep_leaked`."""
+    Few-shot examples never include train items that repeat a test item unless `keep_leaked`. The runner
+    prepares the variants that needs_query_vectors in batches instead (batch_preparer)."""
+    if needs_query_vectors(variant):
+        run_batch = batch_preparer(variant, evalset, system_role=system_role, rag_index=rag_index,
+                                   keep_leaked=keep_leaked, embed_fn=embed_fn)
+        return run_batch(items, (embed_fn or _embed)(query_texts(evalset, items))) if items else {}
     prompt = prompt_of(variant)
     if variant.kind in ("baseline", "fine_tuned"):
         return {i.id: Prepared(render_prompt(evalset, i.input, system_role=system_role, prompt=prompt)) for i in items}
     if variant.kind == "few_shot":
-        if not evalset.train:
-            raise ValueError("few_shot needs train.jsonl in the eval set (the example pool)")
-        pool = example_pool(evalset, keep_leaked=keep_leaked)
-        if not pool:
-            raise ValueError(f"few_shot: every item of train.jsonl repeats or nearly repeats a test item, so none "
-                             f"is left to show as an example; add other training items, or set "
-                             f"run.keep_leaked: true to use them anyway ({evalset.path / 'train.jsonl'})")
+        pool = _few_shot_pool(evalset, keep_leaked)
         k = variant.shots
         if variant.selection == "first":
             fixed = pool[:k]
@@ -208,8 +285,8 @@ def prepare(
         elif variant.selection == "stratified":
             fixed = stratified_examples(evalset, k, seed, pool)
             per_item = {i.id: fixed for i in items}
-        else:
-            per_item = similar_examples(evalset, items, k, pool)
+        else:  # similar: batch_preparer above
+            raise ValueError(f"unknown few-shot selection {variant.selection}")
         return {
             i.id: Prepared(
                 render_prompt(evalset, i.input, examples=per_item[i.id], system_role=system_role,
@@ -217,18 +294,5 @@ def prepare(
                 shot_ids=[e.id for e in per_item[i.id]],
             )
             for i in items
-        }
-    if variant.kind == "rag":
-        if rag_index is None:
-            raise ValueError("rag needs docs/ (or docs.jsonl) in the eval set")
-        from harness.retrieval.index import retrieved_doc_ids
-
-        results = rag_index.query_many([evalset.render_input(i) for i in items], variant.top_k)
-        return {
-            i.id: Prepared(
-                render_prompt(evalset, i.input, passages=passages, system_role=system_role, prompt=prompt),
-                retrieved_doc_ids=retrieved_doc_ids(passages),
-            )
-            for i, passages in zip(items, results, strict=True)
         }
     raise ValueError(f"unknown variant kind {variant.kind}")

@@ -36,6 +36,7 @@ __all__ = [
     "EmbeddingModelMissing",
     "MiniLMEmbeddingFunction",
     "embed",
+    "load_model",
     "model_dir",
 ]
 
@@ -362,6 +363,11 @@ def _model() -> _MiniLM:
             if _MODEL is None:
                 _MODEL = _MiniLM(model_dir())
     return _MODEL
+
+
+def load_model() -> None:
+    """Load the weights now (start-up), rather than in the middle of the first embedding call."""
+    _model()
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:

@@ -425,11 +425,10 @@ class RagIndex:
         """The ``k`` chunks most similar to ``text``, best first."""
         return self.query_many([text], k)[0]
 
-    def query_many(self, texts: Sequence[str], k: int) -> list[list[Passage]]:
-        """Top-``k`` passages for each text; all texts are embedded in one batch.
-
-        The runner calls this once for every held-out item, so the model's per-call overhead
-        is paid once and length-sorted batching applies across all queries.
+    def query_many(self, texts: Sequence[str], k: int, vectors: np.ndarray | None = None) -> list[list[Passage]]:
+        """Top-``k`` passages for each text; all texts are embedded in one batch, unless their ``vectors``
+        are given (the runner embeds each batch of items once, through the cache by text, for every
+        variant that needs them).
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
@@ -438,7 +437,10 @@ class RagIndex:
             return []
         if self.n_chunks == 0:
             return [[] for _ in texts]
-        vectors = embeddings.embed(texts)
+        if vectors is None:
+            vectors = embeddings.embed(texts)
+        elif len(vectors) != len(texts):
+            raise ValueError(f"{len(vectors)} vectors for {len(texts)} texts")
         n_results = min(k, self.n_chunks)
         results: list[list[Passage]] = []
         for start in range(0, len(texts), _QUERY_BATCH):

@@ -141,9 +141,11 @@ class BatchExecutor(Executor):
                       records_path: Path) -> dict[str, Any]:
         run_dir = records_path.parent
         state = BatchState(run_dir)
-        jobs: list[Job] = [(plan, item, r) for r in range(self.cfg.run.repeats) for plan in plans
-                           for item in items if (plan.variant.name, item.id, r) not in done]
+        jobs, streams = self.plan_jobs(plans, items, done)
         t_start = time.perf_counter()
+        for stream in streams:  # every prompt must exist before the input files are written
+            stream.start()
+            await stream.wait_all()
         cached_n = 0
         with records_path.open("a", encoding="utf-8") as out:
             if self.cache is not None and not self.refresh and jobs:

@@ -170,27 +170,54 @@ class Executor:
     async def execute(self, plans: list[VariantPlan], items: list[EvalItem], done: set[tuple[str, str, int]],
                       records_path: Path) -> dict[str, Any]:
         """Every job not yet in `done`, appended to records_path; returns the manifest's `calls` entry."""
-        jobs: list[Job] = [(plan, item, r) for r in range(self.cfg.run.repeats) for plan in plans
-                           for item in items if (plan.variant.name, item.id, r) not in done]
+        jobs, streams = self.plan_jobs(plans, items, done)
         t_start = time.perf_counter()
+        for stream in streams:  # retrieval variants' prompts, batch by batch, while the others are called
+            stream.start()
         bar = tqdm(total=len(jobs), unit="call", desc="running", disable=not self.progress, mininterval=0.25,
                    dynamic_ncols=True, file=sys.stderr)
-        with records_path.open("a", encoding="utf-8") as out:
-            if self.cache is not None and not self.refresh and jobs:
-                cached, jobs = self.prefetch_cached(jobs)
-                await self.finish_all(cached, {item.id: item for item in items})
-                if cached:
-                    out.write("".join(rec.model_dump_json() + "\n" for rec in cached))
-                    out.flush()
-                    for rec in cached:
-                        self._count(rec)
-                    bar.update(len(cached))
-            try:
-                await self._call_all(jobs, out, bar)
-            finally:
-                bar.close()
-        return {"this_session": self.state.done, "errors_this_session": self.state.errors,
-                "seconds": round(time.perf_counter() - t_start, 3)}
+        try:
+            with records_path.open("a", encoding="utf-8") as out:
+                ready = [j for j in jobs if j[0].stream is None]
+                if self.cache is not None and not self.refresh and ready:
+                    cached, rest = self.prefetch_cached(ready)
+                    await self.finish_all(cached, {item.id: item for item in items})
+                    if cached:
+                        jobs = rest + [j for j in jobs if j[0].stream is not None]
+                        out.write("".join(rec.model_dump_json() + "\n" for rec in cached))
+                        out.flush()
+                        for rec in cached:
+                            self._count(rec)
+                        bar.update(len(cached))
+                try:
+                    await self._call_all(jobs, out, bar)
+                finally:
+                    bar.close()
+        finally:
+            for stream in streams:
+                stream.stop()
+        calls = {"this_session": self.state.done, "errors_this_session": self.state.errors,
+                 "seconds": round(time.perf_counter() - t_start, 3)}
+        if streams:
+            calls["prompt_stream_s"] = round(sum(s.seconds for s in streams), 3)
+        return calls
+
+    def plan_jobs(self, plans: list[VariantPlan], items: list[EvalItem],
+                  done: set[tuple[str, str, int]]) -> tuple[list[Job], list[Any]]:
+        """The jobs not yet done, in calling order: the variants whose prompts are ready first, then those of the
+        prompt stream batch by batch (the order it prepares them in); and the streams to start."""
+        repeats = range(self.cfg.run.repeats)
+        jobs: list[Job] = [(plan, item, r) for r in repeats for plan in plans if plan.stream is None
+                           for item in items if (plan.variant.name, item.id, r) not in done]
+        streams = list({id(p.stream): p.stream for p in plans if p.stream is not None}.values())
+        for stream in streams:
+            mine = [p for p in plans if p.stream is stream]
+            needed = {item.id for p in mine for item in items for r in repeats
+                      if (p.variant.name, item.id, r) not in done}
+            for batch in stream.order(items, needed):
+                jobs.extend((plan, item, r) for r in repeats for plan in mine for item in batch
+                            if (plan.variant.name, item.id, r) not in done)
+        return jobs, streams
 
     async def _call_all(self, jobs: list[Job], out: IO[str], bar: tqdm) -> None:
         it = iter(jobs)
@@ -199,6 +226,8 @@ class Executor:
             for plan, item, r in it:
                 if self.state.stop:
                     return
+                if plan.stream is not None:
+                    await plan.stream.ready(item.id)
                 rec = await self.call(plan, item, r)
                 out.write(rec.model_dump_json() + "\n")
                 out.flush()  # in the OS's hands now: a SIGKILL loses nothing already answered

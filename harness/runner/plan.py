@@ -20,7 +20,17 @@ from harness.data.evalset import EvalSet
 from harness.errors import ConfigError
 from harness.models import pricing
 from harness.models.client import ModelClient
-from harness.prompts.variants import Prepared, check_prompt, example_pool, prepare, stratified_examples
+from harness.prompts.variants import (
+    BatchPreparer,
+    Prepared,
+    batch_preparer,
+    check_prompt,
+    example_pool,
+    needs_query_vectors,
+    prepare,
+    query_texts,
+    stratified_examples,
+)
 from harness.records import EvalItem
 from harness.runner import cache as response_cache
 
@@ -36,6 +46,10 @@ class VariantPlan:
     skipped: str | None = None
     stop: list[str] = field(default_factory=list)
     endpoint_id: str = ""  # what identifies the answering model in the response cache
+    # Variants whose prompts need each item's embedding (few-shot similar, RAG) are prepared batch by batch
+    # while calls are in flight (harness.runner.prompt_stream): `prepared` fills up as the stream goes.
+    preparer: BatchPreparer | None = None
+    stream: Any = None  # the PromptStream this variant's prompts come from
 
 
 def resolve_model_id(cfg: RunConfig, name: str) -> str:
@@ -321,15 +335,40 @@ class Plan:
             if plan.client is not None and probes.get(plan.variant.model):
                 plan.skipped = probes[plan.variant.model]
         seed = self.cfg.run.seed or 0
+        t_prepare = time.perf_counter()
+        vectors = None
         for plan in self.variants.values():
             if plan.skipped:
                 continue
             m = self.cfg.models[plan.variant.model]
             try:
-                plan.prepared = prepare(plan.variant, self.evalset, items, system_role=m.effective_system_role,
-                                        seed=seed, rag_index=rag_index, keep_leaked=self.cfg.run.keep_leaked)
+                if needs_query_vectors(plan.variant):
+                    vectors = vectors or self.vector_cache()
+                    plan.preparer = batch_preparer(plan.variant, self.evalset, system_role=m.effective_system_role,
+                                                   rag_index=rag_index, keep_leaked=self.cfg.run.keep_leaked,
+                                                   embed_fn=vectors.embed)
+                else:
+                    plan.prepared = prepare(plan.variant, self.evalset, items, system_role=m.effective_system_role,
+                                            seed=seed, rag_index=rag_index, keep_leaked=self.cfg.run.keep_leaked)
             except ValueError as exc:
                 plan.skipped = str(exc)
+        streamed = [p for p in self.active if p.preparer is not None]
+        if streamed:
+            from harness.runner.prompt_stream import PromptStream
+
+            stream = PromptStream(self.evalset, streamed, vectors.embed)
+            for p in streamed:
+                p.stream = stream
+        # Prompt preparation that holds back the first call (the benchmark counts it with the calls phase).
+        self.manifest.setdefault("timings", {})["prepare_s"] = round(time.perf_counter() - t_prepare, 3)
+        if streamed:
+            texts = query_texts(self.evalset, items)
+            if any(p.variant.kind == "few_shot" for p in streamed):
+                texts += query_texts(self.evalset, self.evalset.train)
+            if vectors.missing(texts):
+                from harness.retrieval.embeddings import load_model
+
+                load_model()  # start-up, like the index: the stream embeds what is missing as the calls go
         await self.build_judge(clients)
 
     async def build_judge(self, clients: dict[str, ModelClient]) -> None:
@@ -357,6 +396,14 @@ class Plan:
         return {"model": self.cfg.judge.model, "model_id": j.client.model_id if j else self.model_id(self.cfg.judge.model),
                 "used": j is not None, "unavailable": j.unavailable if j else None,
                 "price": pricing.describe(j.price) if j and j.price else None}
+
+    def vector_cache(self) -> Any:
+        """Embeddings by text (the few-shot pool, each item's query), shared with every run on this machine."""
+        from harness.retrieval.vector_cache import VectorCache
+
+        if getattr(self, "_vectors", None) is None:
+            self._vectors = VectorCache(response_cache.cache_dir() / "embeddings.sqlite")
+        return self._vectors
 
     def _clients(self, variants: list[VariantConfig], skipped: dict[str, str]) -> dict[str, ModelClient]:
         clients: dict[str, ModelClient] = {}
