@@ -1,6 +1,6 @@
 """Benchmark: the harness against a bare AsyncOpenAI loop on the same loopback server, as ratios.
 
-    .venv/bin/python bench/run_bench.py [--quick] [--only a,b,c,e,f] [--out FILE]
+    .venv/bin/python bench/run_bench.py [--quick] [--only a,b,c,d,e,f,g,h,i] [--out FILE]
 
 Each figure is a ratio measured within one run, because absolute seconds on a shared 2-core machine are
 noise. Prints one JSON object (and writes it with --out).
@@ -353,10 +353,91 @@ def bench_variants(tmp: Path, n: int, results: dict, rounds: int = 3) -> None:
         proc.kill()
 
 
+# -- h. 100,000 items synchronously; i. 10,000 items through the Batch API --------------------------------------
+
+_CHILD_RUN = """
+import json, resource, sys, time
+from pathlib import Path
+from harness.api import run
+t0 = time.perf_counter()
+r = run(Path(sys.argv[1]), out=Path(sys.argv[2]), progress=False, use_cache=sys.argv[3] == "cache")
+total = time.perf_counter() - t0
+print(json.dumps({"status": r.status, "total_s": total,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def child_run(cfg: Path, out: Path, *, use_cache: bool = False) -> dict:
+    """`harness.run` (calls, records, summary and report) in a fresh process, for its peak memory."""
+    res = subprocess.run([sys.executable, "-c", _CHILD_RUN, str(cfg), str(out), "cache" if use_cache else "-"],
+                         cwd=REPO, capture_output=True, text=True, check=True)
+    data = json.loads(res.stdout.strip().splitlines()[-1])
+    assert data["status"] == "completed", data
+    return data
+
+
+def bench_scale(tmp: Path, n: int, results: dict) -> None:
+    proc, url = start_server(0)
+    try:
+        ev = make_evalset(tmp / f"ev-scale-{n}", n)
+        cfg = make_config(tmp, ev, url, 32)
+        asyncio.run(bare_loop(url, 500, 32))  # warm up
+        bare_before = asyncio.run(bare_loop(url, n, 32))
+        child = child_run(cfg, tmp / "h")
+        bare_after = asyncio.run(bare_loop(url, n, 32))
+        bare = (bare_before + bare_after) / 2
+        run_dir = tmp / "h"
+        lines = sum(1 for _ in (run_dir / "records.jsonl").open("rb"))
+        results["h_scale_100k"] = {
+            "items": n, "concurrency": 32, "bare_s": round(bare, 1),
+            "bare_runs_s": [round(bare_before, 1), round(bare_after, 1)],
+            "harness_total_s": round(child["total_s"], 1), "harness_calls_phase_s": round(calls_phase_s(run_dir), 1),
+            "ratio": round(bare / child["total_s"], 3), "ratio_calls_phase": round(bare / calls_phase_s(run_dir), 3),
+            "peak_rss_mb": round(child["peak_rss_mb"], 1), "records_on_disk": lines,
+            "records_mb": round((run_dir / "records.jsonl").stat().st_size / 1e6, 1),
+            "target": "ratio >= 0.9, peak_rss_mb <= 500",
+            "note": "harness_total_s includes start-up, the summary and report.md/report.html over all records; "
+                    "bare_s is the mean of a bare AsyncOpenAI loop before and after the harness run",
+        }
+    finally:
+        proc.kill()
+
+
+def bench_batch(tmp: Path, n: int, results: dict, turnaround_s: float = 30.0, poll_s: float = 1.0) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.batch_server", "--turnaround-s", str(turnaround_s)],
+                            cwd=REPO, stdout=subprocess.PIPE, text=True)
+    url = proc.stdout.readline().strip()
+    try:
+        ev = make_evalset(tmp / f"ev-batch-{n}", n)
+        cfg = make_config(tmp, ev, url, 32)
+        data = yaml.safe_load(cfg.read_text())
+        data["run"].update(mode="batch", batch_poll_s=poll_s)
+        cfg = tmp / "bench-batch.yaml"
+        cfg.write_text(yaml.safe_dump(data))
+        child = child_run(cfg, tmp / "i", use_cache=True)
+        m = json.loads((tmp / "i" / "manifest.json").read_text())
+        (batch,) = m["calls"]["batches"]
+        recs = read_records(tmp / "i" / "records.jsonl")
+        assert len(recs) == n and not any(r.error for r in recs), "every line answered"
+        overhead = child["total_s"] - turnaround_s
+        results["i_batch_10k"] = {
+            "items": n, "server_turnaround_s": turnaround_s, "poll_s": poll_s, "batch_status": batch["status"],
+            "harness_total_s": round(child["total_s"], 2), "calls_phase_s": m["calls"]["seconds"],
+            "harness_overhead_s": round(overhead, 2),
+            "turnaround_share": round(turnaround_s / child["total_s"], 3),
+            "peak_rss_mb": round(child["peak_rss_mb"], 1),
+            "target": "end-to-end time dominated by the server's turnaround",
+            "note": "overhead = everything but the turnaround: start-up, writing and uploading the JSONL, polling "
+                    "granularity, downloading and scoring the output, the cache, the summary and the report",
+        }
+    finally:
+        proc.kill()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke check")
-    p.add_argument("--only", default="a,b,c,d,e,f,g")
+    p.add_argument("--only", default="a,b,c,d,e,f,g,h,i")
     p.add_argument("--demo-limit", type=int, default=20)
     p.add_argument("--out", type=Path)
     args = p.parse_args()
@@ -377,6 +458,10 @@ def main() -> None:
             bench_memory(tmp, 1000 if q else 10000, results)
         if "g" in only:
             bench_variants(tmp, 200 if q else 667, results)
+        if "h" in only:
+            bench_scale(tmp, 5000 if q else 100_000, results)
+        if "i" in only:
+            bench_batch(tmp, 1000 if q else 10_000, results, turnaround_s=5.0 if q else 30.0)
         if "d" in only:
             bench_embedding(results)
         if "f" in only:

@@ -138,7 +138,7 @@ class _Run:
 def _load(path: Path) -> _Run:
     if not path.is_dir():
         raise HarnessError(f"{path}: run folder not found")
-    manifest, records = load_run(path)
+    manifest, records = load_run(path, compact=True)
     if not records:
         raise HarnessError(f"{path}: the run has no records (records.jsonl is missing or empty)")
     items = stats.item_outcomes(stats.outcomes_frame(records))

@@ -70,8 +70,9 @@ def tokens_per_char(records: list[Record]) -> tuple[float | None, int]:
     for r in records:
         if r.error is not None or r.usage is None or not r.usage.prompt_tokens:
             continue
-        msgs = r.request.get("messages") or []
-        c = sum(len(str(m.get("content") or "")) for m in msgs)
+        req = r.request or {}
+        # a compact record (harness.runner.compact) keeps only the prompt's size
+        c = req.get("prompt_chars") or sum(len(str(m.get("content") or "")) for m in req.get("messages") or [])
         if c:
             chars += c
             tokens += r.usage.prompt_tokens

@@ -17,7 +17,7 @@ from harness.scoring.judge import agreement_rows, read_calibration
 def write_summary(run_dir: Path) -> pd.DataFrame:
     """summary.csv and summary.md, plus the stakeholder report (report.md, report.html), so that every
     run folder carries its readable report without an extra step. Returns the summary table."""
-    manifest, records = load_run(run_dir)
+    manifest, records = load_run(run_dir, compact=True)  # one small object per record, read line by line
     analysis = summary.analyse(manifest, records, load_config_dict(run_dir))
     analysis.agreement = agreement_rows(read_calibration(run_dir / CALIBRATION_FILE))
     df = analysis.df

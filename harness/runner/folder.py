@@ -148,10 +148,15 @@ def load_manifest(run_dir: Path) -> dict[str, Any]:
         raise HarnessError(f"{path}: not valid JSON ({exc}); the run folder is damaged") from None
 
 
-def load_run(run_dir: Path) -> tuple[dict[str, Any], list[Record]]:
+def load_run(run_dir: Path, *, compact: bool = False) -> tuple[dict[str, Any], list[Record]]:
     """The manifest and the current record of every (variant, item, repeat) of a run folder: the last one
-    written, so a retried item counts once, with its new answer."""
+    written, so a retried item counts once, with its new answer. `compact` gives the small read-only records
+    the tables and reports need (harness.runner.compact), read line by line: a 100,000-record run fits."""
     manifest = load_manifest(run_dir)
+    if compact:
+        from harness.runner.compact import read_latest_compact
+
+        return manifest, read_latest_compact(run_dir / RECORDS)  # type: ignore[return-value]
     return manifest, latest_records(read_records(run_dir / RECORDS))
 
 

@@ -1,0 +1,137 @@
+"""Records as the tables and reports read them: one small object per record, built line by line.
+
+A Record parsed from records.jsonl is about 9 KB in memory (5 KB without its request): 100,000 of them would
+not fit the budget of a large run. The summary, the report and the regression gate read only the outcome of
+each record, so this reader keeps exactly that, in a `__slots__` object with the Record's attribute names, and
+shares what repeats from record to record (the same scores, answer, expected label, usage and names are one
+object each). The request is reduced to the size of its prompt (`prompt_chars`), which is all the reports use
+of it (tokens per character, for training-cost estimates).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.records import Record, Usage
+
+SHARE_TEXT_UP_TO = 512  # answers this short are shared when they repeat (classification labels); longer ones not
+
+
+class CompactRecord:
+    """The outcome of one record: Record's attributes minus the request (see `prompt_chars`)."""
+
+    __slots__ = ("item_id", "variant", "model", "model_id", "repeat", "expected", "raw_text", "parsed", "usage",
+                 "latency_s", "finish_reason", "attempts", "cache_hit", "error", "error_kind", "answer_issue",
+                 "retrieved_doc_ids", "shot_ids", "scores", "cost_usd", "started_at", "prompt_chars")
+
+    def __init__(self, **values: Any):
+        for name in self.__slots__:
+            setattr(self, name, values.get(name))
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.variant, self.item_id, self.repeat)
+
+    @property
+    def request(self) -> dict[str, Any]:
+        """What is kept of the request: its prompt size."""
+        return {"prompt_chars": self.prompt_chars}
+
+    def __repr__(self) -> str:
+        return f"CompactRecord({self.variant!r}, {self.item_id!r}, repeat={self.repeat})"
+
+
+class _Sharer:
+    """One object per distinct value, for the values that repeat across records."""
+
+    def __init__(self) -> None:
+        self._json: dict[str, Any] = {}
+        self._usage: dict[tuple[int, int, int, int], Usage] = {}
+        self._lists: dict[tuple[str, ...], list[str]] = {}
+        self._text: dict[str, str] = {}
+
+    def value(self, v: Any) -> Any:
+        if not isinstance(v, dict | list):
+            return v
+        key = json.dumps(v, sort_keys=True, separators=(",", ":"))
+        return self._json.setdefault(key, v)
+
+    def usage(self, u: dict[str, Any] | None) -> Usage | None:
+        if u is None:
+            return None
+        key = (u.get("prompt_tokens") or 0, u.get("completion_tokens") or 0, u.get("total_tokens") or 0,
+               u.get("cached_tokens") or 0)
+        found = self._usage.get(key)
+        if found is None:
+            found = self._usage[key] = Usage(prompt_tokens=key[0], completion_tokens=key[1], total_tokens=key[2],
+                                             cached_tokens=key[3])
+        return found
+
+    def ids(self, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return None
+        return self._lists.setdefault(tuple(v), v)
+
+    def text(self, v: str | None) -> str | None:
+        if v is None or len(v) > SHARE_TEXT_UP_TO:
+            return v
+        return self._text.setdefault(v, v)
+
+
+def prompt_chars(request: dict[str, Any] | None) -> int | None:
+    if not request:
+        return None
+    if "prompt_chars" in request:
+        return request["prompt_chars"]
+    msgs = request.get("messages") or []
+    return sum(len(str(m.get("content") or "")) for m in msgs) if msgs else None
+
+
+def compact(data: dict[str, Any], share: _Sharer) -> CompactRecord:
+    intern = sys.intern
+    return CompactRecord(
+        item_id=data["item_id"], variant=intern(data["variant"]), model=intern(data.get("model") or ""),
+        model_id=intern(data.get("model_id") or ""), repeat=data.get("repeat", 0),
+        expected=share.value(data.get("expected")), raw_text=share.text(data.get("raw_text")),
+        parsed=share.value(data.get("parsed")), usage=share.usage(data.get("usage")),
+        latency_s=data.get("latency_s"), finish_reason=data.get("finish_reason"),
+        attempts=data.get("attempts", 1), cache_hit=bool(data.get("cache_hit")), error=data.get("error"),
+        error_kind=data.get("error_kind"), answer_issue=data.get("answer_issue"),
+        retrieved_doc_ids=share.ids(data.get("retrieved_doc_ids")), shot_ids=share.ids(data.get("shot_ids")),
+        scores=share.value(data.get("scores") or {}), cost_usd=data.get("cost_usd"),
+        started_at=data.get("started_at"), prompt_chars=prompt_chars(data.get("request")))
+
+
+def iter_compact(path: Path) -> Iterator[CompactRecord]:
+    """Every record line of records.jsonl, compact. Lines that are not plain JSON records (torn or garbled)
+    go through the full reader's repair rules (folder.read_records) instead."""
+    from harness.runner.folder import _parse_record
+
+    share = _Sharer()
+    if not path.exists():
+        return
+    with path.open("rb") as fh:
+        for raw in fh:
+            if not raw.strip():
+                continue
+            try:
+                data = json.loads(raw)
+                if not raw.endswith(b"\n"):
+                    Record.model_validate(data)  # a last line without its newline counts only when whole
+                yield compact(data, share)
+            except (ValueError, KeyError, TypeError):
+                rec, whole = _parse_record(raw)
+                if rec is not None and (whole or raw.endswith(b"\n")):
+                    yield compact(json.loads(rec.model_dump_json()), share)
+
+
+def read_latest_compact(path: Path) -> list[CompactRecord]:
+    """One compact record per (variant, item, repeat), the last one written (see folder.latest_records)."""
+    latest: dict[tuple[str, str, int], CompactRecord] = {}
+    for rec in iter_compact(path):
+        latest[rec.key] = rec  # a retried key keeps its first place, as in latest_records
+    return list(latest.values())
