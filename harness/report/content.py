@@ -208,6 +208,11 @@ def variant_notes(manifest: dict[str, Any], df: pd.DataFrame) -> list[str]:
             if isinstance(note, str) and note.startswith("self-hosted"):
                 cost = value(row.get("cost_per_request_usd"), "cost_per_request_usd")
                 notes.append(f"- {row['variant']}: cost {cost}/request — {note}")
+    calls = manifest.get("calls") or {}
+    if calls.get("mode") == "batch":
+        ids = ", ".join(str(b.get("id")) for b in calls.get("batches") or [])
+        notes.append(f"- answered through the OpenAI Batch API ({ids}) and priced at its batch rates; a batch has "
+                     f"no per-call latency, so p50/p95 are not reported")
     for line in manifest.get("leakage") or []:
         notes.append(f"- leakage: {line}")
     if manifest.get("message"):

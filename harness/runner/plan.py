@@ -451,6 +451,7 @@ class Plan:
                 "reasoning_effort": m.reasoning_effort,
                 "headers": sorted(m.headers),  # names only; values never reach the run folder
                 "skipped": p.skipped,
+                "rate_limit": p.client.limiter.describe() if p.client is not None and p.client.limiter.active else None,
                 "settings": p.variant.model_dump(mode="json"),
             }
         return out

@@ -7,6 +7,7 @@ W seconds), so a test sees many windows in a few seconds."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -40,6 +41,7 @@ def run_limited(tmp_path, handler, n, model_extra, concurrency=16):
         server.stop()
     records = read_records(res.run_dir / "records.jsonl")
     assert res.status == "completed" and len(records) == n
+    run_limited.manifest = json.loads((res.run_dir / "manifest.json").read_text())
     return records
 
 
@@ -75,6 +77,7 @@ def test_requests_per_minute_respected(tmp_path):
     limit = RateLimitedHandler(answer, requests=40, window_s=2.0)
     records = run_limited(tmp_path, limit, 90, {"requests_per_minute": 1200}, concurrency=16)
     assert limit.violations == 0
+    assert run_limited.manifest["variants"]["baseline"]["rate_limit"]["requests_per_minute"] == 1200
     assert all(r.error is None for r in records)
     rate = limit.throughput()
     assert 0.9 * 20 <= rate <= 20 * 1.02, rate
@@ -116,3 +119,5 @@ def test_429s_pause_every_call_of_the_model(tmp_path):
     assert all(r.error is None for r in records), [r.error for r in records if r.error]
     assert limit.violations <= 40
     assert sum(r.attempts - 1 for r in records) == limit.violations
+    described = run_limited.manifest["variants"]["baseline"]["rate_limit"]
+    assert described["rate_limited_429"] == limit.violations and described["learned_requests_per_minute"]

@@ -110,6 +110,7 @@ def test_batch_run_matches_the_synchronous_run(tmp_path, evalset_dir):
     assert all(ln["body"] == recs_by_cid[ln["custom_id"]].request for ln in lines)
     summary = (res.run_dir / "summary.csv").read_text()
     assert "baseline" in summary and "few-shot" in summary
+    assert "answered through the OpenAI Batch API" in (res.run_dir / "report.md").read_text()
 
 
 def test_split_at_the_api_limits(tmp_path, evalset_dir, monkeypatch):
