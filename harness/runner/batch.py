@@ -31,7 +31,7 @@ from typing import IO, Any
 from openai.types.chat import ChatCompletion
 from tqdm import tqdm
 
-from harness.records import CallError, Completion, EvalItem
+from harness.records import CallError, Completion, EvalItem, Record
 from harness.runner.execute import Executor, Job
 from harness.runner.folder import write_json
 from harness.runner.plan import VariantPlan
@@ -42,6 +42,7 @@ COMPLETION_WINDOW = "24h"
 MAX_REQUESTS = 50_000
 MAX_BYTES = 200 * 1000 * 1000  # 200 MB, counted in decimal so a file is never over the API's limit
 STATE_FILE = "batches.json"
+FINISH_CHUNK = 1000  # records scored (judge) and written together
 FOLDER = "batch"
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 
@@ -150,6 +151,7 @@ class BatchExecutor(Executor):
         with records_path.open("a", encoding="utf-8") as out:
             if self.cache is not None and not self.refresh and jobs:
                 cached, jobs = self.prefetch_cached(jobs)
+                await self.finish_all(cached, {item.id: item for item in items})
                 cached_n = len(cached)
                 if cached:
                     out.write("".join(rec.model_dump_json() + "\n" for rec in cached))
@@ -279,6 +281,7 @@ class BatchExecutor(Executor):
                       out: IO[str]) -> None:
         """Download the batch's output and error files and write one record per line of this part."""
         seen: set[str] = set()
+        pending: list[tuple[Record, EvalItem]] = []
         stem = (state.run_dir / part.input).with_suffix("")
         for file_id, suffix in ((part.output_file_id, "output"), (part.error_file_id, "errors")):
             if not file_id:
@@ -298,7 +301,9 @@ class BatchExecutor(Executor):
                         continue  # not this session's to write (already a record, or not asked)
                     seen.add(cid)
                     plan, item, r = by_cid[cid]
-                    self._write(out, plan, item, r, line_result(line, plan))
+                    pending.append((self._record(plan, item, r, line_result(line, plan)), item))
+                    if len(pending) >= FINISH_CHUNK:
+                        await self._finish_and_write(pending, out)
         # Lines the batch never answered: a failed batch (validation), or an output file that lacks them.
         reason = "; ".join(part.errors) if part.errors else None
         kind = {"failed": "batch_failed", "expired": "batch_expired", "cancelled": "batch_cancelled"}.get(
@@ -309,21 +314,30 @@ class BatchExecutor(Executor):
             plan, item, r = by_cid[cid]
             message = (f"Batch API: batch {part.batch_id} ended {part.status} without an answer for this request"
                        + (f" ({reason})" if reason else ""))
-            self._write(out, plan, item, r, CallError(kind=kind, message=message[:500]))
-        out.flush()
+            pending.append((self._record(plan, item, r, CallError(kind=kind, message=message[:500])), item))
+        await self._finish_and_write(pending, out)
         part.collected = True
 
-    def _write(self, out: IO[str], plan: VariantPlan, item: EvalItem, repeat: int,
-               result: Completion | CallError) -> None:
+    def _record(self, plan: VariantPlan, item: EvalItem, repeat: int, result: Completion | CallError) -> Record:
+        """The record a synchronous call with this result makes (and its answer cached as that call's)."""
         request = self.request_for(plan, item, repeat)
         if self.cache is not None and isinstance(result, Completion):
             self.cache.put(self.key_for(plan, request, repeat),
                            {"text": result.text,
                             "usage": result.usage.model_dump() if result.usage is not None else None,
                             "latency_s": None, "finish_reason": result.finish_reason, "refusal": result.refusal})
-        rec = self.make_record(plan, item, repeat, request, result, time.time())
-        out.write(rec.model_dump_json() + "\n")
-        self._count(rec)
+        return self.make_record(plan, item, repeat, request, result, time.time())
+
+    async def _finish_and_write(self, pending: list[tuple[Record, EvalItem]], out: IO[str]) -> None:
+        """Model-graded scores (a judge), as for synchronous records, then onto disk."""
+        if not pending:
+            return
+        await self.finish_all([rec for rec, _ in pending], {item.id: item for _, item in pending})
+        out.write("".join(rec.model_dump_json() + "\n" for rec, _ in pending))
+        out.flush()
+        for rec, _ in pending:
+            self._count(rec)
+        pending.clear()
 
 
 def _safe(name: str) -> str:

@@ -21,16 +21,24 @@ from harness.records import Record, Usage
 SHARE_TEXT_UP_TO = 512  # answers this short are shared when they repeat (classification labels); longer ones not
 
 
+# Every field of Record but the request, plus the prompt's size: the reports read the same attribute names.
+_FIELDS = tuple(name for name in Record.model_fields if name != "request")
+
+
+def _default(name: str) -> Any:
+    info = Record.model_fields[name]
+    return info.default_factory() if info.default_factory is not None else info.default  # type: ignore[call-arg]
+
+
 class CompactRecord:
     """The outcome of one record: Record's attributes minus the request (see `prompt_chars`)."""
 
-    __slots__ = ("item_id", "variant", "model", "model_id", "repeat", "expected", "raw_text", "parsed", "usage",
-                 "latency_s", "finish_reason", "attempts", "cache_hit", "error", "error_kind", "answer_issue",
-                 "retrieved_doc_ids", "shot_ids", "scores", "cost_usd", "started_at", "prompt_chars")
+    __slots__ = (*_FIELDS, "prompt_chars")
 
     def __init__(self, **values: Any):
-        for name in self.__slots__:
-            setattr(self, name, values.get(name))
+        for name in _FIELDS:
+            setattr(self, name, values[name] if name in values else _default(name))
+        self.prompt_chars = values.get("prompt_chars")
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -91,19 +99,32 @@ def prompt_chars(request: dict[str, Any] | None) -> int | None:
     return sum(len(str(m.get("content") or "")) for m in msgs) if msgs else None
 
 
+_NAMES = ("variant", "model", "model_id", "finish_reason", "error_kind")
+_IDS = ("retrieved_doc_ids", "shot_ids")
+
+
 def compact(data: dict[str, Any], share: _Sharer) -> CompactRecord:
-    intern = sys.intern
-    return CompactRecord(
-        item_id=data["item_id"], variant=intern(data["variant"]), model=intern(data.get("model") or ""),
-        model_id=intern(data.get("model_id") or ""), repeat=data.get("repeat", 0),
-        expected=share.value(data.get("expected")), raw_text=share.text(data.get("raw_text")),
-        parsed=share.value(data.get("parsed")), usage=share.usage(data.get("usage")),
-        latency_s=data.get("latency_s"), finish_reason=data.get("finish_reason"),
-        attempts=data.get("attempts", 1), cache_hit=bool(data.get("cache_hit")), error=data.get("error"),
-        error_kind=data.get("error_kind"), answer_issue=data.get("answer_issue"),
-        retrieved_doc_ids=share.ids(data.get("retrieved_doc_ids")), shot_ids=share.ids(data.get("shot_ids")),
-        scores=share.value(data.get("scores") or {}), cost_usd=data.get("cost_usd"),
-        started_at=data.get("started_at"), prompt_chars=prompt_chars(data.get("request")))
+    values: dict[str, Any] = {}
+    for name in _FIELDS:
+        if name not in data:
+            continue
+        v = data[name]
+        if name in _NAMES and isinstance(v, str):
+            v = sys.intern(v)
+        elif name == "usage":
+            v = share.usage(v)
+        elif name == "raw_text":
+            v = share.text(v)
+        elif name in _IDS:
+            v = share.ids(v)
+        elif isinstance(v, dict | list):
+            v = share.value(v)
+        values[name] = v
+    values["cache_hit"] = bool(values.get("cache_hit"))
+    if values.get("scores") is None:
+        values["scores"] = {}
+    values["prompt_chars"] = prompt_chars(data.get("request"))
+    return CompactRecord(**values)
 
 
 def iter_compact(path: Path) -> Iterator[CompactRecord]:

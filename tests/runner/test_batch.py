@@ -12,10 +12,11 @@ import sys
 import time
 
 import pytest
+import yaml
 
 from harness.api import run
 from harness.config import ModelConfig, RunConfig
-from harness.models.pricing import PriceEntry, PriceTable, _Rates
+from harness.models.pricing import PriceEntry, PriceTable
 from harness.runner import batch as batch_mod
 from harness.runner.batch import BatchExecutor, custom_id, parse_custom_id
 from harness.runner.folder import read_records
@@ -191,7 +192,7 @@ def test_batch_prices():
     sync, batch = table.for_model(m, "gpt-4o-mini"), table.for_model(m, "gpt-4o-mini", batch=True)
     assert (batch.input, batch.output, batch.cached_input) == (sync.input / 2, sync.output / 2, sync.cached_input / 2)
     assert batch.batch and not sync.batch
-    table.entries["gpt-4o-mini"] = PriceEntry(input=0.15, output=0.6, batch=_Rates(input=0.07, output=0.25))
+    table.entries["gpt-4o-mini"] = PriceEntry(input=0.15, output=0.6, batch={"input": 0.07, "output": 0.25})
     assert (table.for_model(m, "gpt-4o-mini", batch=True).input,
             table.for_model(m, "gpt-4o-mini", batch=True).output) == (0.07, 0.25)
     own = ModelConfig(provider="openai", model="x", price={"input": 1.0, "output": 2.0})
@@ -204,3 +205,24 @@ def test_batch_mode_refuses_the_local_model(tmp_path):
                                   "variants": [{"name": "b", "kind": "baseline", "model": "l"}],
                                   "run": {"mode": "batch"}})
     assert batch_mod.MAX_REQUESTS == 50_000 and batch_mod.MAX_BYTES <= 200 * 1024 * 1024
+
+
+def test_batch_records_are_judged_like_synchronous_ones(tmp_path):
+    """Model-graded scores (a judge on its own synchronous endpoint) are given to batch records too."""
+    from tests.scoring.test_judge import JUDGE_CALL_COST, VARIANT_COST, Server, judged_config, judged_set
+
+    ev = judged_set(tmp_path)
+    judge = Server({"Paris.": 5, "It is Munich!": 1, "tokyo": 4})
+    with judge.fake, FakeBatchServer(judge.handle, models=["gpt-4o-mini"], turnaround_s=0.1) as batch_srv:
+        cfg = judged_config(tmp_path, ev, judge.fake.base_url)
+        data = yaml.safe_load(cfg.read_text())
+        data["models"]["small"]["base_url"] = batch_srv.base_url
+        data["run"].update(mode="batch", batch_poll_s=0.05)
+        cfg.write_text(yaml.safe_dump(data, sort_keys=False))
+        res = run(cfg, RunOptions(results_dir=tmp_path / "r", progress=False))
+        assert len(batch_srv.created) == 1 and len(judge.judge_requests()) == 3
+    assert not [r for r in judge.fake.requests if r.get("model") != "judge-1"], "answers came from the batch"
+    recs = {r.item_id: r for r in read_records(res.run_dir / "records.jsonl")}
+    assert recs["fr"].scores["voice"] == 1.0 and recs["jp"].scores["voice"] == 0.75
+    assert recs["fr"].eval_cost_usd == pytest.approx(JUDGE_CALL_COST)
+    assert recs["fr"].cost_usd == pytest.approx(VARIANT_COST / 2)  # the answer at the batch price
