@@ -172,12 +172,7 @@ def bench_memory(tmp: Path, n: int, results: dict) -> None:
     try:
         ev = make_evalset(tmp / f"ev-mem-{n}", n)
         cfg = make_config(tmp, ev, url, 32)
-        code = ("import resource,sys; from pathlib import Path; from harness.api import run; from harness.runner.runner import RunOptions; "
-                f"r = run(Path({str(cfg)!r}), RunOptions(out=Path({str(tmp / 'e')!r}), progress=False, "
-                "use_cache=False)); "
-                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
-        out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
-        peak_mb = int(out.stdout.strip().splitlines()[-1]) / 1024
+        peak_mb = child_run(cfg, tmp / "e")["peak_rss_mb"]
         results["e_peak_memory"] = {"items": n, "peak_rss_mb": round(peak_mb, 1), "target": "<= 400"}
     finally:
         proc.kill()
@@ -355,15 +350,23 @@ def bench_variants(tmp: Path, n: int, results: dict, rounds: int = 3) -> None:
 
 # -- h. 100,000 items synchronously; i. 10,000 items through the Batch API --------------------------------------
 
-_CHILD_RUN = """
-import json, resource, sys, time
+# Peak memory is the process's own high-water mark (VmHWM). ru_maxrss is not: Linux carries the parent's
+# peak over into a child started by vfork + exec, so a child of a large bench process would report the parent's.
+PEAK_RSS_MB = """
+def peak_rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+"""
+
+_CHILD_RUN = PEAK_RSS_MB + """
+import json, sys, time
 from pathlib import Path
 from harness.api import run
 t0 = time.perf_counter()
 r = run(Path(sys.argv[1]), out=Path(sys.argv[2]), progress=False, use_cache=sys.argv[3] == "cache")
 total = time.perf_counter() - t0
-print(json.dumps({"status": r.status, "total_s": total,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"status": r.status, "total_s": total, "peak_rss_mb": peak_rss_mb()}))
 """
 
 

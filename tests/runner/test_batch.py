@@ -226,3 +226,28 @@ def test_batch_records_are_judged_like_synchronous_ones(tmp_path):
     assert recs["fr"].scores["voice"] == 1.0 and recs["jp"].scores["voice"] == 0.75
     assert recs["fr"].eval_cost_usd == pytest.approx(JUDGE_CALL_COST)
     assert recs["fr"].cost_usd == pytest.approx(VARIANT_COST / 2)  # the answer at the batch price
+
+
+def test_retry_errors_sends_the_failed_lines_in_a_new_batch(tmp_path, evalset_dir):
+    failed_once: set[str] = set()
+
+    def fails_first_time(body):
+        text = last_user_text(body)
+        if "I want my money back" in text and text not in failed_once:
+            failed_once.add(text)
+            return Reply(status=503)
+        return right_answer(body)
+
+    with FakeBatchServer(fails_first_time, models=["gpt-4o-mini", "gpt-4o"], turnaround_s=0.1) as srv:
+        cfg = batch_config(tmp_path, evalset_dir, srv.base_url)
+        res = do_run(cfg, tmp_path, variants=["baseline"])
+        assert [r.error_kind for r in read_records(res.run_dir / "records.jsonl") if r.error] == ["server_error"]
+        again = run(None, RunOptions(resume=res.run_dir, retry_errors=True, progress=False))
+        assert again.status == "completed"
+        assert len(srv.created) == 2
+    state = json.loads((res.run_dir / "batches.json").read_text())
+    assert [p["requests"] for p in state["batches"]] == [4, 1]
+    from harness.runner.folder import latest_records
+
+    latest = latest_records(read_records(res.run_dir / "records.jsonl"))
+    assert len(latest) == 4 and not any(r.error for r in latest)
