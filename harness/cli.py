@@ -146,7 +146,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from harness.config import header_values, load_config
     from harness.data.evalset import load_evalset
     from harness.models.pricing import PriceTable, stale_warning
-    from harness.runner.plan import resolve_model_id
+    from harness.runner.variant_plan import resolve_model_id
 
     cfg = load_config(args.config)
     ev = load_evalset(cfg.evalset)
@@ -184,7 +184,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if stale and stale not in warned:
             warned.add(stale)
             print(f"warning: {stale}")
-    from harness.runner.plan import leakage_lines
+    from harness.runner.leakage import leakage_lines
 
     leaks = leakage_lines(cfg, ev, cfg.variants)
     for line in leaks:

@@ -175,7 +175,7 @@ def similar_examples(evalset: EvalSet, items: list[EvalItem], k: int,
                      pool_vecs: np.ndarray | None = None) -> dict[str, list[EvalItem]]:
     """Per item, the k most similar training items (of `pool`, default the train split) by embedding, least
     similar first (closest sits next to the question). Vectors already at hand are reused."""
-    from harness.retrieval.index import nearest_neighbours
+    from harness.retrieval.metrics import nearest_neighbours
 
     embed_fn = embed_fn or _embed
     pool = evalset.train if pool is None else pool

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from harness.records import CallError, Completion, EvalItem, Record
 from harness.runner.execute import Executor, Job
 from harness.runner.folder import write_json
-from harness.runner.plan import VariantPlan
+from harness.runner.variant_plan import VariantPlan
 
 ENDPOINT = "/v1/chat/completions"
 COMPLETION_WINDOW = "24h"

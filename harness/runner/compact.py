@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.records import Record, Usage
+from harness.runner.record_line import parse_record_line
 
 SHARE_TEXT_UP_TO = 512  # answers this short are shared when they repeat (classification labels); longer ones not
 
@@ -130,8 +131,6 @@ def compact(data: dict[str, Any], share: _Sharer) -> CompactRecord:
 def iter_compact(path: Path) -> Iterator[CompactRecord]:
     """Every record line of records.jsonl, compact. Lines that are not plain JSON records (torn or garbled)
     go through the full reader's repair rules (folder.read_records) instead."""
-    from harness.runner.folder import _parse_record
-
     share = _Sharer()
     if not path.exists():
         return
@@ -145,7 +144,7 @@ def iter_compact(path: Path) -> Iterator[CompactRecord]:
                     Record.model_validate(data)  # a last line without its newline counts only when whole
                 yield compact(data, share)
             except (ValueError, KeyError, TypeError):
-                rec, whole = _parse_record(raw)
+                rec, whole = parse_record_line(raw)
                 if rec is not None and (whole or raw.endswith(b"\n")):
                     yield compact(json.loads(rec.model_dump_json()), share)
 

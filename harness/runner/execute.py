@@ -19,7 +19,7 @@ from harness.config import RunConfig
 from harness.models import pricing
 from harness.records import CallError, Completion, EvalItem, Record, Usage
 from harness.runner.cache import ResponseCache, cache_key
-from harness.runner.plan import VariantPlan
+from harness.runner.variant_plan import VariantPlan
 from harness.scoring.scorers import answer_issue
 from harness.scoring.suite import TaskScoring
 
@@ -87,7 +87,7 @@ class Executor:
                 issue += " (a reasoning model: its hidden reasoning tokens share that budget; or lower reasoning_effort)"
             self.scoring.score_answer(rec, item, result.text, issue)
         if prep.retrieved_doc_ids is not None and item.expected_doc_ids:
-            from harness.retrieval.index import recall_at_k, reciprocal_rank
+            from harness.retrieval.metrics import recall_at_k, reciprocal_rank
 
             rec.scores["recall_at_k"] = recall_at_k(item.expected_doc_ids, prep.retrieved_doc_ids, v.top_k)
             rec.scores["mrr"] = reciprocal_rank(item.expected_doc_ids, prep.retrieved_doc_ids)

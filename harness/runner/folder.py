@@ -17,6 +17,7 @@ import harness
 from harness.config import RunConfig
 from harness.errors import ConfigError, HarnessError
 from harness.records import Record
+from harness.runner.record_line import parse_record_line
 
 RECORDS = "records.jsonl"
 MANIFEST = "manifest.json"
@@ -49,25 +50,6 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-RECORD_START = b'{"item_id"'  # every record line starts so (Record's first field)
-
-
-def _parse_record(raw: bytes) -> tuple[Record | None, bool]:
-    """(record, whether the line was whole). A line that is two lines run together (a write torn by a kill,
-    then a resumed run appending after it) gives back the record that follows the torn start."""
-    try:
-        return Record.model_validate_json(raw), True
-    except ValueError:
-        pass
-    start = raw.rfind(RECORD_START)
-    if start > 0:
-        try:
-            return Record.model_validate_json(raw[start:]), False
-        except ValueError:
-            pass
-    return None, False
-
-
 def read_records(path: Path, *, repair: bool = False) -> list[Record]:
     """Every record line, in file order (a retried key appears more than once; see `latest_records`).
 
@@ -82,7 +64,7 @@ def read_records(path: Path, *, repair: bool = False) -> list[Record]:
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             if not raw.endswith(b"\n"):
-                rec, whole = _parse_record(raw)
+                rec, whole = parse_record_line(raw)
                 if rec is not None and whole:  # complete but for its newline: keep it
                     records.append(rec)
                     if repair:
@@ -93,7 +75,7 @@ def read_records(path: Path, *, repair: bool = False) -> list[Record]:
             good_bytes += len(raw)
             if not raw.strip():
                 continue
-            rec, whole = _parse_record(raw)
+            rec, whole = parse_record_line(raw)
             if rec is not None:
                 records.append(rec)
             if not whole:

@@ -7,137 +7,28 @@ so a run that is going to stop on a config problem stops before it spends money,
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.config import ModelConfig, RunConfig, VariantConfig, api_key_for, header_values
+from harness.config import RunConfig, VariantConfig, api_key_for, header_values
 from harness.data.evalset import EvalSet
 from harness.errors import ConfigError
 from harness.models import pricing
 from harness.models.client import ModelClient
 from harness.prompts.variants import (
-    BatchPreparer,
-    Prepared,
     batch_preparer,
     check_prompt,
-    example_pool,
     needs_query_vectors,
     prepare,
     query_texts,
-    stratified_examples,
 )
 from harness.records import EvalItem
 from harness.runner import cache as response_cache
-
-
-@dataclass
-class VariantPlan:
-    """One variant, ready to call: its client, price, stop sequences and the prepared prompt of every item."""
-
-    variant: VariantConfig
-    client: ModelClient | None = None
-    price: pricing.Price | None = None
-    prepared: dict[str, Prepared] = field(default_factory=dict)
-    skipped: str | None = None
-    stop: list[str] = field(default_factory=list)
-    endpoint_id: str = ""  # what identifies the answering model in the response cache
-    # Variants whose prompts need each item's embedding (few-shot similar, RAG) are prepared batch by batch
-    # while calls are in flight (harness.runner.prompt_stream): `prepared` fills up as the stream goes.
-    preparer: BatchPreparer | None = None
-    stream: Any = None  # the PromptStream this variant's prompts come from
-
-
-def resolve_model_id(cfg: RunConfig, name: str) -> str:
-    """The id the endpoint answers to: `model`, else the content of `model_file`, else (local) the config name."""
-    m = cfg.models[name]
-    if m.provider == "azure":
-        return m.deployment or name  # Azure routes on the deployment, and the request's model field names it
-    if m.model:
-        return m.model
-    if m.model_file is not None and m.model_file.exists():
-        return m.model_file.read_text("utf-8").strip()
-    return name
-
-
-def few_shot_pool(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig]) -> set[str]:
-    """The training items any few-shot variant may show the model (checked for leakage): without the train
-    items that repeat a test item unless run.keep_leaked."""
-    pool: set[str] = set()
-    for v in variants:
-        if v.kind != "few_shot":
-            continue
-        examples = example_pool(evalset, keep_leaked=cfg.run.keep_leaked)
-        if v.selection == "first":
-            pool |= {i.id for i in examples[: v.shots]}
-        elif v.selection == "stratified":
-            pool |= {i.id for i in stratified_examples(evalset, v.shots, cfg.run.seed or 0, examples)}
-        else:
-            pool |= {i.id for i in examples}
-    return pool
-
-
-def endpoint_scope(m: ModelConfig) -> str:
-    """What besides the URL tells endpoints apart in the cache key: the Azure API version, and the *names* of
-    the headers sent (a gateway may route on them); never their values, so a rotated key still hits."""
-    scope = ""
-    if m.provider == "azure":
-        scope += f"|api-version={m.api_version}"
-    if m.headers:
-        scope += "|headers=" + ",".join(sorted(h.lower() for h in m.headers))
-    return scope
-
-
-def leakage_action(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig]) -> dict[str, Any] | None:
-    """What the run does about train items that repeat a test item (the manifest's `leakage_action`): left out
-    of the few-shot pool, or kept with run.keep_leaked. None when no few-shot variant runs or none leaked."""
-    from harness.data.leakage import leaked_train_items
-
-    if not any(v.kind == "few_shot" for v in variants):
-        return None
-    leaked = leaked_train_items(evalset)
-    if not leaked:
-        return None
-    return {"train_items": sorted(leaked), "kept": cfg.run.keep_leaked,
-            "left_out_of": [] if cfg.run.keep_leaked else ["few-shot pool"]}
-
-
-def leakage_lines(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig]) -> list[str]:
-    """Readable leakage findings, and what is done about them."""
-    from harness.data.leakage import check_leakage, describe_pairs, leaked_train_items, summarize_findings
-
-    lines = summarize_findings(check_leakage(evalset), evalset, few_shot_pool(cfg, evalset, variants))
-    if leakage_action(cfg, evalset, variants) is not None:
-        leaked = leaked_train_items(evalset)
-        if cfg.run.keep_leaked:
-            lines.append(f"leakage: kept {len(leaked)} train item(s) that repeat or nearly repeat a test item in the "
-                         f"few-shot pool, because run.keep_leaked is true ({describe_pairs(leaked)})")
-        else:
-            lines.append(f"leakage: left {len(leaked)} train item(s) out of the few-shot pool because they repeat "
-                         f"or nearly repeat a test item ({describe_pairs(leaked)}); set run.keep_leaked: true "
-                         f"in the config to keep them")
-    return lines
-
-
-def adapter_record(lora: Path | None) -> dict[str, Any] | None:
-    """How a local LoRA adapter was trained, from the `<adapter>.json` written beside it: the measured
-    training time and the steps and epochs actually run, so the run prices training honestly."""
-    if lora is None:
-        return None
-    meta_path = lora.with_name(lora.name + ".json")
-    try:
-        meta = json.loads(meta_path.read_text("utf-8"))
-    except (OSError, ValueError):
-        return {"path": str(lora)}
-    settings = meta.get("settings") or {}
-    steps, batch, n = settings.get("steps"), settings.get("batch_size"), meta.get("train_items")
-    return {"path": str(lora), "train_seconds": meta.get("train_seconds"), "steps": steps, "batch_size": batch,
-            "train_items": n, "epochs": round(steps * batch / n, 2) if steps and batch and n else None,
-            "created_at": meta.get("created_at")}
+from harness.runner.variant_plan import VariantPlan, adapter_record, endpoint_scope, resolve_model_id
 
 
 @dataclass

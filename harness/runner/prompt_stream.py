@@ -22,7 +22,7 @@ from harness.prompts.variants import query_texts
 from harness.records import EvalItem
 
 if TYPE_CHECKING:
-    from harness.runner.plan import VariantPlan
+    from harness.runner.variant_plan import VariantPlan
 
 BATCH_SIZES = (16, 48, 128)  # the first batches, then the last size repeated
 

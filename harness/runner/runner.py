@@ -37,7 +37,8 @@ from harness.runner.folder import (
     read_records,
     write_json,
 )
-from harness.runner.plan import Plan, leakage_action, leakage_lines
+from harness.runner.leakage import leakage_action, leakage_lines
+from harness.runner.plan import Plan
 from harness.runner.shards import Shard
 from harness.scoring.suite import TaskScoring
 

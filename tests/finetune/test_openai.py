@@ -12,7 +12,7 @@ import yaml
 
 from harness.cli import main
 from harness.config import load_config
-from harness.runner.plan import resolve_model_id
+from harness.runner.variant_plan import resolve_model_id
 from tests.fakes.ft_server import FakeFineTuningServer
 from tests.finetune.test_export import FT_TRAIN, ft_config, ft_evalset  # noqa: F401  (fixture)
 

@@ -26,7 +26,7 @@ from harness.retrieval.embeddings import (
     MiniLMEmbeddingFunction,
     embed,
 )
-from harness.retrieval.index import nearest_neighbours
+from harness.retrieval.metrics import nearest_neighbours
 from tests.conftest import BANKING77
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

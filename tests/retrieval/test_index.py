@@ -20,11 +20,9 @@ from harness.retrieval.index import (
     chunk_doc,
     collection_name,
     docs_hash,
-    nearest_neighbours,
-    recall_at_k,
-    reciprocal_rank,
     retrieved_doc_ids,
 )
+from harness.retrieval.metrics import nearest_neighbours, recall_at_k, reciprocal_rank
 
 DOCS = [
     Doc(
