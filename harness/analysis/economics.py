@@ -266,6 +266,10 @@ class Economics:
     summary: list[str] = field(default_factory=list)
 
 
+def _eq(p_text: str) -> str:
+    return p_text if p_text.startswith("<") else f"= {p_text}"
+
+
 def analyse(manifest: dict[str, Any], config: dict[str, Any] | None, df: pd.DataFrame,
             items: pd.DataFrame, records: list[Record]) -> Economics:
     """Training cost, break-even and the plain-language decision summary, from measured facts only."""
@@ -332,7 +336,7 @@ def analyse(manifest: dict[str, Any], config: dict[str, Any] | None, df: pd.Data
                     f"Fine-tuning ({ft_name}) {verdict} {pp(abs(pr.diff), signed=False, unit=False)} percentage "
                     f"points of accuracy against {eco.best_prompt} on {pr.n} paired items (95% CI {pp(pr.lo)} to "
                     f"{pp(pr.hi)}; {'McNemar' if pr.test == 'mcnemar' else 'paired bootstrap'} "
-                    f"p = {p_value(pr.p_value, sentence=True)}, {sig} at 5%).")
+                    f"p {_eq(p_value(pr.p_value, sentence=True))}, {sig} at 5%).")
     cost = usd(training.cost_usd, by_magnitude=True)
     if training.cost_usd is not None and training.billed_tokens is not None:
         lines.append(f"Estimated training cost: {cost} ({training.billed_tokens:,.0f} billed "

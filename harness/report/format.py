@@ -81,7 +81,8 @@ def p_value(x: float | None, *, sentence: bool = False) -> str:
     if x is None:
         return MISSING
     if sentence:
-        return f"{x:.3g}"
+        # a resampled p-value can be exactly 0 (no resample crossed): say "< 0.001", never "p = 0"
+        return "< 0.001" if x == 0 else f"{x:.3g}"
     return "<0.001" if x < 0.001 else f"{x:.3f}"
 
 
