@@ -59,7 +59,7 @@ class _Sharer:
 
     def __init__(self) -> None:
         self._json: dict[str, Any] = {}
-        self._usage: dict[tuple[int, int, int, int], Usage] = {}
+        self._usage: dict[tuple[int, ...], Usage] = {}
         self._lists: dict[tuple[str, ...], list[str]] = {}
         self._text: dict[str, str] = {}
 
@@ -72,12 +72,11 @@ class _Sharer:
     def usage(self, u: dict[str, Any] | None) -> Usage | None:
         if u is None:
             return None
-        key = (u.get("prompt_tokens") or 0, u.get("completion_tokens") or 0, u.get("total_tokens") or 0,
-               u.get("cached_tokens") or 0)
+        # every Usage field, so nothing the summary reads (reasoning tokens included) is lost
+        key = tuple(u.get(name) or 0 for name in Usage.model_fields)
         found = self._usage.get(key)
         if found is None:
-            found = self._usage[key] = Usage(prompt_tokens=key[0], completion_tokens=key[1], total_tokens=key[2],
-                                             cached_tokens=key[3])
+            found = self._usage[key] = Usage(**dict(zip(Usage.model_fields, key, strict=True)))
         return found
 
     def ids(self, v: list[str] | None) -> list[str] | None:
