@@ -53,6 +53,9 @@ class VectorCache:
     def _warn(self, exc: BaseException) -> None:
         print(f"warning: embedding cache {self.path}: {type(exc).__name__}: {exc}; embeddings are computed "
               f"without it", file=sys.stderr, flush=True)
+        self._close_db()
+
+    def _close_db(self) -> None:
         if self._db is not None:
             try:
                 self._db.close()
@@ -126,9 +129,4 @@ class VectorCache:
 
     def close(self) -> None:
         with self._lock:
-            if self._db is not None:
-                try:
-                    self._db.close()
-                except sqlite3.Error:
-                    pass
-                self._db = None
+            self._close_db()

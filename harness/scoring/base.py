@@ -92,7 +92,9 @@ class ScorerSpec(BaseModel):
         ValueError with a sentence saying what to change."""
 
     def score(self, ctx: ScoreContext) -> ScoreResult:
-        raise NotImplementedError
+        """The record's score in 0..1 (None: unknown) with a one-line explanation. Every scorer family in
+        harness.scoring.builtin / judge / python_scorer defines it; the registry only builds those."""
+        raise NotImplementedError(f"scorer {self.scorer!r} does not define score()")
 
     def zero(self, expected: Any, why: str) -> ScoreResult:
         """The score of a record without a usable answer (a failed call; a truncated, empty or refused answer):

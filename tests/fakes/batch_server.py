@@ -25,7 +25,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes.openai_server import Handler, LoopbackServer, Reply
+from tests.fakes.openai_server import Handler, LoopbackServer, Reply, serve_until_interrupted
 
 MAX_REQUESTS = 50_000
 MAX_BYTES = 200 * 1024 * 1024
@@ -287,15 +287,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", action="append", default=None)
     args = p.parse_args(argv)
     reply = Reply(text=args.text, prompt_tokens=60, completion_tokens=8)
-    server = FakeBatchServer(lambda body: reply, models=args.model or ["gpt-4o-mini"], validate_s=args.validate_s,
-                             turnaround_s=args.turnaround_s, finalize_s=args.finalize_s).start()
-    print(server.base_url, flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_interrupted(FakeBatchServer(lambda body: reply, models=args.model or ["gpt-4o-mini"],
+                                            validate_s=args.validate_s, turnaround_s=args.turnaround_s,
+                                            finalize_s=args.finalize_s))
 
 
 if __name__ == "__main__":

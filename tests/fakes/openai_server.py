@@ -191,7 +191,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", action="append", default=None)
     args = p.parse_args(argv)
     reply = Reply(text=args.text, prompt_tokens=60, completion_tokens=8, delay_s=args.delay_ms / 1000)
-    server = FakeOpenAIServer(lambda body: reply, models=args.model or ["gpt-4o-mini"]).start()
+    serve_until_interrupted(FakeOpenAIServer(lambda body: reply, models=args.model or ["gpt-4o-mini"]))
+
+
+def serve_until_interrupted(server: Any) -> None:
+    """Start a loopback fake, print its URL for the parent process, and serve until Ctrl-C."""
+    server.start()
     print(server.base_url, flush=True)
     try:
         threading.Event().wait()
