@@ -37,8 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
 
-    v = sub.add_parser("validate", help="check config, eval set, schema, keys and prices as `run` does before its "
-                       "first call; calls no model")
+    v = sub.add_parser("validate", help="check config, eval set, keys and prices as run would; no calls")
     v.add_argument("config", type=Path, help="run config YAML")
     v.add_argument("--allow-unpriced", action="store_true",
                    help="as with run: a model with no known price is not an error")
@@ -46,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rebuild the tables and report.md / report.html from a run folder")
     rep.add_argument("run_dir", type=Path, help="the run folder (results/<name>-<timestamp>)")
     _add_compare(sub)
-    mer = sub.add_parser("merge", help="one run folder (tables and report too) from the folders of every shard "
+    mer = sub.add_parser("merge", help="join the shard folders of `run --shard K/N` into one run",
+                         description="one run folder (tables and report too) from the folders of every shard "
                          "of a run (harness run --shard K/N)")
     mer.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="the shard run folders")
     mer.add_argument("--out", type=Path, required=True, help="the merged run folder to write (new or empty)")
@@ -97,8 +97,9 @@ def _add_run(sub: Any) -> None:
 
 
 def _add_compare(sub: Any) -> None:
-    cmp_ = sub.add_parser("compare", help="regression gate: a candidate run against an accepted baseline run "
-                          "(exit 1 on a significant drop beyond the tolerance)")
+    cmp_ = sub.add_parser("compare", help="regression gate: exit 1 when a candidate run falls behind",
+                          description="regression gate: a candidate run against an accepted run (exit 1 on a "
+                          "significant drop beyond the tolerance)")
     cmp_.add_argument("baseline_run", type=Path, help="the accepted run folder")
     cmp_.add_argument("candidate_run", type=Path, help="the new run folder")
     cmp_.add_argument("--variant", help="compare only this variant (default: the fine-tuned variant if both runs "
@@ -129,12 +130,14 @@ def _add_import(sub: Any) -> None:
 
 
 def _add_finetune(sub: Any) -> None:
-    ft = sub.add_parser("finetune", help="export training data, run an OpenAI fine-tuning job, or train a local LoRA")
+    ft = sub.add_parser("finetune", help="export training data, run an OpenAI job, or train a local LoRA")
     ft_sub = ft.add_subparsers(dest="finetune_command", required=True, metavar="ACTION", help="one of:")
-    fe = ft_sub.add_parser("export", help="write the train split as OpenAI chat JSONL, validate it, estimate the cost")
-    fo = ft_sub.add_parser("openai", help="upload the training data, create the job, follow it, save the model id")
-    fl = ft_sub.add_parser("local", help="LoRA on the embedded Gemma 3 270M, written as a GGUF adapter "
-                           "(needs the finetune extra)")
+    fe = ft_sub.add_parser("export", help="write the train split as chat JSONL, check it, estimate cost",
+                           description="write the train split as OpenAI chat JSONL, validate it, estimate the cost")
+    fo = ft_sub.add_parser("openai", help="upload the data, create the job, follow it, save the model id")
+    fl = ft_sub.add_parser("local", help="train a LoRA adapter (GGUF) on the embedded Gemma 3 270M",
+                           description="LoRA on the embedded Gemma 3 270M, written as a GGUF adapter (needs the "
+                           "finetune extra)")
     for sp in (fe, fo, fl):
         sp.add_argument("config", type=Path, help="run config YAML")
         sp.add_argument("--variant", help="the fine_tuned variant to train for (default: finetune.variant, "

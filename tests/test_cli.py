@@ -134,6 +134,21 @@ def test_run_that_stops_before_its_first_call_leaves_no_folder(tmp_path, evalset
     assert fake_server.requests == []
 
 
+def test_run_that_fails_while_planning_says_why_in_its_manifest(tmp_path, evalset_dir, fake_server, capsys):
+    """A problem found after the folder exists (here: the Chroma server is down) still ends the manifest as
+    `failed` with the reason, never `running`."""
+    from harness.models.probe import free_port
+
+    cfg = make_config(tmp_path, evalset_dir, fake_server.base_url,
+                      variants=[{"name": "rag", "kind": "rag", "model": "small"}],
+                      rag={"server": f"http://127.0.0.1:{free_port()}"})
+    code, _, err = run_cli(capsys, "run", cfg, "--no-progress", "--no-cache", "--out", tmp_path / "run")
+    assert code == 2 and "cannot reach the Chroma server" in one_line(err)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "cannot reach the Chroma server" in manifest["message"]
+    assert fake_server.requests == []
+
+
 def test_report_refuses_a_folder_with_no_records(tmp_path, capsys):
     dead = tmp_path / "dead"
     dead.mkdir()
@@ -260,7 +275,8 @@ def _commands(parser: argparse.ArgumentParser, path: str = "harness"):
         if isinstance(action, argparse._SubParsersAction):
             listed = {a.dest: a.help for a in action._choices_actions}
             for name, sub in action.choices.items():
-                assert listed.get(name), f"{path} {name}: no one-line description in the command list"
+                assert listed.get(name), f"{path} {name}: no description in the command list"
+                assert len(listed[name]) <= 66, f"{path} {name}: its description wraps in the command list"
                 yield from _commands(sub, f"{path} {name}")
 
 
