@@ -99,7 +99,8 @@ def run(config: str | Path | None = None, options: RunOptions | None = None, **k
     """Run a config (or continue one with resume=RUN_DIR) and build its tables and report.
 
     Keyword arguments are the CLI's options: limit, variants (a list), out, results_dir, resume, use_cache,
-    refresh, allow_unpriced, max_error_rate, progress, cache_path, shard ("K/N": this machine's slice).
+    refresh, allow_unpriced, max_error_rate, progress, cache_path, shard ("K/N": this machine's slice), force
+    (with out: replace the run already in that folder).
     """
     unknown = sorted(set(kwargs) - _OPTION_NAMES)
     if unknown:
@@ -109,6 +110,9 @@ def run(config: str | Path | None = None, options: RunOptions | None = None, **k
         raise TypeError("harness.run(): give either a RunOptions or keyword options, not both")
     opts = options or RunOptions(**{k: Path(v) if k in ("out", "results_dir", "resume", "cache_path")
                                     and v is not None else v for k, v in kwargs.items()})
+    if opts.limit is not None and opts.limit < 1:
+        raise HarnessError(f"harness.run(): limit={opts.limit}: give 1 or more items (or leave limit out to ask "
+                           f"every held-out item)")
     result = _run(config, opts)
     write_summary(result.run_dir)
     return Run(result.run_dir, result.status, result.skipped, result.message)

@@ -35,28 +35,42 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"harness {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
 
-    v = sub.add_parser("validate", help="check config, eval set, schema and prices; calls no model")
-    v.add_argument("config", type=Path)
+    v = sub.add_parser("validate", help="check config, eval set, keys and prices as run would; no calls")
+    v.add_argument("config", type=Path, help="run config YAML")
+    v.add_argument("--allow-unpriced", action="store_true",
+                   help="as with run: a model with no known price is not an error")
     _add_run(sub)
     rep = sub.add_parser("report", help="rebuild the tables and report.md / report.html from a run folder")
-    rep.add_argument("run_dir", type=Path)
+    rep.add_argument("run_dir", type=Path, help="the run folder (results/<name>-<timestamp>)")
     _add_compare(sub)
-    mer = sub.add_parser("merge", help="one run folder (tables and report too) from the folders of every shard "
+    mer = sub.add_parser("merge", help="join the shard folders of `run --shard K/N` into one run",
+                         description="one run folder (tables and report too) from the folders of every shard "
                          "of a run (harness run --shard K/N)")
     mer.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="the shard run folders")
     mer.add_argument("--out", type=Path, required=True, help="the merged run folder to write (new or empty)")
     _add_import(sub)
     s = sub.add_parser("serve", help="start the embedded local model server until Ctrl-C")
-    s.add_argument("--port", type=int)
+    s.add_argument("--port", type=int, help="port to listen on (default: a free one, printed at start)")
     s.add_argument("--gguf", type=Path, help="another GGUF model instead of the embedded Gemma 3 270M")
     s.add_argument("--lora", type=Path, help="a LoRA adapter GGUF to load over the model")
     _add_finetune(sub)
     pr = sub.add_parser("prices", help="list the price table (USD per 1M tokens), its dates and sources")
     pr.add_argument("--pricing", type=Path, help="a pricing file to merge over the built-in table")
     pr.add_argument("--json", action="store_true", help="print the rows as JSON")
+    _describe(p)
     return p
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """Each command's own --help opens with the one-line description the command list shows."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for listed in action._choices_actions:
+                command = action.choices[listed.dest]
+                command.description = command.description or listed.help
+                _describe(command)
 
 
 def _add_run(sub: Any) -> None:
@@ -66,6 +80,8 @@ def _add_run(sub: Any) -> None:
                    "stratified by label when the schema has one; the manifest records which items")
     r.add_argument("--variants", help="comma-separated variant names to run (default: all)")
     r.add_argument("--out", type=Path, help="run folder to write (default: results/<name>-<timestamp>)")
+    r.add_argument("--force", action="store_true", help="with --out: replace the run already in that folder "
+                   "(only a run folder is ever deleted)")
     r.add_argument("--results-dir", type=Path, default=Path("results"), help="where run folders go")
     r.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run")
     r.add_argument("--retry-errors", action="store_true",
@@ -81,8 +97,9 @@ def _add_run(sub: Any) -> None:
 
 
 def _add_compare(sub: Any) -> None:
-    cmp_ = sub.add_parser("compare", help="regression gate: a candidate run against an accepted baseline run "
-                          "(exit 1 on a significant drop beyond the tolerance)")
+    cmp_ = sub.add_parser("compare", help="regression gate: exit 1 when a candidate run falls behind",
+                          description="regression gate: a candidate run against an accepted run (exit 1 on a "
+                          "significant drop beyond the tolerance)")
     cmp_.add_argument("baseline_run", type=Path, help="the accepted run folder")
     cmp_.add_argument("candidate_run", type=Path, help="the new run folder")
     cmp_.add_argument("--variant", help="compare only this variant (default: the fine-tuned variant if both runs "
@@ -97,29 +114,32 @@ def _add_compare(sub: Any) -> None:
 
 def _add_import(sub: Any) -> None:
     imp = sub.add_parser("import", help="build an eval set from a CSV or JSONL file")
-    imp.add_argument("kind", choices=["csv", "jsonl"])
-    imp.add_argument("file", type=Path)
+    imp.add_argument("kind", choices=["csv", "jsonl"], help="format of the input file")
+    imp.add_argument("file", type=Path, help="the CSV or JSONL file to import (UTF-8)")
     imp.add_argument("--input-col", action="append", required=True, help="input column (repeatable)")
     imp.add_argument("--label-col", required=True, help="column holding the expected label")
     imp.add_argument("--label-field", help="name of the answer field (default: the label column's name)")
     imp.add_argument("--id-col", help="column with stable item ids (default: <split>-<row>)")
     imp.add_argument("--out", type=Path, required=True, help="eval set folder, e.g. evalsets/NAME")
-    imp.add_argument("--split", choices=["test", "train"], default="test")
+    imp.add_argument("--split", choices=["test", "train"], default="test",
+                     help="which split the rows become (default test)")
     imp.add_argument("--instructions", help="task instructions written to a new task.yaml")
     imp.add_argument("--sample", type=int, help="keep a seeded random sample of N rows")
-    imp.add_argument("--seed", type=int, default=0)
+    imp.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     imp.add_argument("--force", action="store_true", help="overwrite an existing split file")
 
 
 def _add_finetune(sub: Any) -> None:
-    ft = sub.add_parser("finetune", help="export training data, run an OpenAI fine-tuning job, or train a local LoRA")
-    ft_sub = ft.add_subparsers(dest="finetune_command", required=True, metavar="ACTION")
-    fe = ft_sub.add_parser("export", help="write the train split as OpenAI chat JSONL, validate it, estimate the cost")
-    fo = ft_sub.add_parser("openai", help="upload the training data, create the job, follow it, save the model id")
-    fl = ft_sub.add_parser("local", help="LoRA on the embedded Gemma 3 270M, written as a GGUF adapter "
-                           "(needs the finetune extra)")
+    ft = sub.add_parser("finetune", help="export training data, run an OpenAI job, or train a local LoRA")
+    ft_sub = ft.add_subparsers(dest="finetune_command", required=True, metavar="ACTION", help="one of:")
+    fe = ft_sub.add_parser("export", help="write the train split as chat JSONL, check it, estimate cost",
+                           description="write the train split as OpenAI chat JSONL, validate it, estimate the cost")
+    fo = ft_sub.add_parser("openai", help="upload the data, create the job, follow it, save the model id")
+    fl = ft_sub.add_parser("local", help="train a LoRA adapter (GGUF) on the embedded Gemma 3 270M",
+                           description="LoRA on the embedded Gemma 3 270M, written as a GGUF adapter (needs the "
+                           "finetune extra)")
     for sp in (fe, fo, fl):
-        sp.add_argument("config", type=Path)
+        sp.add_argument("config", type=Path, help="run config YAML")
         sp.add_argument("--variant", help="the fine_tuned variant to train for (default: finetune.variant, "
                         "else the first fine_tuned variant of the right kind)")
         sp.add_argument("--seed", type=int, help="override finetune.seed (data split, job seed, LoRA init)")
@@ -141,11 +161,11 @@ def _add_finetune(sub: Any) -> None:
         sp.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    import os
-
-    from harness.config import header_values, load_config
+    from harness.config import load_config
     from harness.data.evalset import load_evalset
-    from harness.models.pricing import PriceTable, stale_warning
+    from harness.models.pricing import PriceTable
+    from harness.runner.leakage import leakage_lines
+    from harness.runner.preflight import preflight
     from harness.runner.variant_plan import resolve_model_id
 
     cfg = load_config(args.config)
@@ -154,49 +174,38 @@ def cmd_validate(args: argparse.Namespace) -> int:
     print(f"config   {args.config}: ok ({len(cfg.variants)} variants, {len(cfg.models)} models)")
     print(f"evalset  {ev.path}: {len(ev.test)} test, {len(ev.train)} train, {len(ev.docs)} docs, "
           f"hash {ev.content_hash[:12]}")
-    problems = _validate_scoring(cfg, ev)
-    warned: set[str] = set()
+    _validate_scoring(cfg, ev)
+    # The very checks `harness run` makes before its first call: same errors, warnings and skipped variants.
+    found = preflight(cfg, ev, list(cfg.variants), prices, allow_unpriced=args.allow_unpriced,
+                      config_path=str(args.config))
     for v in cfg.variants:
-        m = cfg.models[v.model]
-        model_id = resolve_model_id(cfg, v.model)
-        price = prices.for_model(m, model_id)
-        price_txt = f"{price.basis}" if price.known else "NO PRICE (run stops unless --allow-unpriced)"
-        note = ""
-        if v.kind == "few_shot" and not ev.train:
-            note, problems = " - needs train.jsonl", problems + 1
-        if v.kind == "rag" and not ev.docs:
-            note, problems = " - needs docs/", problems + 1
-        env = m.effective_api_key_env
-        if env and m.provider in ("openai", "azure") and not os.environ.get(env):
-            note += f" - {env} is not set"
-            problems += 1
-        try:
-            header_values(m)
-        except HarnessError as exc:
-            note += f" - {exc}"
-            problems += 1
+        if v.name in found.skipped:
+            print(f"skipped: {v.name}: {found.skipped[v.name]}")
+            continue
+        m, price = cfg.models[v.model], found.prices[v.name]
         decoding = m.effective_structured_output if ev.schema is not None else "free text"
-        print(f"variant  {v.name}: {v.kind} on {model_id} ({m.provider}, {decoding}); "
-              f"price {price_txt}{note}")
-        if not price.known:
-            problems += 1
-        stale = stale_warning(price)
-        if stale and stale not in warned:
-            warned.add(stale)
-            print(f"warning: {stale}")
-    from harness.runner.leakage import leakage_lines
-
+        print(f"variant  {v.name}: {v.kind} on {resolve_model_id(cfg, v.model)} ({m.provider}, {decoding}); "
+              f"price {price.basis if price.known else 'unknown'}")
     leaks = leakage_lines(cfg, ev, cfg.variants)
-    for line in leaks:
+    for line in found.warnings + leaks:
         print(f"warning: {line}")
     if not leaks:
         print("leakage: none found between the test split and train / few-shot pool / docs")
-    return 2 if problems else 0
+    errors = list(found.errors)
+    if not errors and len(found.skipped) == len(cfg.variants):
+        errors.append("every variant would be skipped, so `harness run` would measure nothing; fix a cause above")
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    if errors:
+        return 2
+    ready = len(cfg.variants) - len(found.skipped)
+    print(f"ready: `harness run {args.config}` would run {ready} variant(s)"
+          + (f" and skip {len(found.skipped)}" if found.skipped else ""))
+    return 0
 
 
-def _validate_scoring(cfg: Any, ev: Any) -> int:
-    """Print what scores the run will report; return the problems found (variant prompts items cannot fill)."""
-    from harness.prompts.variants import check_prompt
+def _validate_scoring(cfg: Any, ev: Any) -> None:
+    """Print what scores the run will report."""
     from harness.scoring.suite import TaskScoring
 
     scoring = TaskScoring.for_evalset(ev)
@@ -205,13 +214,6 @@ def _validate_scoring(cfg: Any, ev: Any) -> int:
     if scoring.judges():
         print(f"judge    {cfg.judge.model}" if cfg.judge else
               "judge    none configured: judge scores will be unknown (set judge: {model: NAME} in the config)")
-    problems = 0
-    for v in cfg.variants:
-        problem = check_prompt(v, ev)
-        if problem:
-            print(f"problem  {problem}")
-            problems += 1
-    return problems
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -221,6 +223,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.config is None and args.resume is None:
         raise HarnessError("run: give a config file, or --resume RUN_DIR")
+    if args.limit is not None and args.limit < 1:
+        raise HarnessError(f"--limit {args.limit}: give a number of items of 1 or more (leave --limit out to ask "
+                           f"every held-out item)")
     opts = RunOptions(
         limit=args.limit,
         variants=[x.strip() for x in args.variants.split(",") if x.strip()] if args.variants else None,
@@ -234,6 +239,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         retry_errors=args.retry_errors,
         shard=args.shard,
+        force=args.force,
     )
     result = run(args.config, opts)
     if result.status == "nothing_run":
@@ -252,8 +258,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report.markdown import console_summary
     from harness.report.write import write_summary
-    from harness.runner.folder import load_manifest
+    from harness.runner.folder import RECORDS, load_manifest
 
+    manifest = load_manifest(args.run_dir)
+    records = args.run_dir / RECORDS
+    if not records.exists() or not records.stat().st_size:
+        why = str(manifest.get("message") or "").splitlines()
+        raise HarnessError(f"{args.run_dir}: no records to report (run status {manifest.get('status', '?')}"
+                           f"{': ' + why[0] if why else ''}); fix the cause and run it again")
     df = write_summary(args.run_dir)
     print(console_summary(load_manifest(args.run_dir), df))
     print(f"wrote {args.run_dir / 'summary.csv'}, {args.run_dir / 'summary.md'}, {args.run_dir / 'report.md'} "

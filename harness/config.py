@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, read_utf8
 
 Provider = Literal["openai", "openai-compatible", "azure", "local"]
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
@@ -304,7 +304,7 @@ def format_loc(loc: tuple[Any, ...]) -> str:
 def read_yaml(path: Path, error_cls: type[Exception] = ConfigError) -> tuple[Any, yaml.Node | None]:
     if not path.exists():
         raise error_cls(f"{path}: file not found")
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path, error_cls)
     try:
         data = yaml.safe_load(text)
         node = yaml.compose(text)
@@ -392,7 +392,7 @@ def _read_instructions_files(cfg: RunConfig, path: Path, node: Any, base: Path) 
             raise ConfigError(f"{path}:{line}: variants[{i}]: give instructions or instructions_file, not both")
         v.instructions_file = _resolve(v.instructions_file, base)
         try:
-            text = v.instructions_file.read_text("utf-8").strip()
+            text = read_utf8(v.instructions_file, ConfigError).strip()
         except OSError:
             raise ConfigError(f"{path}:{line}: variants[{i}].instructions_file: file not found: "
                               f"{v.instructions_file}") from None

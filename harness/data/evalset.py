@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.config import read_yaml, validation_message
-from harness.errors import EvalSetError
+from harness.errors import EvalSetError, read_utf8, utf8_only
 from harness.records import EvalItem
 
 
@@ -141,7 +141,7 @@ def load_jsonl_items(path: Path, template_keys: list[str], schema_validator: Any
     items: list[EvalItem] = []
     seen: dict[str, int] = {}
     checked: dict[str, bool] = {}
-    with path.open(encoding="utf-8") as fh:
+    with utf8_only(path, EvalSetError), path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -191,10 +191,10 @@ def load_docs(folder: Path) -> list[KBDoc]:
     if docs_dir.is_dir():
         for p in sorted(docs_dir.rglob("*")):
             if p.is_file() and p.suffix.lower() in (".md", ".txt", ".markdown"):
-                docs.append(KBDoc(id=p.relative_to(docs_dir).with_suffix("").as_posix(), text=p.read_text("utf-8")))
+                docs.append(KBDoc(id=p.relative_to(docs_dir).with_suffix("").as_posix(), text=read_utf8(p, EvalSetError)))
     jl = folder / "docs.jsonl"
     if jl.exists():
-        with jl.open(encoding="utf-8") as fh:
+        with utf8_only(jl, EvalSetError), jl.open(encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
@@ -365,7 +365,7 @@ def _load_schema(folder: Path, task_path: Path, schema: dict[str, Any] | str | N
         if not schema_path.exists():
             raise EvalSetError(f"{task_path}: output_schema: file not found: {schema_path}")
         try:
-            schema = json.loads(schema_path.read_text("utf-8"))
+            schema = json.loads(read_utf8(schema_path, EvalSetError))
         except json.JSONDecodeError as exc:
             raise EvalSetError(f"{schema_path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
     try:

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, not_utf8_message, read_utf8
 
 
 def _read(kind: str, path: Path) -> pd.DataFrame:
@@ -21,6 +21,8 @@ def _read(kind: str, path: Path) -> pd.DataFrame:
         if kind == "csv":
             return pd.read_csv(path, dtype=str, keep_default_na=False)
         return pd.read_json(path, lines=True, dtype=False)
+    except UnicodeDecodeError:
+        raise HarnessError(not_utf8_message(path)) from None
     except (ValueError, pd.errors.ParserError) as exc:
         raise HarnessError(f"{path}: cannot read as {kind}: {str(exc).splitlines()[0]}") from None
 
@@ -77,7 +79,7 @@ def import_table(
             fh.write(json.dumps(item, ensure_ascii=False) + "\n")
     task_path = out / "task.yaml"
     if task_path.exists():
-        task = yaml.safe_load(task_path.read_text("utf-8")) or {}
+        task = yaml.safe_load(read_utf8(task_path)) or {}
     else:
         task = {
             "description": f"Imported from {path.name}",

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.config import ModelConfig, validation_message
-from harness.errors import ConfigError
+from harness.errors import ConfigError, read_utf8
 from harness.records import Usage
 
 STALE_AFTER_DAYS = 180
@@ -93,8 +93,11 @@ def fine_tuned_base(model_id: str) -> str | None:
 
 
 def _read(path: Path) -> PriceFile:
+    if not path.is_file():
+        raise ConfigError(f"{path}: price table not found (a YAML file like configs/pricing.example.yaml)")
+    text = read_utf8(path, ConfigError)
     try:
-        data = yaml.safe_load(path.read_text("utf-8")) or {}
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
@@ -102,7 +105,7 @@ def _read(path: Path) -> PriceFile:
     try:
         return PriceFile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(validation_message(path, exc, yaml.compose(path.read_text("utf-8")))) from None
+        raise ConfigError(validation_message(path, exc, yaml.compose(text))) from None
 
 
 def price_date(as_of: str | None) -> dt.date | None:

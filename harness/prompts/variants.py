@@ -205,13 +205,23 @@ def needs_query_vectors(variant: VariantConfig) -> bool:
 
 def _few_shot_pool(evalset: EvalSet, keep_leaked: bool) -> list[EvalItem]:
     if not evalset.train:
-        raise ValueError("few_shot needs train.jsonl in the eval set (the example pool)")
+        raise ValueError(f"few_shot needs train.jsonl in the eval set (the example pool); add it under "
+                         f"{evalset.path}, or leave this variant out (--variants)")
     pool = example_pool(evalset, keep_leaked=keep_leaked)
     if not pool:
         raise ValueError(f"few_shot: every item of train.jsonl repeats or nearly repeats a test item, so none "
                          f"is left to show as an example; add other training items, or set "
                          f"run.keep_leaked: true to use them anyway ({evalset.path / 'train.jsonl'})")
     return pool
+
+
+def few_shot_pool_problem(evalset: EvalSet, *, keep_leaked: bool) -> str | None:
+    """Why a few-shot variant has no examples to show (checked before the first call), or None."""
+    try:
+        _few_shot_pool(evalset, keep_leaked)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 BatchPreparer = Callable[[list[EvalItem], "np.ndarray"], dict[str, Prepared]]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -97,20 +98,62 @@ def latest_records(records: list[Record]) -> list[Record]:
     return list(latest.values())
 
 
-def new_run_dir(cfg: RunConfig, out: Path | None, results_dir: Path) -> Path:
+def new_run_dir(cfg: RunConfig, out: Path | None, results_dir: Path, *, force: bool = False) -> Path:
+    """The folder a new run will write (made by create_run_dir once the checks before the first call pass):
+    `out`, else results/<name>-<timestamp>. An `out` that holds a run is refused unless `force`."""
     if out is not None:
-        run_dir = out
-        if (run_dir / "records.jsonl").exists():
-            raise ConfigError(f"{run_dir}: already holds a run; use --resume {run_dir} to continue it, or another --out")
-    else:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = results_dir / f"{cfg.name}-{stamp}"
-        n = 1
-        while run_dir.exists():
-            n += 1
-            run_dir = results_dir / f"{cfg.name}-{stamp}-{n}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+        if (out / RECORDS).exists() and not force:
+            raise ConfigError(f"{out}: already holds a run; use --resume {out} to continue it, --force to replace "
+                              f"it, or another --out")
+        if force and out.exists() and not (out.is_dir() and (is_run_folder(out) or not (out / RECORDS).exists())):
+            raise ConfigError(f"{out}: not a run folder (a run folder has manifest.json with config.json or "
+                              f"records.jsonl), so --force will not delete it; move it away or use another --out")
+        return out
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = results_dir / f"{cfg.name}-{stamp}"
+    n = 1
+    while run_dir.exists():
+        n += 1
+        run_dir = results_dir / f"{cfg.name}-{stamp}-{n}"
     return run_dir
+
+
+def is_run_folder(path: Path) -> bool:
+    """A folder a run wrote: its manifest.json with config.json or records.jsonl beside it."""
+    return path.is_dir() and (path / MANIFEST).is_file() and ((path / CONFIG).is_file() or (path / RECORDS).is_file())
+
+
+def create_run_dir(run_dir: Path, *, replace: bool = False) -> None:
+    """Make the run folder; with `replace`, delete the run already in it first (and say which), but only a
+    run folder (is_run_folder): any other folder is written into as it is, never deleted."""
+    if replace and run_dir.exists():
+        _replace_run(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _replace_run(run_dir: Path) -> None:
+    if not is_run_folder(run_dir):
+        return  # nothing to replace: an empty or unrelated folder is written into, as without --force
+    resolved = run_dir.resolve()
+    if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents or resolved == Path.home():
+        raise ConfigError(f"{run_dir}: is the working directory (or holds it); --force deletes the run folder it "
+                          f"replaces, so give --out a folder of its own")
+    try:
+        old = json.loads((run_dir / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        old = {}
+    old = old if isinstance(old, dict) else {}
+    records = _count_lines(run_dir / RECORDS)
+    shutil.rmtree(run_dir)
+    print(f"--force: replaced the run in {run_dir} (run {old.get('run_id', '?')}, status {old.get('status', '?')}, "
+          f"started {old.get('started_at', '?')}, {records} records)", file=sys.stderr)
+
+
+def _count_lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with path.open("rb") as fh:
+        return sum(1 for line in fh if line.strip())
 
 
 def load_run_config(run_dir: Path) -> RunConfig:

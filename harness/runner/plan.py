@@ -7,7 +7,6 @@ so a run that is going to stop on a config problem stops before it spends money,
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -21,13 +20,13 @@ from harness.models import pricing
 from harness.models.client import ModelClient
 from harness.prompts.variants import (
     batch_preparer,
-    check_prompt,
     needs_query_vectors,
     prepare,
     query_texts,
 )
 from harness.records import EvalItem
 from harness.runner import cache as response_cache
+from harness.runner.preflight import judge_in_use, preflight, skipped_before_calls
 from harness.runner.variant_plan import VariantPlan, adapter_record, endpoint_scope, resolve_model_id
 
 
@@ -65,82 +64,27 @@ class Plan:
 
     # -- checks that stop the run (exit code 2) ------------------------------------------------------------
     def not_yet_trained(self, variants: list[VariantConfig]) -> dict[str, str]:
-        """Fine-tuned variants whose model does not exist yet: skipped with how to create it."""
-        out = {}
-        for v in variants:
-            m = self.cfg.models[v.model]
-            if m.model is None and m.model_file is not None and not m.model_file.exists():
-                out[v.name] = (f"no fine-tuned model id in {m.model_file} yet; create it with "
-                               f"`harness finetune openai {self.config_path or 'CONFIG'}`")
-            elif m.provider == "local" and m.lora is not None and not m.lora.exists():
-                out[v.name] = (f"no fine-tuned adapter at {m.lora} yet; create it with "
-                               f"`harness finetune local {self.config_path or 'CONFIG'}` and run again")
-        return out
+        """Variants that cannot run yet (model not trained, no train split or docs): skipped with how to fix it."""
+        return skipped_before_calls(self.cfg, self.evalset, variants, self.config_path)
 
     def check_before_calls(self, variants: list[VariantConfig]) -> None:
-        """Config problems that must stop the run before the first paid call."""
-        pending = self.not_yet_trained(variants)
-        for v in variants:
-            if v.name in pending:
-                continue
-            m = self.cfg.models[v.model]
-            env = m.effective_api_key_env
-            if m.provider in ("openai", "azure") and env and not os.environ.get(env):
-                raise ConfigError(
-                    f"models.{v.model}: environment variable {env} is not set; export it (the key is read from the "
-                    f"environment only) or set api_key_env to the variable that holds it"
-                )
-            if m.provider == "openai-compatible" and m.api_key_env and not os.environ.get(m.api_key_env):
-                raise ConfigError(f"models.{v.model}: environment variable {m.api_key_env} is not set")
-            try:
-                header_values(m)
-            except ConfigError as exc:
-                raise ConfigError(f"models.{v.model}.{exc}") from None
-            model_id = self.model_id(v.model)
-            price = self.prices.for_model(m, model_id)
-            if not price.known and not self.allow_unpriced:
-                which = (f"no row {m.price_as!r} (price_as) in the price table" if m.price_as
-                         else f"no price for model {model_id!r}")
-                hint = "set price_as to the price-table row of the deployed model, " if m.provider == "azure" else ""
-                raise ConfigError(
-                    f"models.{v.model}: {which}; {hint}add it to a pricing file "
-                    f"(`pricing:` in the config), set `price:` on the model, or pass --allow-unpriced "
-                    f"(its cost is then reported as unknown)"
-                )
-            self.warn_stale(price)
-        for v in variants:
-            problem = check_prompt(v, self.evalset)
-            if problem is not None:
-                raise ConfigError(f"{self.config_path or 'config'}: {problem}")
-        self.check_judge()
+        """Config problems that must stop the run before the first paid call (the ones `harness validate`
+        lists: harness.runner.preflight)."""
+        found = preflight(self.cfg, self.evalset, variants, self.prices, allow_unpriced=self.allow_unpriced,
+                          config_path=self.config_path)
+        for warning in found.warnings:
+            self.note_warning(warning)
+        if found.errors:
+            more = (f" (and {len(found.errors) - 1} more: `harness validate {self.config_path}` lists them)"
+                    if len(found.errors) > 1 and self.config_path else "")
+            raise ConfigError(found.errors[0] + more)
 
     def judge_in_use(self) -> bool:
         """A judge model is asked only when the task has a judge scorer and the run config names one."""
-        return self.cfg.judge is not None and any(s.is_async for s in self.evalset.scorers)
+        return judge_in_use(self.cfg, self.evalset)
 
-    def check_judge(self) -> None:
-        """The judge model's key and price, checked like a variant's before the first call."""
-        if not self.judge_in_use():
-            return
-        assert self.cfg.judge is not None
-        name = self.cfg.judge.model
-        m = self.cfg.models[name]
-        env = m.effective_api_key_env
-        if m.provider in ("openai", "azure") and env and not os.environ.get(env):
-            raise ConfigError(f"judge.model {name}: environment variable {env} is not set; export it or set "
-                              f"models.{name}.api_key_env to the variable that holds it")
-        price = self.prices.for_model(m, self.model_id(name))
-        if not price.known and not self.allow_unpriced:
-            raise ConfigError(f"judge.model {name}: no price for model {self.model_id(name)!r}; add it to a pricing "
-                              f"file, set `price:` on the model, or pass --allow-unpriced (evaluation cost is then "
-                              f"reported as unknown)")
-        self.warn_stale(price)
-
-    def warn_stale(self, price: pricing.Price) -> None:
+    def note_warning(self, warning: str) -> None:
         """A table price older than 180 days is used: say so once, naming its date, and keep it in the manifest."""
-        warning = pricing.stale_warning(price)
-        if warning is None:
-            return
         seen = self.manifest.setdefault("price_warnings", [])
         if warning not in seen:
             seen.append(warning)
@@ -214,12 +158,7 @@ class Plan:
         self.start_local(variants, skipped)
         rag_index = None
         if any(v.kind == "rag" for v in variants if v.name not in skipped):
-            if not self.evalset.docs:
-                for v in variants:
-                    if v.kind == "rag":
-                        skipped[v.name] = f"the eval set has no docs/ or docs.jsonl under {self.evalset.path}"
-            else:
-                rag_index = self.build_rag()
+            rag_index = self.build_rag()
         clients = self._clients(variants, skipped)
         probes = {name: await c.probe() for name, c in clients.items()}
         for plan in self.variants.values():

@@ -28,6 +28,7 @@ from harness.runner import cache as response_cache
 from harness.runner.execute import Executor
 from harness.runner.folder import (
     CALIBRATION_FILE,
+    create_run_dir,
     git_revision,
     latest_records,
     load_manifest,
@@ -61,6 +62,7 @@ class RunOptions:
     retry_errors: bool = False  # with resume: ask items whose record is an error (no answer) again
     # "K/N" (or a Shard): only the selected items whose id hashes to shard K of N (harness.runner.shards)
     shard: Shard | str | tuple[int, int] | None = None
+    force: bool = False  # with out: replace the run folder already there (only a run folder is ever deleted)
 
 
 @dataclass
@@ -127,7 +129,7 @@ def _new_session(config: str | Path, opts: RunOptions) -> _Session:
     cfg = load_config(config)
     evalset = load_evalset(cfg.evalset)
     variants = _select_variants(cfg, opts.variants)
-    run_dir = new_run_dir(cfg, opts.out, opts.results_dir)
+    run_dir = new_run_dir(cfg, opts.out, opts.results_dir, force=opts.force)  # chosen; made after the checks
     manifest = {
         "run_id": run_dir.name,
         "name": cfg.name,
@@ -150,9 +152,15 @@ def _new_session(config: str | Path, opts: RunOptions) -> _Session:
     }
     if opts.shard is not None:
         manifest["shard"] = Shard.parse(opts.shard).to_manifest()
-    write_json(run_dir / "config.json", snapshot(cfg))
-    write_json(run_dir / "manifest.json", manifest)
     return _Session(cfg, evalset, run_dir, manifest, str(config), variants)
+
+
+def _open_folder(s: _Session, opts: RunOptions) -> None:
+    """The new run's folder, made once the checks before the first call passed: a run that stops on a config
+    problem leaves no folder behind (and --force replaces an earlier run only for a run that can start)."""
+    create_run_dir(s.run_dir, replace=opts.force)
+    write_json(s.run_dir / "config.json", snapshot(s.cfg))
+    write_json(s.run_dir / "manifest.json", s.manifest)
 
 
 def _selection_seed(cfg: RunConfig) -> int:
@@ -212,6 +220,9 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
     if opts.retry_errors and opts.resume is None:
         raise HarnessError("--retry-errors asks the errored items of an earlier run again: use it with "
                            "--resume RUN_DIR")
+    if opts.force and (opts.resume is not None or opts.out is None):
+        raise HarnessError("--force replaces the run folder named by --out: give --out DIR (and not --resume, "
+                           "which continues a run)")
     if opts.resume is not None:
         s = _resume_session(opts)
     elif config is None:
@@ -222,6 +233,7 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
                 allow_unpriced=opts.allow_unpriced, progress=opts.progress)
     plan.check_before_calls(s.variants)
     if opts.resume is None:
+        _open_folder(s, opts)
         s.manifest["leakage"] = leaks = leakage_lines(s.cfg, s.evalset, s.variants)
         s.manifest["leakage_action"] = leakage_action(s.cfg, s.evalset, s.variants)
         for line in leaks:
@@ -250,8 +262,8 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
             status, message = "nothing_run", _nothing_run_message(plan.skipped)
     except KeyboardInterrupt:
         status, message = "interrupted", f"interrupted; continue with: harness run --resume {s.run_dir}"
-    except HarnessError:
-        status = "failed"
+    except HarnessError as exc:
+        status, message = "failed", str(exc)
         raise
     except Exception as exc:
         status, message = "failed", f"{type(exc).__name__}: {exc}"

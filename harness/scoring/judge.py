@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from harness.errors import not_utf8_message
 from harness.records import CallError, Completion, EvalItem, HumanLabel, Usage
 from harness.scoring.base import ScoreContext, ScoreResult, ScorerSpec, TaskInfo
 from harness.scoring.scorers import acceptable_texts, extract_json
@@ -73,7 +74,9 @@ class Judge(ScorerSpec):
         path = task.folder / self.rubric
         try:
             self._rubric_text = path.read_text("utf-8").strip()
-        except (OSError, UnicodeDecodeError):
+        except UnicodeDecodeError:
+            raise ValueError(not_utf8_message(path)) from None
+        except OSError:
             raise ValueError(f"rubric file not found: {path} (a file next to task.yaml)") from None
         if not self._rubric_text:
             raise ValueError(f"rubric file {path} is empty")

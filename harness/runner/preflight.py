@@ -1,0 +1,122 @@
+"""What is settled before the first call: which variants are skipped, which problems stop the run, which
+only warn. `harness run` (through Plan.check_before_calls) and `harness validate` both ask this one function,
+so they cannot disagree on what is an error, a warning or a skipped variant.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from harness.config import RunConfig, VariantConfig, header_values
+from harness.data.evalset import EvalSet
+from harness.errors import ConfigError
+from harness.models import pricing
+from harness.prompts.variants import check_prompt, few_shot_pool_problem
+from harness.runner.variant_plan import resolve_model_id
+
+
+@dataclass
+class Preflight:
+    """errors stop the run (exit 2), warnings are printed and kept, skipped variants are left out with the
+    reason and how to fix it; the others still run."""
+
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    prices: dict[str, pricing.Price] = field(default_factory=dict)  # variant name -> its price (not skipped)
+
+    def warn(self, text: str | None) -> None:
+        if text and text not in self.warnings:
+            self.warnings.append(text)
+
+
+def skipped_before_calls(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig],
+                         config_path: str | None) -> dict[str, str]:
+    """Variants that cannot run with what exists yet (a model not trained, no train split or docs): skipped
+    with how to fix it, while the others run."""
+    where = config_path or "CONFIG"
+    out: dict[str, str] = {}
+    for v in variants:
+        m = cfg.models[v.model]
+        if m.model is None and m.model_file is not None and not m.model_file.exists():
+            out[v.name] = (f"no fine-tuned model id in {m.model_file} yet; create it with "
+                           f"`harness finetune openai {where}`")
+        elif m.provider == "local" and m.lora is not None and not m.lora.exists():
+            out[v.name] = (f"no fine-tuned adapter at {m.lora} yet; create it with "
+                           f"`harness finetune local {where}` and run again")
+        elif v.kind == "rag" and not evalset.docs:
+            out[v.name] = (f"the eval set has no docs/ or docs.jsonl under {evalset.path}; add the knowledge "
+                           f"base there, or leave this variant out (--variants)")
+        elif v.kind == "few_shot":
+            problem = few_shot_pool_problem(evalset, keep_leaked=cfg.run.keep_leaked)
+            if problem is not None:
+                out[v.name] = problem
+    return out
+
+
+def judge_in_use(cfg: RunConfig, evalset: EvalSet) -> bool:
+    """A judge model is asked only when the task has a judge scorer and the run config names one."""
+    return cfg.judge is not None and any(s.is_async for s in evalset.scorers)
+
+
+def _key_problem(cfg: RunConfig, name: str, what: str) -> str | None:
+    m = cfg.models[name]
+    env = m.effective_api_key_env
+    if m.provider in ("openai", "azure") and env and not os.environ.get(env):
+        return (f"{what}: environment variable {env} is not set; export it (the key is read from the "
+                f"environment only) or set models.{name}.api_key_env to the variable that holds it")
+    if m.provider == "openai-compatible" and m.api_key_env and not os.environ.get(m.api_key_env):
+        return f"{what}: environment variable {m.api_key_env} is not set; export it"
+    return None
+
+
+def preflight(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig], prices: pricing.PriceTable, *,
+              allow_unpriced: bool = False, config_path: str | None = None) -> Preflight:
+    """Every problem a run would stop on before its first paid call, in the order the run meets them."""
+    found = Preflight(skipped=skipped_before_calls(cfg, evalset, variants, config_path))
+    for v in variants:
+        if v.name in found.skipped:
+            continue
+        m = cfg.models[v.model]
+        problem = _key_problem(cfg, v.model, f"models.{v.model}")
+        if problem:
+            found.errors.append(problem)
+        try:
+            header_values(m)
+        except ConfigError as exc:
+            found.errors.append(f"models.{v.model}.{exc}")
+        model_id = resolve_model_id(cfg, v.model)
+        price = found.prices[v.name] = prices.for_model(m, model_id)
+        if not price.known and not allow_unpriced:
+            which = (f"no row {m.price_as!r} (price_as) in the price table" if m.price_as
+                     else f"no price for model {model_id!r}")
+            hint = "set price_as to the price-table row of the deployed model, " if m.provider == "azure" else ""
+            found.errors.append(
+                f"models.{v.model}: {which}; {hint}add it to a pricing file "
+                f"(`pricing:` in the config), set `price:` on the model, or pass --allow-unpriced "
+                f"(its cost is then reported as unknown)")
+        found.warn(pricing.stale_warning(price))
+    for v in variants:
+        problem = check_prompt(v, evalset)
+        if problem is not None:
+            found.errors.append(f"{config_path or 'config'}: {problem}")
+    if judge_in_use(cfg, evalset):
+        _check_judge(cfg, prices, found, allow_unpriced)
+    return found
+
+
+def _check_judge(cfg: RunConfig, prices: pricing.PriceTable, found: Preflight, allow_unpriced: bool) -> None:
+    """The judge model's key and price, checked like a variant's."""
+    assert cfg.judge is not None
+    name = cfg.judge.model
+    problem = _key_problem(cfg, name, f"judge.model {name}")
+    if problem:
+        found.errors.append(problem)
+    model_id = resolve_model_id(cfg, name)
+    price = prices.for_model(cfg.models[name], model_id)
+    if not price.known and not allow_unpriced:
+        found.errors.append(f"judge.model {name}: no price for model {model_id!r}; add it to a pricing file, set "
+                            f"`price:` on the model, or pass --allow-unpriced (evaluation cost is then reported "
+                            f"as unknown)")
+    found.warn(pricing.stale_warning(price))
