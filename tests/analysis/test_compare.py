@@ -81,6 +81,11 @@ def two_runs(tmp_path, base_script, cand_script, ev=None):
     return a.run_dir, b.run_dir
 
 
+def metric_line(out: str, metric: str) -> str:
+    """The row of `metric` in the metrics table (not the rule list, which also says "accuracy")."""
+    return next(line for line in out.splitlines() if line.strip().startswith(metric + " "))
+
+
 def cli(capsys, *args):
     code = main([str(a) for a in args])
     out = capsys.readouterr()
@@ -96,25 +101,28 @@ def test_significant_drop_fails_with_readable_diff(tmp_path, capsys):
     assert code == 1, out + err
     # default: the fine-tuned variant only
     assert "variant ft:" in out and "variant baseline:" not in out
-    acc = next(line for line in out.splitlines() if line.strip().startswith("accuracy"))
-    assert "100.0%" in acc and "73.3%" in acc and "-26.7 pp" in acc and "FAIL" in acc
+    acc = metric_line(out, "accuracy")
+    assert "100.0%" in acc and "73.3%" in acc and "-26.7 pp" in acc and "FAIL [accuracy-drop]" in acc
     # b=8, c=0 -> p = 2/256
     assert "0.008" in acc
     assert "right -> wrong (8):" in out and "wrong -> right (0):" in out
     assert "q001  expected" in out
-    assert '      baseline:  {"intent": "lost_card", "urgent": false}' in out
+    assert "      input:     Message: message number 1 please" in out  # the item's input beside the answers
+    assert '      accepted:  {"intent": "lost_card", "urgent": false}' in out
     assert '      candidate: {"intent": "refund", "urgent": false}' in out
     junk_line = next(line for line in out.splitlines() if "candidate: not json" in line)
     assert junk_line.endswith("…") and len(junk_line.split("candidate: ")[1]) == 201
-    assert "result: FAIL (ft accuracy, ft format_valid)" in out  # 1 junk answer of 30: 3.3 pp > 2 pp
+    # 1 junk answer of 30: 3.3 pp > 2 pp
+    assert "result: FAIL (accuracy-drop in variant ft; format-valid in variant ft)" in out
+    assert "paired on 30 of 30 items; repeats: accepted 1, candidate 1" in out
 
 
 def test_drop_beyond_tolerance_but_not_significant_passes(tmp_path, capsys):
     accepted, candidate = two_runs(tmp_path, scripted(), scripted(wrong={FT_MODEL: {4, 9}}))
     code, out, _ = cli(capsys, "compare", accepted, candidate, "--max-drop", "0.02")
     assert code == 0
-    acc = next(line for line in out.splitlines() if line.strip().startswith("accuracy"))
-    assert "-6.7 pp" in acc and "0.500" in acc and "not significantly" in acc
+    acc = metric_line(out, "accuracy")
+    assert "-6.7 pp" in acc and "0.500" in acc and "not significantly (McNemar p=0.5" in acc
     assert "result: ok" in out
     # a tolerance above the drop also passes, with the reason
     code, out, _ = cli(capsys, "compare", accepted, candidate, "--max-drop", "0.10")
@@ -130,13 +138,13 @@ def test_improvement_and_json(tmp_path, capsys):
     data = json.loads(out)
     assert data["exit_code"] == 0 and data["evalset_match"] is True
     (c,) = data["comparisons"]
-    assert c["candidate_variant"] == "ft" and c["paired_items"] == 30
+    assert c["candidate_variant"] == "ft" and c["paired_items"] == 30 and c["accepted_items"] == 30
     acc = next(m for m in c["metrics"] if m["metric"] == "accuracy")
     assert acc["diff"] == pytest.approx(0.2) and acc["p_value"] == pytest.approx(2 / 64)
     assert acc["lo"] <= 0.2 <= acc["hi"] and not acc["failed"]
     assert [ch["item_id"] for ch in c["wrong_to_right"]] == [f"q{i:03d}" for i in range(6)]
     ch = c["wrong_to_right"][0]
-    assert json.loads(ch["baseline_output"])["intent"] == "lost_card"
+    assert json.loads(ch["accepted_output"])["intent"] == "lost_card"
     assert json.loads(ch["candidate_output"])["intent"] == "card_arrival"
     assert ch["expected"] == {"intent": "card_arrival", "urgent": True}
 
@@ -164,7 +172,7 @@ def test_unanswered_items_count_as_wrong_and_fail_the_gate(tmp_path):
     assert acc.diff < 0 and acc.n == 30
     assert res.exit_code == 1
     text = format_text(res)
-    assert "error_rate" in text and "FAIL" in text and "unanswered (counted as wrong): 8" in text
+    assert "FAIL [error-rate]" in metric_line(text, "error_rate") and "unanswered (counted as wrong): 8" in text
 
 
 def test_incomplete_candidate_fails_the_gate(tmp_path):
@@ -175,7 +183,9 @@ def test_incomplete_candidate_fails_the_gate(tmp_path):
     res = compare_runs(accepted, candidate)
     assert all(not c.failed for c in res.comparisons)  # the metrics alone would pass
     assert res.failed and res.exit_code == 1 and res.candidate_status == "interrupted"
-    assert "not complete (status interrupted" in format_text(res)
+    text = format_text(res)
+    assert "FAIL [incomplete] the candidate run is not complete (status interrupted" in text
+    assert text.endswith("result: FAIL (incomplete)")
 
 
 def test_format_invalid_rate_beyond_tolerance_fails_without_significance(tmp_path):
@@ -185,7 +195,7 @@ def test_format_invalid_rate_beyond_tolerance_fails_without_significance(tmp_pat
     (c,) = res.comparisons
     fmt = next(m for m in c.metrics if m.metric == "format_valid")
     assert fmt.failed and fmt.p_value > 0.05 and "more than the 2.0 pp tolerance" in fmt.reason
-    assert res.exit_code == 1
+    assert res.exit_code == 1 and [f.rule for f in res.failures] == ["format-valid"]
 
 
 def test_different_evalset_refused_unless_allowed(tmp_path, capsys):
@@ -197,7 +207,7 @@ def test_different_evalset_refused_unless_allowed(tmp_path, capsys):
     code, out, err = cli(capsys, "compare", a, b)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and "eval sets differ" in err and "--allow-different-evalset" in err
-    code, out, _ = cli(capsys, "compare", a, b, "--allow-different-evalset")
+    code, out, _ = cli(capsys, "compare", a, b, "--allow-different-evalset")  # b covers a's 30 items
     assert code == 0 and "warning: the eval sets differ" in out and "1 only in candidate" in out
 
 
