@@ -115,3 +115,14 @@ def test_gate_on_a_pass_fail_named_primary_uses_mcnemar(tmp_path):
     assert acc.p_value == pytest.approx(2 / 2 ** 10) and "McNemar p=" in acc.reason
     row = pd.read_csv(b.run_dir / "summary.csv").iloc[0]
     assert row["accuracy"] == pytest.approx(20 / 30) and row["accuracy_exact"] == 0.0
+
+
+def test_gate_passes_four_of_fifty_items_dropping_by_half(tmp_path):
+    """4 of 50 items scoring 0.5 lower: a 4 pp drop that is noise (exact sign-flip p = 2/16 = 0.125); the
+    percentile bootstrap called it significant (p = 0.044) and failed the gate."""
+    ev = graded_evalset(tmp_path, [{"name": "credit", "scorer": "partial"}], "credit", n=50)
+    a, b = runs(tmp_path, ev, script(), script(wrong_urgent={0, 1, 2, 3}))
+    result = compare_runs(a.run_dir, b.run_dir)
+    acc = result.comparisons[0].metrics[0]
+    assert acc.diff == pytest.approx(-0.04) and acc.p_value == pytest.approx(0.125)
+    assert not result.failed and "not significantly (sign-flip p=0.125 >= 0.05)" in acc.reason
