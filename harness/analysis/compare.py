@@ -85,6 +85,8 @@ class ItemChange:
     candidate_output: str | None
     accepted_score: float | None = None  # the item's primary score (mean over repeats)
     candidate_score: float | None = None
+    accepted_repeat: int | None = None  # the repeat shown: of the side that went down its lowest-scored one,
+    candidate_repeat: int | None = None  # of the other its highest-scored one
 
 
 @dataclass
@@ -237,9 +239,11 @@ def _changes(acc: GateRun, cand: GateRun, name: str, ai: pd.DataFrame,
     up: list[ItemChange] = []
     for item_id, row in joined.iterrows():
         sa, sc = float(row["correct_rate_a"]), float(row["correct_rate_c"])
-        ra, rc = acc.first.get((name, str(item_id))), cand.first.get((name, str(item_id)))
+        ra = acc.shown(name, str(item_id), worst=sc > sa)
+        rc = cand.shown(name, str(item_id), worst=sc < sa)
         expected = (ra or rc).expected if (ra or rc) else None
-        ch = ItemChange(str(item_id), expected, inputs.get(str(item_id)), _output(ra), _output(rc), sa, sc)
+        ch = ItemChange(str(item_id), expected, inputs.get(str(item_id)), _output(ra), _output(rc), sa, sc,
+                        ra.repeat if ra else None, rc.repeat if rc else None)
         (down if sc < sa else up).append(ch)
     return down, up
 
@@ -384,11 +388,17 @@ def _variant_lines(c: VariantComparison, show: int) -> list[str]:
             out.append(f"    {ch.item_id}  expected {json.dumps(ch.expected, ensure_ascii=False)}{scores}")
             if ch.input is not None:
                 out.append(f"      input:     {_one_line(ch.input)}")
-            out.append(f"      accepted:  {_one_line(ch.accepted_output)}")
-            out.append(f"      candidate: {_one_line(ch.candidate_output)}")
+            out.append(f"      accepted:  {_one_line(ch.accepted_output)}"
+                       f"{_repeat(ch.accepted_repeat, c.accepted_repeats)}")
+            out.append(f"      candidate: {_one_line(ch.candidate_output)}"
+                       f"{_repeat(ch.candidate_repeat, c.candidate_repeats)}")
         if len(changes) > show:
             out.append(f"    ... and {len(changes) - show} more (use --json for all)")
     return out
+
+
+def _repeat(shown: int | None, repeats: int) -> str:
+    return f"  (repeat {shown + 1} of {repeats})" if shown is not None and repeats > 1 else ""
 
 
 def _primary_label(primary: str) -> str:

@@ -30,7 +30,7 @@ class GateRun:
     manifest: dict[str, Any]
     records: list[Record]
     items: pd.DataFrame  # stats.item_outcomes, indexed by (variant, item_id)
-    first: dict[tuple[str, str], Record]  # (variant, item) -> stats.first_records
+    by_item: dict[tuple[str, str], list[Record]]  # (variant, item) -> its records, in file order
 
     def variants_with_answers(self) -> list[str]:
         """Variants with at least one record (an errored call is a record: it counts as wrong, not missing)."""
@@ -49,6 +49,18 @@ class GateRun:
 
     def item_ids(self, variant: str) -> set[str]:
         return {str(i) for i in self.items.loc[variant].index} if variant in self.variants_with_answers() else set()
+
+    def shown(self, variant: str, item_id: str, *, worst: bool) -> Record | None:
+        """The record that stands for an item in the list of changed items: of its repeats, the one that
+        scored lowest (worst=True: the side that went down) or highest, an unanswered repeat counting as 0 and
+        an unknown score skipped; the lowest repeat among equals."""
+        recs = self.by_item.get((variant, item_id), [])
+        scored = [(0.0 if r.error is not None else r.scores.get("primary", 1.0 if r.scores.get("correct") else 0.0),
+                   r.repeat, r) for r in recs]
+        known = [(float(s) if worst else -float(s), rep, r) for s, rep, r in scored if s is not None]
+        if not known:
+            return recs[0] if recs else None
+        return min(known, key=lambda t: t[:2])[2]
 
     def repeats(self, variant: str) -> int:
         return len({r.repeat for r in self.records if r.variant == variant})
@@ -96,7 +108,10 @@ def load_gate_run(path: Path) -> GateRun:
     if not records:
         raise HarnessError(f"{path}: the run has no records (records.jsonl is missing or empty)")
     items = stats.item_outcomes(stats.outcomes_frame(records))
-    return GateRun(path, manifest, records, items, stats.first_records(records))
+    by_item: dict[tuple[str, str], list[Record]] = {}
+    for r in records:
+        by_item.setdefault((r.variant, r.item_id), []).append(r)
+    return GateRun(path, manifest, records, items, by_item)
 
 
 @dataclass

@@ -282,6 +282,7 @@ def test_right_on_two_of_three_repeats_fails_accuracy_drop(tmp_path, capsys):
     assert "FAIL [accuracy-drop]: dropped 33.3 pp" in acc and "(sign-flip p < 1/10000 < 0.05)" in acc
     assert "paired on 30 of 30 items; repeats: accepted 1, candidate 3" in out
     assert "scored lower (30):" in out and "score 1.00 -> 0.67" in out
+    assert '      candidate: {"intent": "lost_card", "urgent": true}  (repeat 2 of 3)' in out  # the wrong one
     assert last_line(out) == "result: FAIL (accuracy-drop in variant ft)"
     data = json.loads(cli(capsys, "compare", accepted, cand, "--json")[1])
     m = data["comparisons"][0]["metrics"][0]
