@@ -81,8 +81,9 @@ def _add_run(sub: Any) -> None:
 
 
 def _add_compare(sub: Any) -> None:
-    cmp_ = sub.add_parser("compare", help="regression gate: a candidate run against the accepted run (exit 1 "
-                          "when a rule fires, e.g. a significant drop beyond the tolerance)")
+    cmp_ = sub.add_parser("compare", help="regression gate: exit 1 when a candidate run falls behind",
+                          description="regression gate: a candidate run against an accepted run (exit 1 on a "
+                          "significant drop beyond the tolerance)")
     cmp_.add_argument("accepted_run", type=Path, metavar="ACCEPTED", help="the accepted run folder")
     cmp_.add_argument("candidate_run", type=Path, metavar="CANDIDATE", help="the new (candidate) run folder")
     cmp_.add_argument("--variant", help="compare only this variant (default: the fine-tuned variant if both runs "
