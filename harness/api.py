@@ -142,12 +142,15 @@ def load_run(path: str | Path) -> Run:
     return run_
 
 
-def compare(baseline: Run | str | Path, candidate: Run | str | Path, **kwargs: Any) -> CompareResult:
-    """The regression gate: `result.failed`, `result.exit_code`, and per-variant metric deltas.
+def compare(accepted: Run | str | Path, candidate: Run | str | Path, **kwargs: Any) -> CompareResult:
+    """The regression gate of `harness compare ACCEPTED CANDIDATE`: `result.failed`, `result.exit_code`,
+    `result.failures` (each with its rule) and per-variant metric deltas.
 
-    Keyword arguments: variant, max_drop (default 0.02), alpha (default 0.05), allow_different_evalset.
+    Keyword arguments (the CLI's flags): variant, max_drop (default 0.02), alpha (default 0.05),
+    allow_different_evalset, allow_missing_variant (a name or a list of names), allow_subset,
+    allow_scoring_change.
     """
     def folder(x: Run | str | Path) -> Path:
         return x.path if isinstance(x, Run) else Path(x)
 
-    return compare_runs(folder(baseline), folder(candidate), **kwargs)
+    return compare_runs(folder(accepted), folder(candidate), **kwargs)

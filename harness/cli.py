@@ -98,17 +98,26 @@ def _add_run(sub: Any) -> None:
 
 def _add_compare(sub: Any) -> None:
     cmp_ = sub.add_parser("compare", help="regression gate: exit 1 when a candidate run falls behind",
-                          description="regression gate: a candidate run against an accepted run (exit 1 on a "
-                          "significant drop beyond the tolerance)")
-    cmp_.add_argument("baseline_run", type=Path, help="the accepted run folder")
-    cmp_.add_argument("candidate_run", type=Path, help="the new run folder")
+                          description="regression gate: a candidate run against an accepted run. Exits 1 naming each "
+                          "rule that fired: incomplete, missing-variant, scoring-changed, subset, unknown-scores, "
+                          "error-rate, format-valid, accuracy-drop (see the README's gate section)")
+    cmp_.add_argument("accepted_run", type=Path, metavar="ACCEPTED", help="the accepted run folder")
+    cmp_.add_argument("candidate_run", type=Path, metavar="CANDIDATE", help="the new (candidate) run folder")
     cmp_.add_argument("--variant", help="compare only this variant (default: the fine-tuned variant if both runs "
                       "have it, else every variant name they share)")
     cmp_.add_argument("--max-drop", type=float, default=0.02, help="tolerated drop as a share (default 0.02 = 2 pp)")
-    cmp_.add_argument("--alpha", type=float, default=0.05, help="significance level of the McNemar test (default 0.05)")
+    cmp_.add_argument("--alpha", type=float, default=0.05, help="significance level of the paired test (default 0.05)")
     cmp_.add_argument("--json", action="store_true", help="print the comparison as JSON")
     cmp_.add_argument("--allow-different-evalset", action="store_true",
                       help="compare even when the eval set hashes differ (items are paired by id)")
+    cmp_.add_argument("--allow-missing-variant", action="append", default=[], metavar="NAME",
+                      help="pass although variant NAME of the accepted run has no records in the candidate "
+                      "(repeatable)")
+    cmp_.add_argument("--allow-subset", action="store_true",
+                      help="pass although the candidate did not ask every item of the accepted run (compare the "
+                      "items both asked)")
+    cmp_.add_argument("--allow-scoring-change", action="store_true",
+                      help="pass although the primary score, the scorers or the judge model differ")
     cmp_.add_argument("--show", type=int, default=20, help="changed items listed per direction (default 20)")
 
 
@@ -291,8 +300,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from harness.analysis.compare import format_text, to_json
     from harness.api import compare
 
-    result = compare(args.baseline_run, args.candidate_run, variant=args.variant, max_drop=args.max_drop,
-                          alpha=args.alpha, allow_different_evalset=args.allow_different_evalset)
+    result = compare(args.accepted_run, args.candidate_run, variant=args.variant, max_drop=args.max_drop,
+                     alpha=args.alpha, allow_different_evalset=args.allow_different_evalset,
+                     allow_missing_variant=args.allow_missing_variant, allow_subset=args.allow_subset,
+                     allow_scoring_change=args.allow_scoring_change)
     print(to_json(result) if args.json else format_text(result, show=args.show))
     return result.exit_code
 

@@ -42,6 +42,23 @@ def test_run_summary_records_and_compare(tmp_path, evalset_dir, fake_server):
     assert harness.compare(str(again.path), other.path).to_dict()["exit_code"] == 0
 
 
+def test_compare_speaks_of_the_accepted_and_the_candidate_run(tmp_path, evalset_dir, fake_server):
+    """Keywords and JSON say accepted / candidate ("baseline" is a variant name); the gate's rules are named."""
+    cfg = make_config(tmp_path, evalset_dir, fake_server.base_url, variants=[
+        {"name": "baseline", "kind": "baseline", "model": "small"},
+        {"name": "few-shot", "kind": "few_shot", "model": "small", "shots": 2},
+    ])
+    accepted = harness.run(cfg, limit=3, variants=["baseline"], out=tmp_path / "a", progress=False)
+    renamed = harness.run(cfg, limit=3, variants=["few-shot"], out=tmp_path / "b", progress=False)
+    gate = harness.compare(accepted=accepted, candidate=renamed)
+    assert gate.exit_code == 1 and [(f.rule, f.variant) for f in gate.failures] == [("missing-variant", "baseline")]
+    d = gate.to_dict()
+    assert d["accepted_run"] == str(accepted.path) and d["candidate_run"] == str(renamed.path)
+    assert d["rules_fired"] == ["missing-variant"] and "baseline_run" not in d
+    with pytest.raises(HarnessError, match="no variant name is in both runs"):
+        harness.compare(accepted, renamed, allow_missing_variant="baseline")
+
+
 def test_load_run_rebuilds_missing_tables(tmp_path, evalset_dir, fake_server):
     cfg = make_config(tmp_path, evalset_dir, fake_server.base_url)
     run = harness.run(cfg, out=tmp_path / "r", progress=False)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis.stats import PairedResult, paired_compare
+from harness.analysis.stats import TEST_NAMES, PairedResult, paired_compare
 from harness.records import Record
 from harness.report.format import as_float, p_value, pct, pp, usd
 
@@ -335,8 +335,8 @@ def analyse(manifest: dict[str, Any], config: dict[str, Any] | None, df: pd.Data
                 lines.append(
                     f"Fine-tuning ({ft_name}) {verdict} {pp(abs(pr.diff), signed=False, unit=False)} percentage "
                     f"points of accuracy against {eco.best_prompt} on {pr.n} paired items (95% CI {pp(pr.lo)} to "
-                    f"{pp(pr.hi)}; {'McNemar' if pr.test == 'mcnemar' else 'paired bootstrap'} "
-                    f"p {_eq(p_value(pr.p_value, sentence=True))}, {sig} at 5%).")
+                    f"{pp(pr.hi)}; {TEST_NAMES.get(pr.test, pr.test)} "
+                    f"p {_eq(p_value(pr.p_value, sentence=True, bound=pr.p_bound))}, {sig} at 5%).")
     cost = usd(training.cost_usd, by_magnitude=True)
     if training.cost_usd is not None and training.billed_tokens is not None:
         lines.append(f"Estimated training cost: {cost} ({training.billed_tokens:,.0f} billed "

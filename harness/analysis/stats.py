@@ -2,11 +2,15 @@
 
 Variants answer the *same* held-out items, so comparisons are paired: an item one variant gets right and
 another gets wrong is the evidence, not two independent accuracies. Hence a paired bootstrap for the
-interval of the difference and an exact McNemar test (a binomial test on the discordant items) for its
-p-value. Everything here is deterministic for a given seed, so a re-built report is byte-identical.
+interval of the difference, and for its p-value a paired test on the same per-item quantity the difference is
+measured on (the item's mean score over its repeats): the exact McNemar test when every item's value is 0 or 1
+(a binomial test on the discordant items), else a sign-flip test on the per-item differences — exact by
+enumeration when few items changed, else seeded resamples. Never a test on majority votes: 2 of 3 repeats
+right on every item is a drop from 100% to 66.7% that no majority vote sees. Everything here is deterministic
+for a given seed, so a re-built report is byte-identical.
 
 scipy is not a core dependency; the exact binomial tail is computed with integer arithmetic (or in log
-space for very large samples).
+space for very large samples), the sign-flip enumeration with numpy.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from harness.records import Record
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 BOOTSTRAP_SAMPLES = 2000
 DEFAULT_SEED = 0
+SIGN_FLIP_EXACT_MAX = 20  # up to this many nonzero differences: all 2^n sign patterns (2^20 sums = 8 MB)
+SIGN_FLIP_RESAMPLES = 10_000
+TEST_NAMES = {"mcnemar": "McNemar", "sign-flip": "sign-flip"}  # PairedResult.test -> how the output names it
 
 
 def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float] | None:
@@ -101,21 +108,46 @@ def _bootstrap_means(d: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     return draws @ values / n
 
 
-def bootstrap_p_value(baseline: np.ndarray | list[float], candidate: np.ndarray | list[float], *,
-                      n_boot: int = BOOTSTRAP_SAMPLES, seed: int = DEFAULT_SEED) -> float | None:
-    """Two-sided p-value of the paired mean difference for scores that are not pass/fail (a 0..1 mean such as
-    partial credit or a judge's 1-5): twice the smaller share of bootstrap means on either side of zero, from
-    the same resamples as `paired_bootstrap` (same seed), so p < 0.05 exactly when its 95% interval excludes 0.
-    Its resolution is 1/n_boot. No difference at all gives 1."""
-    a = np.asarray(baseline, dtype=float)
-    b = np.asarray(candidate, dtype=float)
-    if a.size == 0:
-        return None
-    d = b - a
-    if not d.any():
-        return 1.0
-    means = _bootstrap_means(d, n_boot, seed)
-    return float(min(1.0, 2 * min((means <= 0).mean(), (means >= 0).mean())))
+@dataclass(frozen=True)
+class SignFlip:
+    """A sign-flip test's p-value and how it was reached. `bound`: no resample reached the observed sum, so
+    the p-value is only known to be below 1/resamples, and `p_value` holds that upper bound."""
+
+    p_value: float
+    exact: bool
+    resamples: int = 0  # 0 when exact
+    bound: bool = False
+
+
+def sign_flip_test(diffs: np.ndarray | list[float], *, exact_max: int = SIGN_FLIP_EXACT_MAX,
+                   n_resamples: int = SIGN_FLIP_RESAMPLES, seed: int = DEFAULT_SEED) -> SignFlip:
+    """Two-sided paired test of a mean difference (candidate - baseline per item): under no difference each
+    item's difference is as likely positive as negative, so the p-value is the share of sign patterns whose
+    |sum| reaches the observed |sum|. Items with no difference carry no sign. Valid at any n, for any values
+    (per-item means over repeats, graded scores): 4 of 50 items dropping by 0.5 gives 2/16 = 0.125.
+
+    Up to `exact_max` nonzero differences every pattern is enumerated; above that `n_resamples` seeded random
+    patterns (drawn as binomial counts per distinct |difference|, so no resamples x items matrix)."""
+    d = np.asarray(diffs, dtype=float)
+    mags = np.abs(d[np.abs(d) > 1e-12])
+    if mags.size == 0:
+        return SignFlip(1.0, True)
+    observed = abs(float(d.sum()))
+    tol = 1e-9 * max(1.0, float(mags.sum()))  # the same sum reached in another order must count
+    if mags.size <= exact_max:
+        sums = np.zeros(1)
+        for m in mags:
+            sums = np.concatenate([sums + m, sums - m])
+        return SignFlip(float(min(1.0, (np.abs(sums) >= observed - tol).mean())), True)
+    values, counts = np.unique(np.round(mags, 12), return_counts=True)
+    rng = np.random.default_rng(seed)
+    hits, chunk = 0, max(1, 2_000_000 // values.size)
+    for start in range(0, n_resamples, chunk):
+        heads = rng.binomial(counts, 0.5, size=(min(chunk, n_resamples - start), values.size))
+        hits += int((np.abs((2 * heads - counts) @ values) >= observed - tol).sum())
+    if hits == 0:
+        return SignFlip(1 / n_resamples, False, n_resamples, bound=True)
+    return SignFlip(hits / n_resamples, False, n_resamples)
 
 
 # -- per-item outcomes ---------------------------------------------------------------------------------
@@ -149,18 +181,16 @@ def item_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
     as a success). An unanswered repeat (error) counts as not correct and not valid: every item is in the
     comparison, so a variant cannot gain from failing.
 
-    `correct_rate` is the mean of the known primary scores of the item's repeats (NaN when none is known);
-    `graded` counts repeats whose primary score is neither 0 nor 1 (then the score is not pass/fail and the
-    majority vote and McNemar do not apply)."""
+    `correct_rate` is the mean of the known primary scores of the item's repeats (NaN when none is known): the
+    quantity accuracy and every paired test are measured on. The majority vote `correct` is shown, never
+    tested."""
     if frame.empty:
         return pd.DataFrame(columns=["variant", "item_id", "repeats", "correct_rate", "format_valid_rate",
-                                     "correct", "format_valid", "disagree", "graded"]
+                                     "correct", "format_valid", "disagree"]
                             ).set_index(["variant", "item_id"])
-    work = frame.assign(graded=frame["correct"].notna() & ~frame["correct"].isin([0.0, 1.0]))
-    g = work.groupby(["variant", "item_id"], sort=False)
+    g = frame.groupby(["variant", "item_id"], sort=False)
     out = g.agg(repeats=("correct", "size"), correct_rate=("correct", "mean"),
-                format_valid_rate=("format_valid", "mean"), cmin=("correct", "min"), cmax=("correct", "max"),
-                graded=("graded", "sum"))
+                format_valid_rate=("format_valid", "mean"), cmin=("correct", "min"), cmax=("correct", "max"))
     out["correct"] = out["correct_rate"] > 0.5
     out["format_valid"] = out["format_valid_rate"] > 0.5
     out["disagree"] = out["cmin"] < out["cmax"]  # repeats that scored differently (pass/fail or graded)
@@ -218,11 +248,13 @@ class PairedResult:
     diff: float | None
     lo: float | None
     hi: float | None
-    right_to_wrong: int  # baseline right, candidate wrong (majority vote per item); graded: items that got worse
-    wrong_to_right: int  # ... and the reverse (graded: items that got better)
-    p_value: float | None
-    test: str = "mcnemar"  # "mcnemar" (pass/fail scores) or "bootstrap" (0..1 means: bootstrap_p_value)
+    right_to_wrong: int  # items whose value went down (pass/fail, one repeat: right -> wrong)
+    wrong_to_right: int  # ... and up
+    p_value: float | None  # with p_bound: an upper bound (no resample reached the observed difference)
+    test: str = "mcnemar"  # "mcnemar" (every per-item value 0 or 1) or "sign-flip" (sign_flip_test)
     unknown: int = 0  # paired items left out because a side's score is unknown (a judge that failed)
+    p_bound: bool = False
+    resamples: int = 0  # sign-flip resamples; 0 when the p-value is exact
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -231,14 +263,13 @@ class PairedResult:
 def paired_compare(base_items: pd.DataFrame, cand_items: pd.DataFrame, metric: str = "correct", *,
                    seed: int = DEFAULT_SEED, n_boot: int = BOOTSTRAP_SAMPLES) -> PairedResult:
     """Pair two per-item tables (indexed by item_id, from item_outcomes) on the items both were asked.
-    The interval uses per-item means (all the information repeats give). The p-value: for a pass/fail score an
-    exact McNemar test on the per-item majority; for a graded 0..1 score (any value strictly between 0 and 1 on
-    either side) the paired bootstrap's (`bootstrap_p_value`). Items whose score is unknown on either side are
-    left out (counted in `unknown`)."""
+    Everything is measured on the per-item means over repeats (all the information repeats give): the
+    difference, its bootstrap interval and the p-value. When every item's value is 0 or 1 on both sides (a
+    pass/fail score with one repeat, or repeats that agree) the p-value is the exact McNemar test — the sign
+    test on the discordant items, which is what the sign-flip test is on such values; otherwise the sign-flip
+    test (`sign_flip_test`). Items whose score is unknown on either side are left out (counted in `unknown`)."""
     rate = f"{metric}_rate"
-    cols = [rate, metric] + (["graded"] if metric == "correct" and "graded" in base_items.columns
-                             and "graded" in cand_items.columns else [])
-    joined = base_items[cols].add_suffix("_b").join(cand_items[cols].add_suffix("_c"), how="inner")
+    joined = base_items[[rate]].add_suffix("_b").join(cand_items[[rate]].add_suffix("_c"), how="inner")
     known = joined[f"{rate}_b"].notna() & joined[f"{rate}_c"].notna()
     unknown = int((~known).sum())
     joined = joined[known]
@@ -248,14 +279,10 @@ def paired_compare(base_items: pd.DataFrame, cand_items: pd.DataFrame, metric: s
     a = joined[f"{rate}_b"].to_numpy(dtype=float)
     c = joined[f"{rate}_c"].to_numpy(dtype=float)
     diff, lo, hi = paired_bootstrap(a, c, seed=seed, n_boot=n_boot)  # type: ignore[misc]
-    graded = "graded_b" in joined.columns and bool((joined["graded_b"] > 0).any() or (joined["graded_c"] > 0).any())
-    if graded:
-        r2w, w2r = int((c < a).sum()), int((c > a).sum())
+    r2w, w2r = int((c < a).sum()), int((c > a).sum())
+    if np.isin(a, (0.0, 1.0)).all() and np.isin(c, (0.0, 1.0)).all():
         return PairedResult(metric, n, float(a.mean()), float(c.mean()), diff, lo, hi, r2w, w2r,
-                            bootstrap_p_value(a, c, seed=seed, n_boot=n_boot), "bootstrap", unknown)
-    ma = joined[f"{metric}_b"].to_numpy(dtype=bool)
-    mc = joined[f"{metric}_c"].to_numpy(dtype=bool)
-    r2w = int((ma & ~mc).sum())
-    w2r = int((~ma & mc).sum())
-    return PairedResult(metric, n, float(a.mean()), float(c.mean()), diff, lo, hi, r2w, w2r,
-                        mcnemar_exact(r2w, w2r), "mcnemar", unknown)
+                            mcnemar_exact(r2w, w2r), "mcnemar", unknown)
+    sf = sign_flip_test(c - a, seed=seed)
+    return PairedResult(metric, n, float(a.mean()), float(c.mean()), diff, lo, hi, r2w, w2r, sf.p_value,
+                        "sign-flip", unknown, p_bound=sf.bound, resamples=sf.resamples)

@@ -76,14 +76,14 @@ def pp(x: float | None, *, digits: int = 1, signed: bool = True, unit: bool = Tr
     return f"{text} pp" if unit else text
 
 
-def p_value(x: float | None, *, sentence: bool = False) -> str:
-    """A p-value for tables ("<0.001", "0.250"); sentence=True gives three significant digits ("0.503")."""
+def p_value(x: float | None, *, sentence: bool = False, bound: bool = False) -> str:
+    """A p-value for tables ("<0.001", "0.250"); sentence=True gives three significant digits ("0.503").
+    bound: x is an upper bound (no resample reached the observed difference), said as "< x", never "p = 0"."""
     if x is None:
         return MISSING
     if sentence:
-        # a resampled p-value can be exactly 0 (no resample crossed): say "< 0.001", never "p = 0"
-        return "< 0.001" if x == 0 else f"{x:.3g}"
-    return "<0.001" if x < 0.001 else f"{x:.3f}"
+        return f"< {x:.3g}" if bound else "< 0.001" if x == 0 else f"{x:.3g}"
+    return "<0.001" if x < 0.001 else f"<{x:.3f}" if bound else f"{x:.3f}"
 
 
 def p_label(x: float | None) -> str:
@@ -153,6 +153,7 @@ def cell(row: Any, col: str) -> str:
             text += " " + interval(lo, hi, diff=True)
         if not is_missing(p):
             text += " " + p_label(p)
-            if col == "accuracy_diff" and row.get("accuracy_test") == "bootstrap":
-                text += " (bootstrap)"
+            test = row.get("accuracy_test")
+            if col == "accuracy_diff" and isinstance(test, str) and test != "mcnemar":
+                text += f" ({test})"  # sign-flip: per-item means over repeats, or a graded score
     return text

@@ -1,9 +1,8 @@
 """Statistics, the regression gate and the report on whichever score task.yaml makes `primary:` — a graded
-0..1 score (paired bootstrap) or a pass/fail one (McNemar)."""
+0..1 score (sign-flip test) or a pass/fail one (McNemar)."""
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -22,25 +21,16 @@ def rec(variant: str, item: str, primary, repeat: int = 0) -> Record:
                   raw_text="x", scores={"format_valid": True, "correct": primary == 1.0, "primary": primary})
 
 
-def test_graded_primary_uses_the_paired_bootstrap():
+def test_graded_primary_uses_the_sign_flip_test():
     records = [rec("a", f"i{i}", 1.0) for i in range(10)] + [rec("b", f"i{i}", 0.5) for i in range(10)]
     items = stats.item_outcomes(stats.outcomes_frame(records))
     pr = stats.paired_compare(items.loc["a"], items.loc["b"])
-    assert pr.test == "bootstrap" and pr.n == 10
+    assert pr.test == "sign-flip" and pr.n == 10
     assert (pr.baseline, pr.candidate, pr.diff) == (1.0, 0.5, -0.5)
     assert (pr.lo, pr.hi) == (-0.5, -0.5)  # every item dropped by exactly 0.5
-    assert pr.p_value == 0.0  # no resample reaches 0
+    # exact: of the 2^10 sign patterns only all-minus and all-plus reach |sum| = 5
+    assert pr.p_value == pytest.approx(2 / 1024) and not pr.p_bound and pr.resamples == 0
     assert (pr.right_to_wrong, pr.wrong_to_right) == (10, 0)  # items that scored lower / higher
-
-
-def test_bootstrap_p_value_matches_its_interval():
-    rng = np.random.default_rng(3)
-    a = rng.uniform(0, 1, 40)
-    b = a + rng.normal(0.02, 0.2, 40)
-    _, lo, hi = stats.paired_bootstrap(a, b)
-    p = stats.bootstrap_p_value(a, b)
-    assert (p < 0.05) == (lo > 0 or hi < 0)
-    assert stats.bootstrap_p_value([0.5, 0.2], [0.5, 0.2]) == 1.0
 
 
 def test_pass_fail_named_primary_uses_mcnemar_and_unknowns_are_left_out():
@@ -99,7 +89,7 @@ def test_gate_and_report_on_a_graded_primary(tmp_path):
     result = compare_runs(a.run_dir, b.run_dir)
     acc = result.comparisons[0].metrics[0]
     assert result.failed and acc.failed and result.primary == "credit"
-    assert acc.diff == pytest.approx(-20 * 0.5 / 30) and "paired bootstrap p=" in acc.reason
+    assert acc.diff == pytest.approx(-20 * 0.5 / 30) and "sign-flip p=1.91e-06 < 0.05" in acc.reason
     text = format_text(result)
     assert "accuracy (primary score 'credit')" in text and "scored lower (20):" in text
     assert "score 1.00 -> 0.50" in text
@@ -125,3 +115,14 @@ def test_gate_on_a_pass_fail_named_primary_uses_mcnemar(tmp_path):
     assert acc.p_value == pytest.approx(2 / 2 ** 10) and "McNemar p=" in acc.reason
     row = pd.read_csv(b.run_dir / "summary.csv").iloc[0]
     assert row["accuracy"] == pytest.approx(20 / 30) and row["accuracy_exact"] == 0.0
+
+
+def test_gate_passes_four_of_fifty_items_dropping_by_half(tmp_path):
+    """4 of 50 items scoring 0.5 lower: a 4 pp drop that is noise (exact sign-flip p = 2/16 = 0.125); the
+    percentile bootstrap called it significant (p = 0.044) and failed the gate."""
+    ev = graded_evalset(tmp_path, [{"name": "credit", "scorer": "partial"}], "credit", n=50)
+    a, b = runs(tmp_path, ev, script(), script(wrong_urgent={0, 1, 2, 3}))
+    result = compare_runs(a.run_dir, b.run_dir)
+    acc = result.comparisons[0].metrics[0]
+    assert acc.diff == pytest.approx(-0.04) and acc.p_value == pytest.approx(0.125)
+    assert not result.failed and "not significantly (sign-flip p=0.125 >= 0.05)" in acc.reason

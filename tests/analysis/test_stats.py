@@ -1,5 +1,6 @@
 """Intervals and paired tests: exact values, determinism, and the repeats aggregation end to end."""
 
+import itertools
 import math
 from fractions import Fraction
 
@@ -14,10 +15,12 @@ from harness.analysis.stats import (
     paired_bootstrap,
     paired_compare,
     repeat_spread,
+    sign_flip_test,
     wilson,
 )
 from harness.api import run
 from harness.records import Record, Usage
+from harness.report.format import cell, p_value
 from harness.runner.runner import RunOptions
 from tests.analysis.test_compare import LABELS, item_number, make_evalset
 from tests.conftest import make_config
@@ -55,6 +58,58 @@ def test_mcnemar_log_space_matches_exact_for_large_samples():
     # n > 5000 takes the log-space path
     for b, c in [(2900, 3200), (3000, 3010)]:
         assert mcnemar_exact(b, c) == pytest.approx(_exact_two_sided(b, c), rel=1e-9)
+
+
+def _brute_sign_flip(d: list[float]) -> float:
+    nz = [x for x in d if x != 0]
+    obs = abs(sum(nz))
+    sums = [sum(s * x for s, x in zip(signs, nz, strict=True)) for signs in itertools.product((1, -1), repeat=len(nz))]
+    return sum(abs(t) >= obs - 1e-9 for t in sums) / len(sums)
+
+
+def test_sign_flip_exact_values():
+    # the issue's example: 4 of 50 items drop by 0.5 -> only the all-minus and all-plus patterns reach |-2|
+    res = sign_flip_test([-0.5] * 4 + [0.0] * 46)
+    assert res.exact and not res.bound and res.p_value == pytest.approx(0.125)
+    assert sign_flip_test([0.0, 0.0]).p_value == 1.0 and sign_flip_test([]).p_value == 1.0
+    assert sign_flip_test([-1, 1]).p_value == 1.0
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        d = list(np.round(rng.choice([-1, -2 / 3, -1 / 3, 0, 1 / 3, 0.25], size=12), 6))
+        assert sign_flip_test(d).p_value == pytest.approx(_brute_sign_flip(d))
+    # on 0/1 values it is the exact McNemar test
+    assert sign_flip_test([-1.0] * 7 + [1.0] * 2).p_value == pytest.approx(mcnemar_exact(7, 2))
+
+
+def test_sign_flip_resamples_are_seeded_and_never_zero():
+    d = [-1 / 3] * 30  # 2 of 3 repeats right on each of 30 items: exact p = 2 / 2^30
+    res = sign_flip_test(d)
+    assert not res.exact and res.resamples == 10_000 and res.bound and res.p_value == 1e-4
+    assert p_value(res.p_value, sentence=True, bound=True) == "< 0.0001"
+    rng = np.random.default_rng(2)
+    d = list(rng.choice([-1, -0.5, 0, 0.5], size=22, p=[0.3, 0.2, 0.2, 0.3]))
+    exact = sign_flip_test(d, exact_max=22).p_value
+    approx = sign_flip_test(d, exact_max=0, n_resamples=20_000, seed=1)
+    assert not approx.exact and approx.p_value == pytest.approx(exact, abs=0.01)
+    assert sign_flip_test(d, exact_max=0, seed=1) == sign_flip_test(d, exact_max=0, seed=1)
+
+
+def test_repeats_are_tested_on_per_item_means_not_majority_votes():
+    """Right on 2 of 3 repeats of every item: the majority votes did not change (McNemar p = 1 on them),
+    the per-item means dropped from 1 to 2/3 on all 12 items (exact sign-flip p = 2 / 2^12)."""
+    recs = [_rec("a", f"i{k}", 0, True) for k in range(12)]
+    recs += [_rec("b", f"i{k}", r, r != 1) for k in range(12) for r in range(3)]
+    items = item_outcomes(outcomes_frame(recs))
+    pr = paired_compare(items.loc["a"], items.loc["b"], "correct")
+    assert pr.test == "sign-flip" and pr.diff == pytest.approx(-1 / 3)
+    assert pr.p_value == pytest.approx(2 / 2 ** 12) and pr.right_to_wrong == 12
+
+
+def test_report_cell_names_the_test_unless_mcnemar():
+    row = {"accuracy_diff": -0.1, "accuracy_diff_lo": -0.2, "accuracy_diff_hi": 0.0, "accuracy_p": 0.125,
+           "accuracy_test": "sign-flip"}
+    assert cell(row, "accuracy_diff") == "-10.0 pp [-20.0, +0.0] p=0.125 (sign-flip)"
+    assert cell({**row, "accuracy_test": "mcnemar"}, "accuracy_diff") == "-10.0 pp [-20.0, +0.0] p=0.125"
 
 
 def test_paired_bootstrap_deterministic_and_covers_truth():
