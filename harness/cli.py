@@ -184,10 +184,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if stale and stale not in warned:
             warned.add(stale)
             print(f"warning: {stale}")
+    from harness.data.leakage import text_warnings
     from harness.runner.leakage import leakage_lines
 
     leaks = leakage_lines(cfg, ev, cfg.variants)
-    for line in leaks:
+    for line in leaks + text_warnings(ev):
         print(f"warning: {line}")
     if not leaks:
         print("leakage: none found between the test split and train / few-shot pool / docs")
