@@ -263,7 +263,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from harness.api import merge
+    from harness.api import cli_merge as merge
     from harness.report.markdown import markdown_table
 
     result = merge(*args.run_dirs, out=args.out)
@@ -278,7 +278,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.analysis.compare import format_text, to_json
-    from harness.api import compare
+    from harness.api import cli_compare as compare
 
     result = compare(args.baseline_run, args.candidate_run, variant=args.variant, max_drop=args.max_drop,
                           alpha=args.alpha, allow_different_evalset=args.allow_different_evalset)
