@@ -167,8 +167,7 @@ def run_options(**kwargs: Any) -> RunOptions:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
         raise TypeError(f"limit={limit!r}: give a whole number of held-out items")
     if limit is not None and limit < 1:
-        raise HarnessError(f"limit={limit}: must be at least 1 (a sample of that many held-out items); "
-                           "leave it out to ask every item")
+        raise HarnessError(f"limit={limit}: give 1 or more items (or leave limit out to ask every held-out item)")
     rate = values.get("max_error_rate")
     if rate is not None and not (isinstance(rate, int | float) and not isinstance(rate, bool) and 0 <= rate <= 1):
         raise HarnessError(f"max_error_rate={rate!r}: must be a share between 0 and 1 (0.1 = stop after 10% errors)")
@@ -180,8 +179,8 @@ def run(config: str | Path | None = None, options: RunOptions | None = None, **k
 
     Keywords are the CLI's flags (`harness run --help`): limit, variants ("a,b" or ["a", "b"]), out,
     results_dir, resume, retry_errors, no_cache, refresh, allow_unpriced, max_error_rate, no_progress, shard
-    ("K/N": this machine's slice); also use_cache and progress (the opposites of no_cache and no_progress) and
-    cache_path. Errors name the keyword ("limit=-5: ..."); with a RunOptions instead, they name the CLI's flags.
+    ("K/N": this machine's slice), force (with out: replace the run already in that folder); also use_cache and
+    progress (the opposites of no_cache and no_progress) and cache_path. Errors name the keyword ("limit=-5: ..."); with a RunOptions instead, they name the CLI's flags.
     """
     if options is not None:
         if kwargs:

@@ -90,7 +90,7 @@ def test_the_cli_flags_are_keywords(tmp_path, evalset_dir, fake_server, capsys, 
 
 def test_api_errors_name_the_keyword_and_cli_errors_the_flag(tmp_path, evalset_dir, fake_server, capsys):
     cfg = make_config(tmp_path, evalset_dir, fake_server.base_url)
-    with pytest.raises(HarnessError, match=r"^limit=-5: must be at least 1"):
+    with pytest.raises(HarnessError, match=r"^limit=-5: give 1 or more items"):
         harness.run(cfg, limit=-5)
     with pytest.raises(HarnessError, match=r"^max_error_rate=2: must be a share between 0 and 1"):
         harness.run(cfg, max_error_rate=2)
