@@ -101,9 +101,9 @@ _NEGATED = {"no_cache": "use_cache", "no_progress": "progress"}
 _PATHS = ("out", "results_dir", "resume", "cache_path")
 # The CLI's flags as the layers below (shared with the CLI) name them in errors: switches, and flags with a value.
 _SWITCHES = {"retry-errors", "no-cache", "refresh", "allow-unpriced", "no-progress", "allow-different-evalset",
-             "force"}
+             "allow-subset", "allow-scoring-change", "force"}
 _VALUED = {"limit", "variants", "out", "results-dir", "resume", "max-error-rate", "shard", "variant", "max-drop",
-           "alpha"}
+           "alpha", "allow-missing-variant"}
 _FLAG = re.compile(r"--([a-z][a-z-]*)(?: (?!--)(\S+))?")
 
 

@@ -119,3 +119,5 @@ def test_keyword_words_keeps_commands():
     assert keyword_words("use --resume results/r to continue it, or another --out") \
         == "use resume=results/r to continue it, or another out"
     assert keyword_words("pip install --force-reinstall gguf") == "pip install --force-reinstall gguf"
+    assert keyword_words("unless --allow-missing-variant NAME allows it or --allow-subset") \
+        == "unless allow_missing_variant=NAME allows it or allow_subset=True"
