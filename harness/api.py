@@ -11,7 +11,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -93,31 +96,106 @@ def records_frame(records: list[Record]) -> pd.DataFrame:
 
 
 _OPTION_NAMES = {f.name for f in fields(RunOptions)}
+# The CLI's switches that say "not": the keyword of the same name, and the RunOptions field it turns off.
+_NEGATED = {"no_cache": "use_cache", "no_progress": "progress"}
+_PATHS = ("out", "results_dir", "resume", "cache_path")
+# The CLI's flags as the layers below (shared with the CLI) name them in errors: switches, and flags with a value.
+_SWITCHES = {"retry-errors", "no-cache", "refresh", "allow-unpriced", "no-progress", "allow-different-evalset",
+             "allow-subset", "allow-scoring-change", "force"}
+_VALUED = {"limit", "variants", "out", "results-dir", "resume", "max-error-rate", "shard", "variant", "max-drop",
+           "alpha", "allow-missing-variant"}
+_FLAG = re.compile(r"--([a-z][a-z-]*)(?: (?!--)(\S+))?")
+
+
+def keyword_words(message: str) -> str:
+    """An error in the API's words: "--limit -5: ..." -> "limit=-5: ...", "pass --allow-different-evalset" ->
+    "pass allow_different_evalset=True". A command in backticks (`harness run --resume DIR`) is kept."""
+    def as_keyword(m: re.Match[str]) -> str:
+        flag, value = m.group(1), m.group(2)
+        name, rest = flag.replace("-", "_"), f" {value}" if value else ""
+        if flag in _SWITCHES:
+            return f"{name}=True{rest}"
+        if flag not in _VALUED:
+            return m.group(0)
+        if value and (value.endswith((":", ",", ";")) or "/" in value or value.isupper() or value[0] in "-0123456789"):
+            return f"{name}={value}"  # the value given, or a placeholder such as RUN_DIR
+        return name + rest
+
+    parts = message.split("`")
+    parts[::2] = [_FLAG.sub(as_keyword, part) for part in parts[::2]]
+    return "`".join(parts)
+
+
+@contextmanager
+def _keyword_errors() -> Iterator[None]:
+    """The API's errors name its keywords, not the CLI's flags. The CLI calls the undecorated functions
+    (`cli_compare`, `cli_merge`; `run` with a RunOptions), whose errors name its flags."""
+    try:
+        yield
+    except HarnessError as exc:
+        exc.args = (keyword_words(str(exc)),)
+        raise
+
+
+def _names(variants: Any) -> list[str] | None:
+    """`"a,b"` (as on the command line) or `["a", "b"]`: the variant names."""
+    if variants is None or isinstance(variants, str):
+        names = [x.strip() for x in (variants or "").split(",") if x.strip()]
+    elif isinstance(variants, list | tuple) and all(isinstance(x, str) for x in variants):
+        names = [x.strip() for x in variants if x.strip()]
+    else:
+        raise TypeError(f"variants={variants!r}: give variant names as a list or a comma-separated string")
+    return names or None
+
+
+def run_options(**kwargs: Any) -> RunOptions:
+    """RunOptions from keywords spelt as the CLI's flags (`no_progress=True`) or as its fields (`progress=False`)."""
+    unknown = sorted(set(kwargs) - _OPTION_NAMES - set(_NEGATED))
+    if unknown:
+        raise TypeError(f"harness.run(): unknown option(s) {', '.join(unknown)}; "
+                        f"known: {', '.join(sorted(_OPTION_NAMES | set(_NEGATED)))}")
+    values = dict(kwargs)
+    for switch, field_name in _NEGATED.items():
+        if switch in values:
+            if field_name in values:
+                raise TypeError(f"harness.run(): give {switch} or {field_name}, not both")
+            values[field_name] = not values.pop(switch)
+    values.update({k: Path(v) for k, v in values.items() if k in _PATHS and v is not None})
+    if "variants" in values:
+        values["variants"] = _names(values["variants"])
+    limit = values.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+        raise TypeError(f"limit={limit!r}: give a whole number of held-out items")
+    if limit is not None and limit < 1:
+        raise HarnessError(f"limit={limit}: give 1 or more items (or leave limit out to ask every held-out item)")
+    rate = values.get("max_error_rate")
+    if rate is not None and not (isinstance(rate, int | float) and not isinstance(rate, bool) and 0 <= rate <= 1):
+        raise HarnessError(f"max_error_rate={rate!r}: must be a share between 0 and 1 (0.1 = stop after 10% errors)")
+    return RunOptions(**values)
 
 
 def run(config: str | Path | None = None, options: RunOptions | None = None, **kwargs: Any) -> Run:
     """Run a config (or continue one with resume=RUN_DIR) and build its tables and report.
 
-    Keyword arguments are the CLI's options: limit, variants (a list), out, results_dir, resume, use_cache,
-    refresh, allow_unpriced, max_error_rate, progress, cache_path, shard ("K/N": this machine's slice), force
-    (with out: replace the run already in that folder).
+    Keywords are the CLI's flags (`harness run --help`): limit, variants ("a,b" or ["a", "b"]), out,
+    results_dir, resume, retry_errors, no_cache, refresh, allow_unpriced, max_error_rate, no_progress, shard
+    ("K/N": this machine's slice), force (with out: replace the run already in that folder); also use_cache and
+    progress (the opposites of no_cache and no_progress) and cache_path. Errors name the keyword ("limit=-5: ..."); with a RunOptions instead, they name the CLI's flags.
     """
-    unknown = sorted(set(kwargs) - _OPTION_NAMES)
-    if unknown:
-        raise TypeError(f"harness.run(): unknown option(s) {', '.join(unknown)}; "
-                        f"known: {', '.join(sorted(_OPTION_NAMES))}")
-    if options is not None and kwargs:
-        raise TypeError("harness.run(): give either a RunOptions or keyword options, not both")
-    opts = options or RunOptions(**{k: Path(v) if k in ("out", "results_dir", "resume", "cache_path")
-                                    and v is not None else v for k, v in kwargs.items()})
-    if opts.limit is not None and opts.limit < 1:
-        raise HarnessError(f"harness.run(): limit={opts.limit}: give 1 or more items (or leave limit out to ask "
-                           f"every held-out item)")
-    result = _run(config, opts)
+    if options is not None:
+        if kwargs:
+            raise TypeError("harness.run(): give either a RunOptions or keyword options, not both")
+        return _finish(_run(config, replace(options, variants=_names(options.variants))))
+    with _keyword_errors():
+        return _finish(_run(config, run_options(**kwargs)))
+
+
+def _finish(result: Any) -> Run:
     write_summary(result.run_dir)
     return Run(result.run_dir, result.status, result.skipped, result.message)
 
 
+@_keyword_errors()
 def merge(*run_dirs: str | Path, out: str | Path) -> Run:
     """One run folder at `out` from the folders of every shard of a run (`run(..., shard="K/N")` on N
     machines), with its tables and report built on the merged records. Raises HarnessError (one line) on
@@ -129,9 +207,12 @@ def merge(*run_dirs: str | Path, out: str | Path) -> Run:
     return Run(result.run_dir, result.status, {}, result.message)
 
 
-def load_run(path: str | Path) -> Run:
-    """A run folder written earlier (the tables are rebuilt if the folder has none)."""
-    path = Path(path)
+def load_run(run_dir: str | Path | None = None, *, path: str | Path | None = None) -> Run:
+    """A run folder written earlier, as `harness report RUN_DIR` reads it (the tables are rebuilt if the folder
+    has none). `path` is the earlier name of `run_dir`."""
+    if (run_dir is None) == (path is None):
+        raise TypeError("harness.load_run(): give the run folder once, as run_dir")
+    path = Path(run_dir if run_dir is not None else path)
     if not (path / "manifest.json").exists():
         raise HarnessError(f"{path}: not a run folder (no manifest.json)")
     run_ = Run(path, status="")
@@ -142,6 +223,7 @@ def load_run(path: str | Path) -> Run:
     return run_
 
 
+@_keyword_errors()
 def compare(accepted: Run | str | Path, candidate: Run | str | Path, **kwargs: Any) -> CompareResult:
     """The regression gate of `harness compare ACCEPTED CANDIDATE`: `result.failed`, `result.exit_code`,
     `result.failures` (each with its rule) and per-variant metric deltas.
@@ -154,3 +236,8 @@ def compare(accepted: Run | str | Path, candidate: Run | str | Path, **kwargs: A
         return x.path if isinstance(x, Run) else Path(x)
 
     return compare_runs(folder(accepted), folder(candidate), **kwargs)
+
+
+# The CLI's `harness compare` and `harness merge`: the same calls, with errors that name its flags (--max-drop).
+cli_compare = compare.__wrapped__  # type: ignore[attr-defined]
+cli_merge = merge.__wrapped__  # type: ignore[attr-defined]

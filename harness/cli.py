@@ -195,8 +195,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         decoding = m.effective_structured_output if ev.schema is not None else "free text"
         print(f"variant  {v.name}: {v.kind} on {resolve_model_id(cfg, v.model)} ({m.provider}, {decoding}); "
               f"price {price.basis if price.known else 'unknown'}")
+    from harness.data.leakage import text_warnings
+
     leaks = leakage_lines(cfg, ev, cfg.variants)
-    for line in found.warnings + leaks:
+    for line in found.warnings + leaks + text_warnings(ev):
         print(f"warning: {line}")
     if not leaks:
         print("leakage: none found between the test split and train / few-shot pool / docs")
@@ -283,7 +285,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from harness.api import merge
+    from harness.api import cli_merge as merge
     from harness.report.markdown import markdown_table
 
     result = merge(*args.run_dirs, out=args.out)
@@ -298,7 +300,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.analysis.compare import format_text, to_json
-    from harness.api import compare
+    from harness.api import cli_compare as compare
 
     result = compare(args.accepted_run, args.candidate_run, variant=args.variant, max_drop=args.max_drop,
                      alpha=args.alpha, allow_different_evalset=args.allow_different_evalset,

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import ConfigError, read_utf8
+from harness.yaml_errors import _yaml_line, validation_message
 
 Provider = Literal["openai", "openai-compatible", "azure", "local"]
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
@@ -268,39 +269,6 @@ class RunConfig(_Strict):
         raise KeyError(name)
 
 
-def _yaml_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """Walk the YAML node tree along a pydantic error location to find its 1-based line."""
-    node = root
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = None
-            for k, v in node.value:
-                if k.value == str(part):
-                    nxt = v
-                    line = k.start_mark.line + 1
-                    break
-            if nxt is None:
-                return line
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
-
-
-def format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
 def read_yaml(path: Path, error_cls: type[Exception] = ConfigError) -> tuple[Any, yaml.Node | None]:
     if not path.exists():
         raise error_cls(f"{path}: file not found")
@@ -314,21 +282,6 @@ def read_yaml(path: Path, error_cls: type[Exception] = ConfigError) -> tuple[Any
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise error_cls(f"{path}{where}: invalid YAML: {problem}") from None
     return data, node
-
-
-def validation_message(path: Path, exc: ValidationError, node: yaml.Node | None) -> str:
-    err = exc.errors()[0]
-    loc = tuple(err["loc"])
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = f"unknown key {loc[-1]!r} (check spelling; see README for the allowed keys)"
-    elif err["type"] == "missing":
-        msg = f"missing required key {loc[-1]!r}"
-    msg = msg.removeprefix("Value error, ")
-    line = _yaml_line(node, loc) if node is not None else None
-    where = f"{path}:{line}" if line else str(path)
-    more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{where}: {format_loc(loc)}: {msg}{more}"
 
 
 def _resolve(p: Path, base: Path) -> Path:
@@ -353,7 +306,7 @@ def load_config(path: str | Path) -> RunConfig:
     try:
         cfg = RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(validation_message(path, exc, node)) from None
+        raise ConfigError(validation_message(path, exc, node, RunConfig)) from None
     base = path.resolve().parent
     cfg.evalset = _resolve(cfg.evalset, base)
     if not cfg.evalset.is_dir():

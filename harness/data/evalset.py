@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from harness.config import read_yaml, validation_message
 from harness.errors import EvalSetError, read_utf8, utf8_only
 from harness.records import EvalItem
+from harness.yaml_errors import _yaml_line, format_loc, unknown_key_message
 
 
 class TaskSpec(BaseModel):
@@ -136,6 +137,23 @@ def _free_text_expected(expected: Any) -> bool:
                                          and all(isinstance(e, str) for e in expected))
 
 
+def item_error(exc: ValidationError) -> str:
+    """What is wrong with one line of a split, said once ("input: should be a JSON object", not "input: Input
+    should be a valid dictionary"), with an unknown key's likely meaning."""
+    errors = exc.errors()
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])  # a misspelling is the cause
+    loc, msg = tuple(err["loc"]), err["msg"].replace("a valid dictionary", "a JSON object")
+    if not loc:
+        return "each line must be one JSON object with id, input and expected"
+    if err["type"] == "extra_forbidden":
+        msg = unknown_key_message(str(loc[-1]), list(EvalItem.model_fields) if len(loc) == 1 else [])
+    elif err["type"] == "missing":
+        msg = f"missing required key {loc[-1]!r}"
+    else:
+        return f"{format_loc(loc)}: {msg.removeprefix('Input ').removeprefix('Value error, ')}"
+    return f"{format_loc(loc[:-1]) + ': ' if len(loc) > 1 else ''}{msg}"
+
+
 def load_jsonl_items(path: Path, template_keys: list[str], schema_validator: Any | None, *,
                      free_text: bool = False) -> list[EvalItem]:
     items: list[EvalItem] = []
@@ -152,14 +170,7 @@ def load_jsonl_items(path: Path, template_keys: list[str], schema_validator: Any
             try:
                 item = EvalItem.model_validate(raw)
             except ValidationError as exc:
-                err = exc.errors()[0]
-                loc = ".".join(str(p) for p in err["loc"]) or "(line)"
-                msg = err["msg"]
-                if err["type"] == "extra_forbidden":
-                    msg = "unknown key (allowed: id, input, expected, expected_doc_ids, metadata, human)"
-                elif err["type"] == "missing":
-                    msg = "missing required key"
-                raise EvalSetError(f"{path}:{lineno}: {loc}: {msg}") from None
+                raise EvalSetError(f"{path}:{lineno}: {item_error(exc)}") from None
             if item.id in seen:
                 raise EvalSetError(
                     f"{path}:{lineno}: duplicate id {item.id!r} (first seen on line {seen[item.id]}); ids must be unique"
@@ -312,7 +323,7 @@ def _load_evalset(folder: Path) -> EvalSet:
     try:
         task = TaskSpec.model_validate(data)
     except ValidationError as exc:
-        raise EvalSetError(validation_message(task_path, exc, node)) from None
+        raise EvalSetError(validation_message(task_path, exc, node, TaskSpec)) from None
     schema, validator = _load_schema(folder, task_path, task.output_schema)
     try:
         keys = template_fields(task.input_template)
@@ -380,7 +391,6 @@ def _load_schema(folder: Path, task_path: Path, schema: dict[str, Any] | str | N
 def _build_scoring(folder: Path, task_path: Path, task: TaskSpec, schema: dict[str, Any] | None,
                    node: Any) -> list[Any]:
     """Validate and bind task.yaml's `scoring:` list and check `primary:`; errors name the file, line and key."""
-    from harness.config import _yaml_line, format_loc
     from harness.scoring.base import TaskInfo
     from harness.scoring.registry import EntryValidationError, ScoringError, build_scorers
 

@@ -7,13 +7,16 @@ it, which is exactly the comparison this tool exists to make fair.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from harness.data.evalset import EvalSet
 from harness.data.text import normalise
 from harness.records import EvalItem
 
 NEAR_DUP_JACCARD = 0.85
+K = TypeVar("K")
 DOC_CONTAINMENT = 0.9
 
 
@@ -138,4 +141,32 @@ def summarize_findings(findings: list[Finding], ev: EvalSet, few_shot_pool: set[
         examples = ", ".join(f"{f.test_id}~{f.other_id}" for f in fs[:3])
         lines.append(f"leakage: {items} test item(s) {'identical to' if kind == 'exact' else 'near-duplicates of'} "
                      f"{other} ({examples}{', ...' if len(fs) > 3 else ''})")
+    return lines
+
+
+def repeated_texts(texts: Iterable[tuple[K, str]]) -> list[list[K]]:
+    """Groups of keys whose (already normalised) texts are the same, in first-seen order; empty texts are not
+    grouped (they are reported as empty)."""
+    groups: dict[str, list[K]] = defaultdict(list)
+    for key, text in texts:
+        if text:
+            groups[text].append(key)
+    return [keys for keys in groups.values() if len(keys) > 1]
+
+
+def text_warnings(ev: EvalSet, limit: int = 5) -> list[str]:
+    """Items of one split with no input text, or with the same text as another item of that split after
+    `normalise`: each copy is scored, so a repeat weighs twice. (The same text in test and train is leakage,
+    reported by `summarize_findings`.)"""
+    lines = []
+    for name, items in (("test.jsonl", ev.test), ("train.jsonl", ev.train)):
+        empty = [i.id for i in items if not item_text(i).strip()]
+        if empty:
+            lines.append(f"{name}: {len(empty)} item(s) with empty input text ({', '.join(empty[:limit])}"
+                         f"{', ...' if len(empty) > limit else ''}): fill them in or remove them")
+        groups = repeated_texts((i.id, normalise(item_text(i))) for i in items)
+        if groups:
+            shown = "; ".join(" = ".join(g) for g in groups[:limit]) + ("; ..." if len(groups) > limit else "")
+            lines.append(f"{name}: {len(groups)} text(s) repeated in the split ({shown}): each copy is scored; "
+                         "remove the repeats unless they are meant")
     return lines
