@@ -23,7 +23,7 @@ VARIANT_COST = (20 * 0.15 + 5 * 0.60) / 1e6  # gpt-4o-mini table price, 20 + 5 t
 
 
 def graded(answer_text: str) -> str:
-    m = re.search(r"## Answer to grade\n(.*)\Z", answer_text, re.S)
+    m = re.search(r"## Answer to grade\n<answer>\n(.*)\n</answer>\Z", answer_text, re.S)
     return m.group(1) if m else ""
 
 
@@ -89,7 +89,7 @@ def test_judge_scores_cost_apart_and_cache(tmp_path):
     assert list(VERDICT_SCHEMA["properties"]) == ["reasoning", "score"]  # reasoning before the score
     assert "Pass when the answer names the right city." in req["messages"][1]["content"]
     fr_prompt = next(r["messages"][1]["content"] for r in server.judge_requests()
-                     if r["messages"][1]["content"].endswith("Paris."))
+                     if r["messages"][1]["content"].endswith("Paris.\n</answer>"))
     assert "## Task input\nWhat is the capital of France?\n\n## Reference answer\nParis\n\n" in fr_prompt
     recs = {r.item_id: r for r in read_records(first.run_dir / "records.jsonl")}
     # scale 1-5 -> 0..1: (score - 1) / 4
@@ -97,7 +97,7 @@ def test_judge_scores_cost_apart_and_cache(tmp_path):
     assert recs["jp"].scores["voice"] == 0.75 and recs["it"].scores["voice"] == 0.0  # empty answer: 0, not judged
     ev_fr = recs["fr"].evaluations["voice"]
     assert ev_fr["score_raw"] == 5 and ev_fr["reasoning"] == "graded 5" and ev_fr["judge_model"] == "grader"
-    assert ev_fr["request"]["messages"][1]["content"].endswith("## Answer to grade\nParis.")
+    assert ev_fr["request"]["messages"][1]["content"].endswith("## Answer to grade\n<answer>\nParis.\n</answer>")
     assert json.loads(ev_fr["verdict_text"])["score"] == 5 and ev_fr["cost_usd"] == pytest.approx(JUDGE_CALL_COST)
     assert recs["fr"].eval_cost_usd == pytest.approx(JUDGE_CALL_COST)
     assert recs["fr"].cost_usd == pytest.approx(VARIANT_COST)  # the variant's own cost is untouched
