@@ -348,7 +348,9 @@ def analyse(manifest: dict[str, Any], config: dict[str, Any] | None, df: pd.Data
     prompt_rows["acc"] = pd.to_numeric(prompt_rows["accuracy"], errors="coerce")
     prompt_rows = prompt_rows[prompt_rows["acc"].notna()]
     if prompt_rows.empty:
-        lines.append("No prompt-only variant (baseline, few-shot, RAG) was measured.")
+        left_out = any(_not_asked(r) for _, r in measured[measured["kind"] != "fine_tuned"].iterrows())
+        lines.append("No complete prompt-only variant (baseline, few-shot, RAG) was measured." if left_out else
+                     "No prompt-only variant (baseline, few-shot, RAG) was measured.")
     else:
         best = prompt_rows.sort_values("acc", ascending=False, kind="stable").iloc[0]
         eco.best_prompt = str(best["variant"])
