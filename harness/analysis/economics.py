@@ -206,7 +206,7 @@ def _comparable_rows(df: pd.DataFrame) -> pd.DataFrame:
     ok = _ok_rows(df)
     if "not_asked" not in ok.columns:
         return ok
-    return ok[[_not_asked(row) == 0 for _, row in ok.iterrows()]]
+    return ok[pd.to_numeric(ok["not_asked"], errors="coerce").fillna(0) == 0]
 
 
 def break_even(df: pd.DataFrame, ft_name: str | None, training: TrainingEstimate,

@@ -118,3 +118,31 @@ def test_not_asked_counts_calls_with_repeats():
         "incomplete: 45 of 120 calls (60 items x 2 repeats) not asked, 2 of 75 unanswered")
     assert incomplete_note({"n": 30, "errors": 0, "not_asked": 30, "repeats": 1}) == (
         "incomplete: 30 of 60 items not asked")
+
+
+def _answered(variant, item, correct, model="m"):
+    from harness.records import Record, Usage
+
+    return Record(item_id=item, variant=variant, model=model, model_id=model, request={}, raw_text="x",
+                  usage=Usage(prompt_tokens=10, completion_tokens=2), latency_s=0.1, cost_usd=0.001,
+                  scores={"correct": correct, "format_valid": True, "primary": 1.0 if correct else 0.0})
+
+
+def test_an_incomplete_fine_tuned_variant_is_not_compared_as_if_complete():
+    from harness.analysis import economics, summary
+
+    priced = {"basis": "table", "source": "t"}
+    manifest = {"selection": {"items": 4}, "selected_variants": ["base", "ft"],
+                "variants": {"base": {"kind": "baseline", "model": "m", "price": priced},
+                             "ft": {"kind": "fine_tuned", "model": "m", "price": priced}}}
+    records = [_answered("base", f"i{k}", k < 2) for k in range(4)] + [_answered("ft", f"i{k}", True) for k in range(2)]
+    analysis = summary.analyse(manifest, records, {"run": {"repeats": 1}})
+    df = analysis.df.set_index("variant")
+    assert df.loc["ft", "status"] == "incomplete: 2 of 4 items not asked" and df.loc["ft", "not_asked"] == 2
+    assert bool(df.loc["base", "complete"]) and not bool(df.loc["ft", "complete"])
+    eco = economics.analyse(manifest, {}, analysis.df, analysis.items, records)
+    text = "\n".join(eco.summary)
+    assert "ft is incomplete: 2 of 4 items not asked: its accuracy (100.0%) covers only the 2 calls asked" in text
+    assert "The fine-tuned variant ft did not answer every selected item, so it is not compared" in text
+    assert "Fine-tuning (ft) gained" not in text  # no paired claim on half the items
+    assert eco.break_even.text == "ft did not answer every selected item, so no break-even volume is claimed."
