@@ -77,7 +77,12 @@ METHOD_NOTES = [
     "Named scores (`score_<name>`) are means over the records whose score is known; a record without an answer, or "
     "with a truncated, empty or refused one, scores 0 on every score, and a score a scorer could not tell (a judge "
     "that failed) is unknown: left out of the mean and counted.",
-    "Judge calls are evaluation cost, reported apart and never added to a variant's cost per request.",
+    "Judge calls are evaluation cost, reported apart and never added to a variant's cost per request. A judge "
+    "verdict cut off at the judge's max_tokens is asked once more with twice the budget before its score is "
+    "unknown; unknown primary scores are counted in the \"primary unknown\" column.",
+    "Per-field accuracy (acc_<field>) is the share right among the items whose expected answer has that field.",
+    "A variant that was not asked every selected item (an interrupted run) is marked incomplete in every table and "
+    "left out of the decision summary's comparisons.",
 ]
 
 

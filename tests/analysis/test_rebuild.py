@@ -93,7 +93,7 @@ def test_a_run_killed_mid_way_is_reported_with_its_costs_and_marked_incomplete_t
     live = outputs(out)
     done = pd.read_csv(out / "summary.csv").set_index("variant")
     assert done["complete"].all() and (done["not_asked"] == 0).all() and (done["cost_per_request_usd"] > 0).all()
-    assert "not asked" not in (out / "report.md").read_text()
+    assert "items not asked" not in (out / "report.md").read_text()
     assert rebuilt(out) == live
 
 
