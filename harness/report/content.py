@@ -236,8 +236,8 @@ def _incomplete_note(row: Any, status: str) -> str:
         parts.append("the run stopped before asking the rest (finish it with `harness run --resume RUN_DIR`); its "
                      "figures cover only the calls asked and it is not compared as if complete")
     if _count(row, "errors"):
-        parts.append(f"{_count(row, 'errors')} calls never got an answer (errors after retries) and count as not "
-                     "correct")
+        parts.append(f"those calls never got an answer ({_count(row, 'errors')} errors after retries) and count as "
+                     "not correct")
     return f"- **{row['variant']}** is {status}: " + "; ".join(parts)
 
 

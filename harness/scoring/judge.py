@@ -169,12 +169,11 @@ class Judge(ScorerSpec):
         if call.error is not None:
             detail["error"] = call.error
             return ScoreResult(None, f"judge failed: {call.error}", detail, cost)
-        if call.finish_reason == "length":
+        if call.finish_reason == "length":  # the retry was cut off too
             budget = call.request.get("max_tokens") or call.request.get("max_completion_tokens")
             detail["error"] = f"verdict cut off at max_tokens={budget}"
-            retried = " (also after one retry with a larger budget)" if cut is not None else ""
-            return ScoreResult(None, f"judge verdict cut off at max_tokens={budget}{retried}: raise judge.max_tokens",
-                               detail, cost)
+            return ScoreResult(None, f"judge verdict cut off at max_tokens={budget} (also after one retry with a "
+                                     "larger budget): raise judge.max_tokens", detail, cost)
         try:
             raw, reasoning = self.parse_verdict(call.text or "")
         except ValueError as exc:
@@ -192,9 +191,12 @@ def fence(answer: str) -> str:
 
 
 def _total_cost(calls: list[JudgeCall]) -> float | None:
-    """What the calls behind one verdict cost together; unknown when any of them is."""
-    costs = [c.cost_usd for c in calls if c.error is None or c.cost_usd is not None]
-    return None if not costs or any(c is None for c in costs) else sum(costs)  # type: ignore[misc]
+    """What the calls behind one verdict cost together: unknown when an answered one has no known cost (a call
+    that failed was not billed, and counts as unknown only when it is the only one)."""
+    billed = [c.cost_usd for c in calls if c.error is None]
+    if not billed or any(c is None for c in billed):
+        return None
+    return sum(c for c in billed if c is not None)
 
 
 # -- calling the judge model ---------------------------------------------------------------------------------
