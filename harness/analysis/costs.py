@@ -123,7 +123,11 @@ def apply_costs(df: pd.DataFrame, frame: pd.DataFrame, manifest: dict[str, Any],
             continue
         if name in hosted:
             h = hosted[name]
+            # the records keep no per-call cost for a self-hosted model (None, never $0): the busy-time cost
+            # replaces the summary's, and every answered call is then costed
             df.at[i, "cost_per_request_usd"] = h.cost_per_request
+            if h.cost_per_request is not None and "cost_unknown" in df.columns:
+                df.at[i, "cost_unknown"] = 0
             note, tput = h.note, h.throughput_rps
         elif price.get("basis") in (None, "unknown"):
             note = f"no price known for {row.get('model_id')}; add it to a pricing file or set price: on the model"

@@ -196,12 +196,27 @@ def _ok_rows(df: pd.DataFrame) -> pd.DataFrame:
     return ok[pd.to_numeric(ok["answered"], errors="coerce").fillna(0) > 0]
 
 
+def _not_asked(row: Any) -> int:
+    return int(as_float(row.get("not_asked")) or 0)
+
+
+def _comparable_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The measured variants that were asked every selected item: only these are compared (best variant,
+    break-even). One that was not (an interrupted run) answered an easier or harder subset, for all we know."""
+    ok = _ok_rows(df)
+    if "not_asked" not in ok.columns:
+        return ok
+    return ok[pd.to_numeric(ok["not_asked"], errors="coerce").fillna(0) == 0]
+
+
 def break_even(df: pd.DataFrame, ft_name: str | None, training: TrainingEstimate,
                monthly_requests: int | None) -> BreakEven:
     be = BreakEven(fine_tuned=ft_name)
-    ok = _ok_rows(df).set_index("variant")
+    ok = _comparable_rows(df).set_index("variant")
     if ft_name is None or ft_name not in ok.index:
-        be.text = "No fine-tuned variant was measured in this run, so there is no break-even volume."
+        be.text = ("No fine-tuned variant was measured in this run, so there is no break-even volume."
+                   if ft_name is None or ft_name not in set(_ok_rows(df)["variant"]) else
+                   f"{ft_name} did not answer every selected item, so no break-even volume is claimed.")
         return be
     ft = ok.loc[ft_name]
     ft_acc, ft_cost = as_float(ft["accuracy"]), as_float(ft["cost_per_request_usd"])
@@ -266,6 +281,41 @@ class Economics:
     summary: list[str] = field(default_factory=list)
 
 
+def _incomplete_lines(df: pd.DataFrame, measured: pd.DataFrame) -> list[str]:
+    """One sentence per incomplete variant: one not asked every selected item is left out of every comparison
+    below; one with unanswered calls is compared, its unanswered calls counted as not correct."""
+    lines = []
+    for _, row in df.iterrows():
+        status = str(row.get("status", ""))
+        if not status.startswith("incomplete"):
+            continue
+        acc = pct(as_float(row.get("accuracy")))
+        if _not_asked(row):
+            asked = int(as_float(row.get("n")) or 0)
+            covers = f"its accuracy ({acc}) covers only the {asked} calls asked" if asked else "nothing was measured"
+            lines.append(f"{row['variant']} is {status}: {covers}, so it is left out of the comparisons below; "
+                         "finish it with `harness run --resume RUN_DIR`.")
+        elif row["variant"] in set(measured["variant"]):
+            lines.append(f"{row['variant']} is incomplete: accuracy {acc} — {int(row['errors'])} of {int(row['n'])} "
+                         "calls unanswered (counted as not correct); re-ask them with "
+                         "`harness run --resume RUN_DIR --retry-errors`.")
+    return lines
+
+
+def _unknown_lines(manifest: dict[str, Any], measured: pd.DataFrame) -> list[str]:
+    """Where the primary score could not be told (a judge that failed): accuracy is over the known ones."""
+    primary = (manifest.get("scoring") or {}).get("primary") or "exact"
+    lines = []
+    for _, row in measured.iterrows():
+        unknown = int(as_float(row.get("accuracy_unknown")) or 0)
+        if unknown:
+            n = int(as_float(row.get("n")) or 0)
+            lines.append(f"{row['variant']}: the primary score ({primary}) is unknown for {unknown} of {n} answers "
+                         f"(the scorer could not tell, e.g. a judge that failed); its accuracy is over the "
+                         f"{n - unknown} known.")
+    return lines
+
+
 def _eq(p_text: str) -> str:
     return p_text if p_text.startswith("<") else f"= {p_text}"
 
@@ -277,18 +327,14 @@ def analyse(manifest: dict[str, Any], config: dict[str, Any] | None, df: pd.Data
     target = config.get("target_accuracy")
     monthly = config.get("monthly_requests")
     training = estimate_training(manifest, config, records)
-    ok = _ok_rows(df)
+    measured = _ok_rows(df)
+    ok = _comparable_rows(df)
     ft_name = _ft_variant(manifest, config)
     be = break_even(df, ft_name, training, monthly)
     eco = Economics(training, be, target_accuracy=target, monthly_requests=monthly)
     lines = eco.summary
-
-    for _, row in ok.iterrows():
-        status = str(row.get("status", ""))
-        if status.startswith("incomplete"):
-            lines.append(f"{row['variant']} is incomplete: accuracy {pct(as_float(row.get('accuracy')))} — "
-                         f"{int(row['errors'])} of {int(row['n'])} calls unanswered (counted as not correct); "
-                         f"re-ask them with `harness run --resume RUN_DIR --retry-errors`.")
+    lines += _incomplete_lines(df, measured)
+    lines += _unknown_lines(manifest, measured)
     n_train = training.train_examples
     if n_train is None:
         lines.append("The number of training examples is not recorded in this run.")
@@ -302,7 +348,9 @@ def analyse(manifest: dict[str, Any], config: dict[str, Any] | None, df: pd.Data
     prompt_rows["acc"] = pd.to_numeric(prompt_rows["accuracy"], errors="coerce")
     prompt_rows = prompt_rows[prompt_rows["acc"].notna()]
     if prompt_rows.empty:
-        lines.append("No prompt-only variant (baseline, few-shot, RAG) was measured.")
+        left_out = any(_not_asked(r) for _, r in measured[measured["kind"] != "fine_tuned"].iterrows())
+        lines.append("No complete prompt-only variant (baseline, few-shot, RAG) was measured." if left_out else
+                     "No prompt-only variant (baseline, few-shot, RAG) was measured.")
     else:
         best = prompt_rows.sort_values("acc", ascending=False, kind="stable").iloc[0]
         eco.best_prompt = str(best["variant"])
@@ -320,7 +368,10 @@ def analyse(manifest: dict[str, Any], config: dict[str, Any] | None, df: pd.Data
                   "short — more test items would narrow it.")
         lines.append(s)
 
-    if ft_name is None or ft_name not in set(ok["variant"]):
+    if ft_name is not None and ft_name in set(measured["variant"]) and ft_name not in set(ok["variant"]):
+        lines.append(f"The fine-tuned variant {ft_name} did not answer every selected item, so it is not "
+                     "compared with the prompt-only variants here.")
+    elif ft_name is None or ft_name not in set(ok["variant"]):
         lines.append("No fine-tuned variant was measured in this run." if ft_name is None else
                      f"The fine-tuned variant {ft_name} was not measured "
                      f"({(manifest.get('variants') or {}).get(ft_name, {}).get('skipped') or 'no answered calls'}).")

@@ -33,7 +33,12 @@ STATS_COLUMNS = [
 ]
 
 
-INT_COLUMNS = ["items", "repeats", "paired_n", "right_to_wrong", "wrong_to_right"]
+INT_COLUMNS = ["items", "repeats", "paired_n", "right_to_wrong", "wrong_to_right", "not_asked", "refused",
+               "empty_answers", "content_filtered", "unparseable"]
+# Last in summary.csv, so the columns before them keep their places: the bad answers by cause (see
+# scoring.scorers.bad_answer_counts), whether the variant answered every selected item x repeat (not skipped,
+# nothing unanswered, nothing left unasked), and how many selected calls it never made.
+TRAILING_COLUMNS = ["refused", "empty_answers", "content_filtered", "unparseable", "complete", "not_asked"]
 
 
 @dataclass
@@ -56,7 +61,10 @@ def analyse(manifest: dict[str, Any], records: list[Record], config: dict[str, A
     for r in records:
         by_variant.setdefault(r.variant, []).append(r)
     variants: dict[str, Any] = manifest.get("variants") or {}
-    order = list(variants) + [v for v in by_variant if v not in variants]
+    # a variant selected but never planned (a run killed while planning) is a row too: nothing of it was asked
+    selected = [v for v in manifest.get("selected_variants") or [] if v not in variants]
+    order = list(dict.fromkeys([*variants, *selected, *by_variant]))
+    calls = selected_calls(manifest, config, records)
     frame = stats.outcomes_frame(records)
     items = stats.item_outcomes(frame)
     with_items = set(items.index.get_level_values(0)) if len(items) else set()
@@ -73,32 +81,67 @@ def analyse(manifest: dict[str, Any], records: list[Record], config: dict[str, A
             "model_id": info.get("model_id") or (recs[0].model_id if recs else None),
             "status": f"skipped: {info['skipped']}" if info.get("skipped") else "ok",
         }
+        not_asked = None if info.get("skipped") or calls is None else max(calls - len(recs), 0)
+        if not info.get("skipped") and (not_asked or any(r.error is not None for r in recs)):
+            row["status"] = incomplete_note({"n": len(recs), "errors": sum(1 for r in recs if r.error is not None),
+                                             "not_asked": not_asked, "repeats": _repeats(config, records)})
         if recs:
             expected = {r.item_id: r.expected for r in recs}
             row.update(summarize(recs, label_fields, expected, manifest.get("scoring")))
-            if row["errors"]:
-                row["status"] = incomplete_note(row)
             price = info.get("price") or {}
             row["price_basis"] = price.get("basis")
             row["structured_output"] = info.get("structured_output")
             row.update(_interval_columns(row, frame, items, name))
             if base is not None and name != base and name in with_items:
                 row.update(_paired_columns(items, base, name))
+        row["complete"] = row["status"] == "ok"
+        row["not_asked"] = not_asked
         rows.append(row)
     df = pd.DataFrame(rows)
-    for col in CORE_COLUMNS + STATS_COLUMNS:
+    for col in CORE_COLUMNS + STATS_COLUMNS + TRAILING_COLUMNS:
         if col not in df.columns:
             df[col] = None
     df = apply_costs(df, frame, manifest, config)
     for col in INT_COLUMNS:  # counts stay integers in summary.csv even where a row has none
         df[col] = pd.array([None if is_missing(v) else int(v) for v in df[col]], dtype="Int64")
-    rest = [c for c in df.columns if c not in CORE_COLUMNS]
+    rest = [c for c in df.columns if c not in CORE_COLUMNS and c not in TRAILING_COLUMNS]
+    rest += TRAILING_COLUMNS
     return Analysis(manifest, config or {}, records, df[CORE_COLUMNS + rest], frame, items, base)
 
 
 def incomplete_note(row: dict[str, Any]) -> str:
-    """e.g. "incomplete: 12 of 140 unanswered" — said wherever the variant's accuracy is shown."""
-    return f"incomplete: {row['errors']} of {row['n']} unanswered"
+    """e.g. "incomplete: 30 of 60 items not asked" or "incomplete: 12 of 140 unanswered" — said wherever the
+    variant's accuracy is shown. `n` counts the records (calls asked), `not_asked` the selected calls without one."""
+    parts = []
+    not_asked = row.get("not_asked") or 0
+    if not_asked:
+        total = row["n"] + not_asked
+        what = "items" if (row.get("repeats") or 1) == 1 else f"calls ({total // row['repeats']} items x {row['repeats']} repeats)"
+        parts.append(f"{not_asked} of {total} {what} not asked")
+    if row.get("errors"):
+        parts.append(f"{row['errors']} of {row['n']} unanswered")
+    return "incomplete: " + ", ".join(parts)
+
+
+def selected_calls(manifest: dict[str, Any], config: dict[str, Any] | None, records: list[Record]) -> int | None:
+    """How many calls each variant should make: the items the run selected (its shard's share, for a shard)
+    times the repeats; None where the folder does not say (a shard killed before its item count was written)."""
+    shard = manifest.get("shard")
+    if shard:
+        items = shard.get("items")
+    else:
+        ev = manifest.get("evalset") or {}
+        items = (manifest.get("selection") or {}).get("items")
+        if items is None and ev.get("test_items") is not None:  # a run folder from before `selection` existed
+            items = min(ev["test_items"], manifest.get("limit") or ev["test_items"])
+    return None if items is None else int(items) * _repeats(config, records)
+
+
+def _repeats(config: dict[str, Any] | None, records: list[Record]) -> int:
+    repeats = ((config or {}).get("run") or {}).get("repeats")
+    if repeats is None:  # no config.json: the repeats the records show
+        repeats = max((r.repeat for r in records), default=0) + 1
+    return int(repeats)
 
 
 def _interval_columns(row: dict[str, Any], frame: pd.DataFrame, items: pd.DataFrame, name: str) -> dict[str, Any]:

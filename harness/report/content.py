@@ -18,14 +18,16 @@ if TYPE_CHECKING:
 DISPLAY = [
     ("variant", "variant"), ("model_id", "model"), ("n", "n"), ("errors", "errors"),
     ("format_valid", "format valid (95% CI)"), ("accuracy", "accuracy (95% CI)"),
+    ("accuracy_unknown", "primary unknown"),
     ("accuracy_diff", "Δ accuracy vs baseline [95% CI]"), ("cost_per_request_usd", "cost/request"),
     ("cost_per_correct_usd", "cost/correct"), ("latency_p50_s", "p50 s"), ("latency_p95_s", "p95 s"),
     ("prompt_tokens_mean", "prompt tok"), ("completion_tokens_mean", "compl tok"),
     ("reasoning_tokens_mean", "reasoning tok"),
 ]
 
-# Shown only when some variant has them, so runs without reasoning models keep their table.
-OPTIONAL_DISPLAY = {"reasoning_tokens_mean"}
+# Shown only when some variant has them, so runs without reasoning models (or without unknown primary scores)
+# keep their table.
+OPTIONAL_DISPLAY = {"reasoning_tokens_mean", "accuracy_unknown"}
 
 
 def display_columns(df: pd.DataFrame) -> list[tuple[str, str]]:
@@ -75,7 +77,12 @@ METHOD_NOTES = [
     "Named scores (`score_<name>`) are means over the records whose score is known; a record without an answer, or "
     "with a truncated, empty or refused one, scores 0 on every score, and a score a scorer could not tell (a judge "
     "that failed) is unknown: left out of the mean and counted.",
-    "Judge calls are evaluation cost, reported apart and never added to a variant's cost per request.",
+    "Judge calls are evaluation cost, reported apart and never added to a variant's cost per request. A judge "
+    "verdict cut off at the judge's max_tokens is asked once more with twice the budget before its score is "
+    "unknown; unknown primary scores are counted in the \"primary unknown\" column.",
+    "Per-field accuracy (acc_<field>) is the share right among the items whose expected answer has that field.",
+    "A variant that was not asked every selected item (an interrupted run) is marked incomplete in every table and "
+    "left out of the decision summary's comparisons.",
 ]
 
 
@@ -185,11 +192,14 @@ def variant_notes(manifest: dict[str, Any], df: pd.DataFrame) -> list[str]:
     self-hosted costing, leakage warnings and the run's message."""
     notes = []
     for _, row in df.iterrows():
-        if str(row.get("status", "")).startswith("skipped"):
+        status = str(row.get("status", ""))
+        if status.startswith("skipped"):
             notes.append(f"- **{row['variant']}** {row['status']}")
-        elif str(row.get("status", "")).startswith("incomplete"):
-            notes.append(f"- **{row['variant']}** is {row['status']}: those calls never got an answer "
-                         f"({row.get('errors')} errors after retries) and count as not correct")
+        elif status.startswith("incomplete"):
+            notes.append(_incomplete_note(row, status))
+        line = bad_answers_line(row)
+        if line:
+            notes.append(f"- **{row['variant']}**: {line}")
     free_text = bool((manifest.get("scoring") or {}).get("free_text"))
     if free_text:
         notes.append("- free-text task (no output_schema): the answer is the raw text, and format valid means a "
@@ -218,6 +228,42 @@ def variant_notes(manifest: dict[str, Any], df: pd.DataFrame) -> list[str]:
     if manifest.get("message"):
         notes.append(f"- {manifest['message']}")
     return notes
+
+
+def _incomplete_note(row: Any, status: str) -> str:
+    parts = []
+    if _count(row, "not_asked"):
+        parts.append("the run stopped before asking the rest (finish it with `harness run --resume RUN_DIR`); its "
+                     "figures cover only the calls asked and it is not compared as if complete")
+    if _count(row, "errors"):
+        parts.append(f"those calls never got an answer ({_count(row, 'errors')} errors after retries) and count as "
+                     "not correct")
+    return f"- **{row['variant']}** is {status}: " + "; ".join(parts)
+
+
+def _count(row: Any, col: str) -> int:
+    v = row.get(col)
+    return 0 if is_missing(v) else int(v)
+
+
+def bad_answers_line(row: Any) -> str | None:
+    """What went wrong with the answers a variant got, by cause, and what to change; None when nothing did.
+    Each such answer is scored as format-invalid and wrong."""
+    def n(col: str, one: str, many: str) -> str | None:
+        k = _count(row, col)
+        return None if not k else (one if k == 1 else many).format(k=k)
+
+    parts = [p for p in (
+        n("truncated", "1 answer hit max_tokens: raise run.max_tokens",
+          "{k} answers hit max_tokens: raise run.max_tokens"),
+        n("refused", "1 answer was a refusal", "{k} answers were refusals"),
+        n("empty_answers", "1 answer was empty", "{k} answers were empty"),
+        n("content_filtered", "1 answer was stopped by the provider's content filter",
+          "{k} answers were stopped by the provider's content filter"),
+        n("unparseable", "1 answer was not valid JSON for the schema",
+          "{k} answers were not valid JSON for the schema"),
+    ) if p]
+    return "; ".join(parts) + " (each scored as format-invalid and wrong)" if parts else None
 
 
 def training_facts(eco: Economics, money: Callable[[float], str]) -> list[tuple[str, Any]]:

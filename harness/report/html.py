@@ -280,15 +280,18 @@ def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str) 
     present = [(c, h) for c, h in columns if c in df.columns]
     out = [f'<div class="scroll"><table id="{table_id}"><thead><tr>' + "".join(f"<th>{esc(h)}</th>" for _, h in present)
            + "</tr></thead><tbody>"]
+    # the columns that name a variant, which a skipped one still fills (variant, model)
+    names = next((i for i, (c, _) in enumerate(present) if c not in ("variant", "model_id")), len(present))
     for _, row in df.iterrows():
         skipped = str(row.get("status", "ok")).startswith("skipped")
         tds = []
         for i, (c, _) in enumerate(present):
-            if skipped and i >= 2:
+            if skipped and i >= names:
                 # One wrapping cell for the reason, so a long path does not stretch every column.
-                tds.append(f'<td class="skipped" colspan="{len(present) - 2}">{esc(row.get("status"))}</td>')
+                tds.append(f'<td class="skipped" colspan="{len(present) - names}">{esc(row.get("status"))}</td>')
                 break
-            text = cell(row, c) if c not in ("variant", "model_id", "vs_variant") else str(row.get(c) or "-")
+            # the variant cell carries its status where it is incomplete, as in the markdown tables
+            text = cell(row, c) if c not in ("model_id", "vs_variant") else str(row.get(c) or "-")
             cls = ' class="num"' if c not in ("variant", "model_id", "vs_variant", "cost_note", "status") else ""
             tds.append(f"<td{cls}>{esc(text)}</td>")
         out.append("<tr>" + "".join(tds) + "</tr>")

@@ -32,14 +32,14 @@ if TYPE_CHECKING:
 
 def markdown_table(df: pd.DataFrame, columns: list[tuple[str, str]] | None = None) -> str:
     """A markdown table of summary rows; `columns` are (column, heading) pairs, by default DISPLAY.
-    Columns the frame lacks are left out; a skipped variant shows its name and model only."""
+    Columns the frame lacks are left out; a skipped variant shows its name and model only (each in its own
+    column, "-" in every other)."""
     columns = columns or display_columns(df)
     present = [(c, h) for c, h in columns if c in df.columns]
     lines = ["| " + " | ".join(h for _, h in present) + " |", "|" + "|".join("---" for _ in present) + "|"]
     for _, row in df.iterrows():
         if str(row.get("status", "ok")).startswith("skipped"):
-            cells = [str(row["variant"]), str(row.get("model_id") or "-")] + ["-"] * (len(present) - 2)
-            cells = cells[: len(present)]
+            cells = [str(row.get(c) or "-") if c in ("variant", "model_id") else "-" for c, _ in present]
         else:
             cells = [cell(row, c) for c, _ in present]
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")

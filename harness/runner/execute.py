@@ -78,9 +78,10 @@ class Executor:
         else:
             rec.raw_text, rec.usage, rec.latency_s = result.text, result.usage, result.latency_s
             rec.finish_reason, rec.attempts, rec.cache_hit = result.finish_reason, result.attempts, result.cache_hit
-            # Every answered call was billed; without usage its cost is unknown, never $0.
-            rec.cost_usd = (pricing.cost_usd(result.usage, plan.price)
-                            if plan.price and result.usage is not None else None)
+            # Every answered call was billed; without usage its cost is unknown, never $0. A self-hosted call has
+            # no per-token price: None here (harness.analysis.costs prices it from the measured busy time).
+            rec.cost_usd = (pricing.cost_usd(result.usage, plan.price) if plan.price and result.usage is not None
+                            and plan.price.basis != "self-hosted" else None)
             issue = answer_issue(result.text, result.finish_reason, refusal=getattr(result, "refusal", None),
                                  max_tokens=request.get("max_tokens") or request.get("max_completion_tokens"))
             if issue is not None and result.finish_reason == "length" and "max_completion_tokens" in request:

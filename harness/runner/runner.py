@@ -206,6 +206,10 @@ async def _plan_and_execute(plan: Plan, executor: Executor, s: _Session, items: 
 
     try:
         await plan.build(s.variants, items)
+        # On disk before the first call, not only at the end: the folder of a run killed mid-way still says how
+        # each variant is priced and which items were selected, so its report shows the same costs.
+        s.manifest["variants"] = plan.describe()
+        write_json(s.run_dir / "manifest.json", s.manifest)
         executor.judge = judge.runtime_for(plan.judge, s.cfg, executor.cache, executor.refresh)
         s.manifest["calls"] = await executor.execute(plan.active, items, done, s.run_dir / "records.jsonl")
         if executor.judge is not None and not executor.state.stop:

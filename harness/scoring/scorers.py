@@ -272,9 +272,7 @@ def summarize(records: list[Record], label_fields: dict[str, list[Any]], expecte
     row["accuracy_answered"] = _known_mean([primary_value(r) for r in answered])[0] if answered else None
     if primary != "exact":
         row["accuracy_exact"] = share("correct")
-    fields = sorted({f for r in answered for f in (r.scores.get("fields") or {})})
-    for f in fields:
-        row[f"acc_{f}"] = sum(1 for r in answered if (r.scores.get("fields") or {}).get(f)) / n
+    row.update(_field_accuracy(records, answered))
     for f in label_fields:
         pairs = []
         for r in records:
@@ -292,7 +290,33 @@ def summarize(records: list[Record], label_fields: dict[str, list[Any]], expecte
     if retr:
         row["recall_at_k"] = _mean([r.scores["recall_at_k"] for r in retr])
         row["mrr"] = _mean([r.scores["mrr"] for r in retr])
+    row.update(bad_answer_counts(answered))
     return row
+
+
+def bad_answer_counts(answered: list[Record]) -> dict[str, int]:
+    """Answers that are wrong by construction, by cause, so the reports can say what to change (the truncated
+    ones are `truncated`): refused, empty, stopped by a content filter, and answers without such an issue
+    that are still format-invalid (not JSON, or JSON that does not match the schema)."""
+    issues = [r.answer_issue or "" for r in answered]
+    return {
+        "refused": sum(1 for i in issues if i.startswith("refused")),
+        "empty_answers": sum(1 for i in issues if i == "empty answer"),
+        "content_filtered": sum(1 for r in answered if r.finish_reason == "content_filter"),
+        "unparseable": sum(1 for r in answered if not r.answer_issue and not r.scores.get("format_valid")),
+    }
+
+
+def _field_accuracy(records: list[Record], answered: list[Record]) -> dict[str, Any]:
+    """acc_<field>: the share right among the records whose expected answer has that field (an optional field
+    expected by 9 of 30 items is scored over those 9; an unanswered one of them counts as wrong)."""
+    fields = sorted({f for r in answered for f in (r.scores.get("fields") or {})})
+    out: dict[str, Any] = {}
+    for f in fields:
+        expecting = [r for r in records if isinstance(r.expected, dict) and f in r.expected]
+        right = sum(1 for r in expecting if r.error is None and (r.scores.get("fields") or {}).get(f))
+        out[f"acc_{f}"] = right / len(expecting) if expecting else None
+    return out
 
 
 def _latency_tokens(records: list[Record], answered: list[Record]) -> dict[str, Any]:
@@ -362,5 +386,6 @@ def _eval_costs(records: list[Record]) -> dict[str, Any]:
         return {}
     costs = [e.get("cost_usd") for e in calls]
     known = [c for c in costs if c is not None]
-    return {"eval_cost_usd": sum(known) if known else None, "eval_calls": len(calls),
+    # a verdict cut off at max_tokens and asked again took two calls (its cost_usd is their total)
+    return {"eval_cost_usd": sum(known) if known else None, "eval_calls": sum(int(e.get("calls") or 1) for e in calls),
             "eval_cost_unknown": len(costs) - len(known)}

@@ -125,3 +125,38 @@ def test_summarize_counts_every_item_and_excludes_cache_hits_from_latency():
     assert row["cost_per_correct_usd"] == pytest.approx(0.03 / 2)
     assert row["acc_intent"] == pytest.approx(2 / 4)
     assert row["acc_urgent"] == pytest.approx(3 / 4)
+
+
+ORDER_SCHEMA = {
+    "type": "object",
+    "properties": {"intent": {"type": "string"}, "order_id": {"type": "string"}},
+    "required": ["intent"],
+}
+
+
+def _order_rec(i: int, expected: dict, answer: dict | None) -> Record:
+    r = Record(item_id=f"i{i}", variant="v", model="m", model_id="x", request={}, expected=expected)
+    if answer is None:
+        r.error, r.error_kind = "boom", "server_error"
+    else:
+        import json
+
+        r.raw_text = json.dumps(answer)
+        r.parsed, r.scores = Scorer(ORDER_SCHEMA).score(r.raw_text, expected)
+    return r
+
+
+def test_per_field_accuracy_is_over_the_items_that_expect_the_field():
+    """30 items, 9 of which expect the optional order_id: a perfect model scores 100% on it, not 9/30."""
+    expected = [{"intent": "refund", **({"order_id": f"A{i}"} if i < 9 else {})} for i in range(30)]
+    perfect = [_order_rec(i, e, e) for i, e in enumerate(expected)]
+    row = summarize(perfect, {}, {})
+    assert row["acc_order_id"] == 1.0 and row["acc_intent"] == 1.0
+    # by hand: of the 9 expecting order_id, one answers it wrong and one never answers (error): 7/9; intent is
+    # expected by all 30: the error is wrong there too, 29/30
+    mixed = list(perfect)
+    mixed[0] = _order_rec(0, expected[0], {"intent": "refund", "order_id": "WRONG"})
+    mixed[1] = _order_rec(1, expected[1], None)
+    row = summarize(mixed, {}, {})
+    assert row["acc_order_id"] == pytest.approx(7 / 9)
+    assert row["acc_intent"] == pytest.approx(29 / 30)
