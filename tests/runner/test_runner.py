@@ -6,6 +6,7 @@ import time
 
 import pandas as pd
 import pytest
+import yaml
 
 from harness.api import run
 from harness.data.evalset import load_evalset
@@ -218,6 +219,50 @@ def test_unknown_variant_name(tmp_path, evalset_dir, fake_server):
 
     with pytest.raises(ConfigError, match="unknown variant"):
         do_run(make_config(tmp_path, evalset_dir, fake_server.base_url), tmp_path, variants=["nope"])
+
+
+@pytest.mark.parametrize("template, says", [
+    ("Message: {text:d}", "{text:d}: Unknown format code 'd' for object of type 'str'"),
+    ("Message: {text!z}", "{text!z}: Unknown conversion specifier z"),
+])
+def test_a_prompt_that_cannot_be_prepared_is_exit_2_naming_item_and_field(tmp_path, evalset_dir, fake_server,
+                                                                          capsys, template, says):
+    # issue 17: was "skipped bad: Unknown format code ..." with exit 0 while the other variant ran
+    from harness.cli import main
+
+    cfg = make_config(tmp_path, evalset_dir, fake_server.base_url,
+                      variants=[{"name": "baseline", "kind": "baseline", "model": "small"},
+                                {"name": "bad", "kind": "baseline", "model": "small", "input_template": template}])
+    code = main(["run", str(cfg), "--no-progress", "--results-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and not fake_server.requests
+    assert f"variants: bad: input_template cannot be filled for item 't1' of test.jsonl: {says}" in err
+
+
+def test_a_task_template_that_cannot_be_filled_is_exit_2(tmp_path, evalset_dir, fake_server, capsys):
+    from harness.cli import main
+
+    task = yaml.safe_load((evalset_dir / "task.yaml").read_text())
+    task["input_template"] = "Message: {text!s:>{width}}"  # a nested field no item has
+    (evalset_dir / "task.yaml").write_text(yaml.safe_dump(task))
+    cfg = make_config(tmp_path, evalset_dir, fake_server.base_url)
+    assert main(["run", str(cfg), "--no-progress", "--results-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "variants: baseline: the task's input_template" in err
+    assert "cannot be filled for item 't1' of test.jsonl: {text!s:>{width}}: the input has no field 'width'" in err
+
+
+def test_few_shot_without_train_items_is_exit_2_not_skipped(tmp_path, evalset_dir, fake_server, capsys):
+    from harness.cli import main
+
+    (evalset_dir / "train.jsonl").unlink()
+    cfg = make_config(tmp_path, evalset_dir, fake_server.base_url,
+                      variants=[{"name": "baseline", "kind": "baseline", "model": "small"},
+                                {"name": "fs", "kind": "few_shot", "model": "small", "shots": 2,
+                                 "selection": "first"}])
+    assert main(["run", str(cfg), "--no-progress", "--results-dir", str(tmp_path / "r")]) == 2
+    assert "variants: fs: few_shot needs train.jsonl in the eval set" in capsys.readouterr().err
+    assert not fake_server.requests
 
 
 def test_report_rebuilds_same_table(tmp_path, evalset_dir, fake_server, capsys):
