@@ -24,7 +24,7 @@ from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text
 
 LABELS = ["card_arrival", "lost_card", "refund"]
 N_ITEMS = 40
-TIMING = {"latency_s", "started_at"}  # what differs between two runs of the same calls
+TIMING = {"latency_s", "wait_s", "started_at"}  # what differs between two runs of the same calls
 
 
 def _item_number(text: str) -> int:
