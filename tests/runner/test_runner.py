@@ -253,19 +253,6 @@ def test_a_task_template_that_cannot_be_filled_is_exit_2(tmp_path, evalset_dir, 
     assert "cannot be filled for item 't1' of test.jsonl: {text!s:>{width}}: the input has no field 'width'" in err
 
 
-def test_few_shot_without_train_items_is_exit_2_not_skipped(tmp_path, evalset_dir, fake_server, capsys):
-    from harness.cli import main
-
-    (evalset_dir / "train.jsonl").unlink()
-    cfg = make_config(tmp_path, evalset_dir, fake_server.base_url,
-                      variants=[{"name": "baseline", "kind": "baseline", "model": "small"},
-                                {"name": "fs", "kind": "few_shot", "model": "small", "shots": 2,
-                                 "selection": "first"}])
-    assert main(["run", str(cfg), "--no-progress", "--results-dir", str(tmp_path / "r")]) == 2
-    assert "variants: fs: few_shot needs train.jsonl in the eval set" in capsys.readouterr().err
-    assert not fake_server.requests
-
-
 def test_report_rebuilds_same_table(tmp_path, evalset_dir, fake_server, capsys):
     from harness.cli import main
 
