@@ -54,12 +54,15 @@ class Completion:
 
     text: str
     usage: Usage | None  # None when the server reported no usage: the cost is then unknown, not $0
-    latency_s: float  # the whole call: every attempt and every backoff wait (attempts counted apart)
+    # The attempt that answered, from when its request left (after any client-side wait) to its response.
+    latency_s: float
     finish_reason: str | None = None  # as the server sent it
     model: str | None = None
     attempts: int = 1
     cache_hit: bool = False
     refusal: str | None = None  # the model's refusal message, when the server reports one (OpenAI)
+    # Client-side waiting: the rate limiter's pacing and 429 pauses before attempts, backoff between them.
+    wait_s: float | None = None
 
 
 @dataclass
@@ -70,7 +73,8 @@ class CallError:
     message: str
     attempts: int = 1
     status: int | None = None
-    latency_s: float | None = None
+    latency_s: float | None = None  # the last attempt's time, as for Completion
+    wait_s: float | None = None  # client-side waiting, as for Completion
 
 
 class Record(BaseModel):
@@ -86,6 +90,7 @@ class Record(BaseModel):
     raw_text: str | None = None
     parsed: Any = None
     usage: Usage | None = None
+    # The answering attempt's time, from when its request left to its response: never the waits below.
     latency_s: float | None = None
     finish_reason: str | None = None
     attempts: int = 1
@@ -108,6 +113,9 @@ class Record(BaseModel):
     # What scoring this record cost (judge calls): evaluation cost, never part of the variant's cost per request.
     eval_cost_usd: float | None = None
     started_at: float | None = None
+    # Time this call waited on the client side (rate-limit pacing, a 429 pause, backoff between attempts);
+    # None for a cache hit, a Batch API answer and a record written before this field existed.
+    wait_s: float | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:

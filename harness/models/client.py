@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import email.utils
+import json
 import math
 import random
 import re
@@ -14,9 +15,11 @@ from typing import Any
 
 import httpx
 import openai
+import pydantic
 from openai.types.chat import ChatCompletion
 
 from harness.config import ModelConfig
+from harness.errors import HarnessError
 from harness.models.pricing import fine_tuned_base
 from harness.models.ratelimit import RateLimiter, estimate_tokens
 from harness.records import CallError, Completion, Message, Usage
@@ -77,22 +80,55 @@ def retry_after_s(exc: Exception) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
+# Failures of a call that retrying cannot fix: the run stops on the first one (ModelRefused), naming the model
+# and what to do, instead of writing the same error for every item.
+PERMANENT_KINDS = ("auth", "forbidden", "not_found", "bad_request", "quota")
+
+
 def classify(exc: Exception) -> tuple[str, bool, int | None]:
-    """(error kind, retryable, HTTP status). Only transient faults are retried."""
+    """(error kind, retryable, HTTP status) of a call failure. Only transient faults are retried; the kinds in
+    PERMANENT_KINDS stop the run."""
     if isinstance(exc, openai.APITimeoutError):
         return "timeout", True, None
     if isinstance(exc, openai.APIConnectionError):
         return "connection", True, None
     if isinstance(exc, openai.RateLimitError):
+        if "insufficient_quota" in (exc.code, exc.type):  # the account is out of credit: no wait brings it back
+            return "quota", False, 429
         return "rate_limit", True, 429
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         if status >= 500 or status in (408, 409):
             return "server_error", True, status
-        return "client_error", False, status
-    if isinstance(exc, openai.APIResponseValidationError | ValueError | KeyError | TypeError):
-        return "bad_response", False, None
+        permanent = {400: "bad_request", 401: "auth", 403: "forbidden", 404: "not_found"}.get(status)
+        return permanent or "client_error", False, status
     return "bad_response", False, None
+
+
+# What a call can fail with that is the server's or the network's doing: the SDK's errors (transport, HTTP
+# status, a body that does not validate) and a body that is not JSON. Anything else is a bug of the harness
+# and propagates.
+CALL_FAILURES = (openai.APIError, json.JSONDecodeError, UnicodeDecodeError)
+
+
+class ModelRefused(HarnessError):
+    """A permanent error from a model's endpoint (see PERMANENT_KINDS): the run stops with this one line."""
+
+    def __init__(self, message: str, kind: str, status: int | None):
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+
+    def with_context(self, text: str) -> ModelRefused:
+        return ModelRefused(f"{self} ({text})" if text else str(self), self.kind, self.status)
+
+
+def server_message(exc: Exception) -> str:
+    """The server's own explanation of an error response, on one line."""
+    body = getattr(exc, "body", None)
+    message = body.get("message") if isinstance(body, dict) else None
+    text = str(message) if message else str(exc)
+    return " ".join(text.split())[:300]
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
@@ -197,59 +233,115 @@ class ModelClient:
         return str(self.client.base_url)
 
     async def complete(self, request: dict[str, Any]) -> Completion | CallError:
-        """One call with retries. latency_s covers the whole call (every attempt and every backoff wait);
-        the number of attempts is reported apart."""
+        """One call with retries. latency_s is the time of the attempt that gave the result, from when its
+        request left (after the rate limiter let it go) to its response; wait_s is the time the call spent
+        waiting on this side before its attempts (the rate limiter's pacing, a pause after a 429) and between
+        them (backoff). Earlier failed attempts count in neither; their number is `attempts`.
+
+        Raises ModelRefused on a permanent error (PERMANENT_KINDS); an exception that is not a call failure
+        (CALL_FAILURES) is a bug and propagates."""
         attempts = 0
-        secrets = self.secrets
+        waited = 0.0
         body = self.body_for(request)
-        t0 = time.perf_counter()
         while True:
             attempts += 1
             tokens = estimate_tokens(body) if self.limiter.needs_tokens else 0
-            try:
-                # The SDK's typed create() walks every param recursively (the JSON Schema included) on each
-                # call, which cost more CPU than the HTTP exchange itself in the benchmark. Our request is
-                # already plain JSON, so it goes through the same client's post() on the same endpoint.
-                async with self.limiter.slot(tokens):
+            t_wait = time.perf_counter()
+            async with self.limiter.slot(tokens):
+                sent = time.perf_counter()
+                waited += sent - t_wait
+                try:
+                    # The SDK's typed create() walks every param recursively (the JSON Schema included) on each
+                    # call, which cost more CPU than the HTTP exchange itself in the benchmark. Our request is
+                    # already plain JSON, so it goes through the same client's post() on the same endpoint.
                     resp = await self.client.post("/chat/completions", body=body, cast_to=ChatCompletion)
-                return self._to_completion(resp, time.perf_counter() - t0, attempts)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - every failure becomes data, never a crash
-                kind, retryable, status = classify(exc)
-                if retryable and attempts <= self.cfg.max_retries:
-                    wait = retry_after_s(exc)
-                    if wait is None:
-                        wait = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempts - 1))
-                        wait *= 0.5 + random.random()  # jitter so parallel calls don't retry in lockstep
-                    await asyncio.sleep(min(wait, MAX_RETRY_AFTER_S))
-                    continue
-                message = _scrub(f"{type(exc).__name__}: {exc}", secrets)[:500]
-                return CallError(kind=kind, message=message, attempts=attempts, status=status,
-                                 latency_s=time.perf_counter() - t0)
+                except CALL_FAILURES as exc:
+                    failure: Exception | None = exc
+                else:
+                    failure = None
+                latency = time.perf_counter() - sent
+            if failure is None:
+                return self._to_completion(resp, latency, attempts, wait_s=waited)
+            kind, retryable, status = classify(failure)
+            if kind in PERMANENT_KINDS:
+                raise self.refused(kind, status, failure) from None
+            if retryable and attempts <= self.cfg.max_retries:
+                pause = retry_after_s(failure)
+                if pause is None:
+                    pause = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempts - 1))
+                    pause *= 0.5 + random.random()  # jitter so parallel calls don't retry in lockstep
+                t_pause = time.perf_counter()
+                await asyncio.sleep(min(pause, MAX_RETRY_AFTER_S))
+                waited += time.perf_counter() - t_pause
+                continue
+            message = _scrub(f"{type(failure).__name__}: {failure}", self.secrets)[:500]
+            return CallError(kind=kind, message=message, attempts=attempts, status=status, latency_s=latency,
+                             wait_s=waited)
 
-    def _to_completion(self, resp: Any, latency: float, attempts: int) -> Completion | CallError:
+    def refused(self, kind: str, status: int | None, exc: Exception) -> ModelRefused:
+        """The one line that stops the run on a permanent error: which model, what the server said, what to do."""
+        who = f"models.{self.name} ({self.model_id})"
+        said = _scrub(server_message(exc), self.secrets)
+        env = self.cfg.effective_api_key_env
+        key = f"the API key in {env}" if env else f"the API key (set models.{self.name}.api_key_env)"
+        if self.cfg.headers:
+            key += f" and the headers of models.{self.name}"
+        where = ("`deployment` and `endpoint`" if self.cfg.provider == "azure"
+                 else "`model` (or model_file) and base_url")
+        todo = {
+            "auth": f"the endpoint refused the credentials (HTTP {status}: {said}); check {key}",
+            "forbidden": f"the credentials have no access to this model (HTTP {status}: {said}); check {key} "
+                         f"and the project or organisation it belongs to",
+            "not_found": f"the endpoint does not know this model (HTTP {status}: {said}); check {where} of "
+                         f"models.{self.name}",
+            "bad_request": f"the request was refused (HTTP {status}: {said}); fix what the server names (in the "
+                           f"config or the item) and continue with --resume",
+            "quota": f"the account is out of quota (HTTP 429 insufficient_quota: {said}); add credit or check the "
+                     f"plan and billing of {key}",
+        }[kind]
+        return ModelRefused(f"{who}: {todo}", kind, status)
+
+    def _to_completion(self, resp: Any, latency: float | None, attempts: int, *,
+                       wait_s: float | None = None) -> Completion | CallError:
+        """The parsed response -> a Completion; a body that is not a chat completion (the SDK keeps what does
+        not match its types as it came) is a bad_response error, read without trusting any field's type."""
+        def bad(why: str) -> CallError:
+            return CallError("bad_response", why, attempts, latency_s=latency, wait_s=wait_s)
+
         choices = getattr(resp, "choices", None)
         if not choices:
-            return CallError("bad_response", "response has no choices", attempts, latency_s=latency)
+            return bad("response has no choices")
+        if not isinstance(choices, list):
+            return bad(f"response choices is a {type(choices).__name__}, not a list")
         choice = choices[0]
-        message = choice.message
-        text = (message.content if message is not None else None) or ""
-        refusal = getattr(message, "refusal", None) if message is not None else None
+        message = getattr(choice, "message", None)
+        if message is None:
+            return bad("response choice has no message")
+        text = getattr(message, "content", None)
+        refusal = getattr(message, "refusal", None)
+        finish_reason = getattr(choice, "finish_reason", None)
+        for name, value in (("message.content", text), ("message.refusal", refusal), ("finish_reason", finish_reason)):
+            if value is not None and not isinstance(value, str):
+                return bad(f"response {name} is a {type(value).__name__}, not text")
         u = getattr(resp, "usage", None)
         usage = None  # a server that reports no usage leaves the cost unknown, never $0
         if u is not None:
             details = getattr(u, "prompt_tokens_details", None)
             out_details = getattr(u, "completion_tokens_details", None)
-            usage = Usage(
-                prompt_tokens=u.prompt_tokens or 0,
-                completion_tokens=u.completion_tokens or 0,
-                total_tokens=u.total_tokens or 0,
-                cached_tokens=(getattr(details, "cached_tokens", None) or 0) if details is not None else 0,
-                reasoning_tokens=getattr(out_details, "reasoning_tokens", None) or 0,
-            )
-        return Completion(text=text, usage=usage, latency_s=latency, finish_reason=choice.finish_reason,
-                          model=getattr(resp, "model", None), attempts=attempts, refusal=refusal or None)
+            try:
+                usage = Usage(
+                    prompt_tokens=getattr(u, "prompt_tokens", None) or 0,
+                    completion_tokens=getattr(u, "completion_tokens", None) or 0,
+                    total_tokens=getattr(u, "total_tokens", None) or 0,
+                    cached_tokens=getattr(details, "cached_tokens", None) or 0,
+                    reasoning_tokens=getattr(out_details, "reasoning_tokens", None) or 0,
+                )
+            except pydantic.ValidationError as exc:
+                return bad(f"response usage is not token counts: {exc.errors()[0].get('msg', '')}")
+        model = getattr(resp, "model", None)
+        return Completion(text=text or "", usage=usage, latency_s=latency, finish_reason=finish_reason,
+                          model=model if isinstance(model, str) else None, attempts=attempts,
+                          refusal=refusal or None, wait_s=wait_s)
 
     async def probe(self) -> str | None:
         """None when the endpoint answers and serves the model; otherwise the reason to skip it."""

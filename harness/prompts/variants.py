@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import string
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,11 +42,43 @@ def prompt_of(variant: VariantConfig | dict[str, Any] | None) -> PromptSpec | No
     return spec if spec != PromptSpec() else None
 
 
+def template_problem(template: str, values: dict[str, Any]) -> str | None:
+    """Why `template` cannot be filled from `values`: the first placeholder that fails and why, or None."""
+    try:
+        template.format_map(values)
+        return None
+    except (KeyError, IndexError, AttributeError, ValueError, TypeError):
+        pass
+    for _, name, spec, conversion in string.Formatter().parse(template):
+        if name is None:
+            continue
+        field = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        try:
+            field.format_map(values)
+        except KeyError as exc:
+            return f"{field}: the input has no field {exc.args[0]!r}"
+        except (IndexError, AttributeError, ValueError, TypeError) as exc:
+            return f"{field}: {exc}"
+    return "the template cannot be filled"
+
+
+def _unfillable(template: str, evalset: EvalSet) -> str | None:
+    for split, items in (("test", evalset.test), ("train", evalset.train)):
+        for item in items:
+            problem = template_problem(template, item.input)
+            if problem:
+                return f"cannot be filled for item {item.id!r} of {split}.jsonl: {problem}"
+    return None
+
+
 def check_prompt(variant: VariantConfig, evalset: EvalSet) -> str | None:
-    """Why a variant's input_template cannot render every item (a placeholder no item input has), or None."""
+    """Why the variant's prompt cannot be rendered for every item (test and train), naming the item and the
+    placeholder; None when it can. The task's own input_template is checked when the variant has none."""
     template = variant.input_template
     if template is None:
-        return None
+        problem = _unfillable(evalset.task.input_template, evalset)
+        return (f"variants: {variant.name}: the task's input_template ({evalset.path / 'task.yaml'}) {problem}"
+                if problem else None)
     from harness.data.evalset import template_fields
 
     try:
@@ -57,7 +90,8 @@ def check_prompt(variant: VariantConfig, evalset: EvalSet) -> str | None:
         if absent:
             return (f"variants: {variant.name}: input_template uses {', '.join(absent)}, which item {item.id!r} "
                     f"of {evalset.path.name} does not have in its input")
-    return None
+    problem = _unfillable(template, evalset)
+    return f"variants: {variant.name}: input_template {problem}" if problem else None
 
 
 def instructions_text(evalset: EvalSet, prompt: PromptSpec | None = None) -> str:

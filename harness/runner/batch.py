@@ -24,13 +24,16 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import openai
 from openai.types.chat import ChatCompletion
 from tqdm import tqdm
 
+from harness.models.client import PERMANENT_KINDS, classify
 from harness.records import CallError, Completion, EvalItem, Record
 from harness.runner.execute import Executor, Job
 from harness.runner.folder import write_json
@@ -219,28 +222,32 @@ class BatchExecutor(Executor):
             client = clients.get(part.model)
             if client is None:
                 continue
-            api = client.client.with_options(max_retries=5)
-            if part.input_file_id is not None:
-                # An earlier process uploaded this file and may have created its batch before it was stopped.
-                found = await _batch_for_file(api, part.input_file_id)
-                if found is not None:
-                    _update(part, found)
-                    state.save()
-                    continue
-            else:
-                path = state.run_dir / part.input
-                uploaded = await api.files.create(file=(path.name, path.read_bytes(), "application/jsonl"),
-                                                  purpose="batch")
-                part.input_file_id = uploaded.id
+            with _refusals(client):
+                await self._submit_part(state, part, client)
+
+    async def _submit_part(self, state: BatchState, part: BatchPart, client: Any) -> None:
+        api = client.client.with_options(max_retries=5)
+        if part.input_file_id is not None:
+            # An earlier process uploaded this file and may have created its batch before it was stopped.
+            found = await _batch_for_file(api, part.input_file_id)
+            if found is not None:
+                _update(part, found)
                 state.save()
-            batch = await api.batches.create(input_file_id=part.input_file_id, endpoint=ENDPOINT,
-                                             completion_window=COMPLETION_WINDOW,
-                                             metadata={"harness_run": state.run_dir.name, "part": part.input})
-            part.submitted_at = time.time()
-            _update(part, batch)
+                return
+        else:
+            path = state.run_dir / part.input
+            uploaded = await api.files.create(file=(path.name, path.read_bytes(), "application/jsonl"),
+                                              purpose="batch")
+            part.input_file_id = uploaded.id
             state.save()
-            print(f"batch: submitted {batch.id} ({part.requests} requests of model {part.model}); "
-                  f"if stopped, `harness run --resume {state.run_dir}` re-attaches to it", file=sys.stderr)
+        batch = await api.batches.create(input_file_id=part.input_file_id, endpoint=ENDPOINT,
+                                         completion_window=COMPLETION_WINDOW,
+                                         metadata={"harness_run": state.run_dir.name, "part": part.input})
+        part.submitted_at = time.time()
+        _update(part, batch)
+        state.save()
+        print(f"batch: submitted {batch.id} ({part.requests} requests of model {part.model}); "
+              f"if stopped, `harness run --resume {state.run_dir}` re-attaches to it", file=sys.stderr)
 
     # -- polling and results -------------------------------------------------------------------------------
     async def poll_and_collect(self, state: BatchState, clients: dict[str, Any],
@@ -338,6 +345,19 @@ class BatchExecutor(Executor):
         for rec, _ in pending:
             self._count(rec)
         pending.clear()
+
+
+@contextmanager
+def _refusals(client: Any) -> Iterator[None]:
+    """A permanent error from the Batch API (key, model, quota, a refused file) stops the run as a synchronous
+    call's would (ModelRefused), naming the model and what to do."""
+    try:
+        yield
+    except openai.APIStatusError as exc:
+        kind, _, status = classify(exc)
+        if kind in PERMANENT_KINDS:
+            raise client.refused(kind, status, exc) from None
+        raise
 
 
 def _safe(name: str) -> str:

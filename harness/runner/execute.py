@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from harness.config import RunConfig
 from harness.models import pricing
+from harness.models.client import ModelRefused
 from harness.records import CallError, Completion, EvalItem, Record, Usage
 from harness.runner.cache import ResponseCache, cache_key
 from harness.runner.variant_plan import VariantPlan
@@ -35,6 +36,7 @@ class Progress:
     done: int = 0
     errors: int = 0
     stop: str | None = None
+    wait_s: dict[str, float] = field(default_factory=dict)  # client-side wait per model (config name)
 
 
 class Executor:
@@ -72,6 +74,7 @@ class Executor:
         rec = Record(item_id=item.id, variant=v.name, model=v.model, model_id=plan.client.model_id, repeat=repeat,
                      request=request, expected=item.expected, retrieved_doc_ids=prep.retrieved_doc_ids,
                      shot_ids=prep.shot_ids, started_at=started)
+        rec.wait_s = result.wait_s
         if isinstance(result, CallError):
             rec.error, rec.error_kind, rec.attempts = result.message, result.kind, result.attempts
             rec.latency_s = result.latency_s
@@ -133,7 +136,11 @@ class Executor:
                     rec = self.cached_record(plan, item, repeat, request, hit)
                     await self.scoring.finish(rec, item, self.judge)
                     return rec
-        result = await plan.client.complete(request)
+        try:
+            result = await plan.client.complete(request)
+        except ModelRefused as exc:  # permanent: the run stops here, naming where
+            where = f"variant {plan.variant.name}"
+            raise exc.with_context(f"{where}, item {item.id}" if exc.kind == "bad_request" else where) from None
         if key is not None and isinstance(result, Completion):
             self.cache.put(key, {"text": result.text,
                                  "usage": result.usage.model_dump() if result.usage is not None else None,
@@ -162,6 +169,8 @@ class Executor:
         st.done += 1
         if rec.error is not None:
             st.errors += 1
+        if rec.wait_s is not None:
+            st.wait_s[rec.model] = st.wait_s.get(rec.model, 0.0) + rec.wait_s
         rate = self.max_error_rate
         if (rate is not None and st.stop is None and st.done >= MIN_RECORDS_FOR_ERROR_RATE
                 and st.errors / st.done > rate):
@@ -198,7 +207,9 @@ class Executor:
             for stream in streams:
                 stream.stop()
         calls = {"this_session": self.state.done, "errors_this_session": self.state.errors,
-                 "seconds": round(time.perf_counter() - t_start, 3)}
+                 "seconds": round(time.perf_counter() - t_start, 3),
+                 # summed over the calls (concurrent waits overlap): time that is not the model's latency
+                 "client_wait_s": {m: round(w, 3) for m, w in sorted(self.state.wait_s.items())}}
         if streams:
             calls["prompt_stream_s"] = round(sum(s.seconds for s in streams), 3)
         return calls

@@ -180,8 +180,8 @@ class Plan:
                 else:
                     plan.prepared = prepare(plan.variant, self.evalset, items, system_role=m.effective_system_role,
                                             seed=seed, rag_index=rag_index, keep_leaked=self.cfg.run.keep_leaked)
-            except ValueError as exc:
-                plan.skipped = str(exc)
+            except ValueError as exc:  # what the variant needs is missing (a pool, the docs): the config's to fix
+                raise ConfigError(f"{self.config_path or 'config'}: variants: {plan.variant.name}: {exc}") from None
         streamed = [p for p in self.active if p.preparer is not None]
         if streamed:
             from harness.runner.prompt_stream import PromptStream

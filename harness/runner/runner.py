@@ -23,6 +23,7 @@ import harness
 from harness.config import REDACTED, RunConfig, VariantConfig, load_config, restore_headers, snapshot
 from harness.data.evalset import EvalSet, load_evalset, select_test_items
 from harness.errors import ConfigError, HarnessError
+from harness.models.client import ModelRefused
 from harness.records import EvalItem
 from harness.runner import cache as response_cache
 from harness.runner.execute import Executor
@@ -266,6 +267,10 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
             status, message = "nothing_run", _nothing_run_message(plan.skipped)
     except KeyboardInterrupt:
         status, message = "interrupted", f"interrupted; continue with: harness run --resume {s.run_dir}"
+    except ModelRefused as exc:  # a permanent error from a model: what is answered stays, --resume continues
+        status, message = "failed", (f"{exc}; the answers so far are kept: after fixing it, continue with "
+                                     f"harness run --resume {s.run_dir}")
+        raise ModelRefused(message, exc.kind, exc.status) from None
     except HarnessError as exc:
         status, message = "failed", str(exc)
         raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import threading
 import time
 from collections import Counter
@@ -12,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from harness.config import ModelConfig
-from harness.models.client import ModelClient, retry_after_s
+from harness.models.client import ModelClient, ModelRefused, retry_after_s
 from harness.records import CallError, Completion
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
 
@@ -53,7 +54,7 @@ def with_headers(**headers: str):
     return SimpleNamespace(response=SimpleNamespace(headers={k.replace("_", "-"): v for k, v in headers.items()}))
 
 
-# -- point 7: Retry-After that cannot be read, latency over the whole call -------------------------------
+# -- point 7: Retry-After that cannot be read; issue 17: latency apart from the waits -------------------------------
 
 def test_unparseable_retry_after_falls_back_to_backoff():
     with FakeOpenAIServer(scripted(Reply(status=429, headers={"Retry-After": "soon"}),
@@ -84,20 +85,22 @@ def test_retry_after_http_date():
     assert 25 <= retry_after_s(with_headers(retry_after=naive)) <= 31
 
 
-def test_latency_covers_every_attempt_and_backoff_wait():
+def test_latency_is_the_answering_attempt_and_the_backoff_is_wait():
+    # issue 17: latency is the attempt that answered, from when it left; the backoff is client-side wait.
     with FakeOpenAIServer(scripted(Reply(status=503, headers={"Retry-After": "0.4"}, delay_s=0.1),
-                                   Reply(text=ANSWER))) as srv:
+                                   Reply(text=ANSWER, delay_s=0.05))) as srv:
         result = ask(client_for(srv.base_url, max_retries=2))
     assert isinstance(result, Completion)
     assert result.attempts == 2
-    assert result.latency_s >= 0.5  # 0.1 s first attempt + 0.4 s wait + the answer
+    assert 0.05 <= result.latency_s < 0.3  # the answer's 0.05 s, not the 0.1 s failure nor the 0.4 s wait
+    assert 0.4 <= result.wait_s < 0.6
 
 
-def test_latency_of_a_failed_call_covers_every_attempt():
+def test_a_failed_call_has_the_last_attempts_latency_and_its_waits():
     with FakeOpenAIServer(scripted(Reply(status=500, headers={"Retry-After": "0.2"}))) as srv:
         result = ask(client_for(srv.base_url, max_retries=2))
     assert isinstance(result, CallError)
-    assert result.attempts == 3 and result.latency_s >= 0.4
+    assert result.attempts == 3 and result.latency_s < 0.2 and result.wait_s >= 0.4
 
 
 # -- point 7: report what the server sent, faithfully -------------------------------------------------
@@ -150,3 +153,68 @@ def test_endpoint_url_resolves_openai_base_url(monkeypatch):
     assert ModelClient("m", m, "gpt-4o-mini", None, "k", {}).endpoint_url.startswith("http://127.0.0.1:9/v1")
     monkeypatch.delenv("OPENAI_BASE_URL")
     assert "api.openai.com" in ModelClient("m", m, "gpt-4o-mini", None, "k", {}).endpoint_url
+
+
+# -- issue 17: permanent errors stop, harness bugs propagate, odd bodies are bad responses ---------------
+
+QUOTA = {"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                   "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}}
+
+
+def error_body(message: str) -> bytes:
+    return json.dumps({"error": {"message": message, "type": "invalid_request_error", "code": None}}).encode()
+
+
+@pytest.mark.parametrize("status, body, kind, says", [
+    (401, error_body("Incorrect API key provided: sk-secret-123456"), "auth", "check the API key in MY_KEY"),
+    (403, error_body("You do not have access to this model"), "forbidden", "check the API key in MY_KEY"),
+    (404, error_body("The model `fake-model` does not exist"), "not_found", "`model` (or model_file) and base_url"),
+    (400, error_body("This model's maximum context length is 8192 tokens"), "bad_request",
+     "the request was refused (HTTP 400: This model's maximum context length is 8192 tokens)"),
+    (429, json.dumps(QUOTA).encode(), "quota", "add credit or check the plan"),
+])
+def test_permanent_errors_are_not_retried_and_say_what_to_do(monkeypatch, status, body, kind, says):
+    monkeypatch.setenv("MY_KEY", "sk-secret-123456")
+    with FakeOpenAIServer(scripted(Reply(status=status, raw_body=body))) as srv:
+        m = ModelConfig(provider="openai-compatible", base_url=srv.base_url, model="fake-model",
+                        api_key_env="MY_KEY", max_retries=3)
+        client = ModelClient("small", m, "fake-model", srv.base_url, "sk-secret-123456", None, backoff_base_s=0.01)
+        with pytest.raises(ModelRefused) as info:
+            ask(client)
+        assert len(srv.requests) == 1  # never retried
+    message = str(info.value)
+    assert info.value.kind == kind and info.value.status == status
+    assert message.startswith("models.small (fake-model): ") and says in message
+    assert "\n" not in message and "sk-secret-123456" not in message
+
+
+def test_a_rate_limit_429_is_still_retried():
+    body = json.dumps({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}})
+    with FakeOpenAIServer(scripted(Reply(status=429, raw_body=body.encode(), headers={"Retry-After": "0"}),
+                                   Reply(text=ANSWER))) as srv:
+        result = ask(client_for(srv.base_url, max_retries=2))
+    assert isinstance(result, Completion) and result.attempts == 2
+
+
+def test_a_bug_in_the_response_parser_propagates(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug in the parser")
+
+    monkeypatch.setattr(ModelClient, "_to_completion", broken)
+    with FakeOpenAIServer(scripted(Reply(text=ANSWER))) as srv, pytest.raises(RuntimeError, match="bug in the parser"):
+        ask(client_for(srv.base_url))
+
+
+@pytest.mark.parametrize("body", [
+    b'{"id": "x", "choices": [ {"mess',  # cut short
+    b'{"id": "x", "object": "chat.completion", "choices": ["text"]}',
+    b'{"id": "x", "object": "chat.completion", "choices": [{"message": {"content": ["a", "b"]}}]}',
+    b'{"id": "x", "object": "chat.completion", "choices": {"0": 1}}',
+    b'{"id": "x", "object": "chat.completion", "choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}],'
+    b' "usage": {"prompt_tokens": "many", "completion_tokens": 1, "total_tokens": 2}}',
+])
+def test_a_body_that_is_not_a_chat_completion_is_a_bad_response(body):
+    with FakeOpenAIServer(scripted(Reply(raw_body=body))) as srv:
+        result = ask(client_for(srv.base_url, max_retries=2))
+        assert len(srv.requests) == 1
+    assert isinstance(result, CallError) and result.kind == "bad_response", result

@@ -121,3 +121,18 @@ def test_429s_pause_every_call_of_the_model(tmp_path):
     assert sum(r.attempts - 1 for r in records) == limit.violations
     described = run_limited.manifest["variants"]["baseline"]["rate_limit"]
     assert described["rate_limited_429"] == limit.violations and described["learned_requests_per_minute"]
+
+
+def test_latency_leaves_out_the_pacing_wait(tmp_path):
+    # issue 17: 600 requests per minute paced at 8 concurrent calls, so each call waits ~0.8 s for its slot in
+    # the limiter while the server answers in 0.02 s: latency_s is the server's time, wait_s holds the pacing.
+    limit = RateLimitedHandler(lambda body: Reply(text='{"intent": "refund"}', prompt_tokens=20, completion_tokens=5,
+                                                  delay_s=0.02), requests=20, window_s=2.0)
+    records = run_limited(tmp_path, limit, 30, {"requests_per_minute": 600}, concurrency=8)
+    assert limit.violations == 0 and all(r.error is None and r.attempts == 1 for r in records)
+    latencies = sorted(r.latency_s for r in records)
+    waits = sorted(r.wait_s for r in records)
+    assert latencies[0] >= 0.02 and latencies[-1] < 0.3, latencies
+    assert waits[len(waits) // 2] > 0.5, waits  # 8 x 0.105 s ahead of each call once the run is going
+    per_model = run_limited.manifest["calls"]["client_wait_s"]
+    assert per_model == {"small": pytest.approx(sum(waits), abs=0.01)}

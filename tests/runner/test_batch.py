@@ -251,3 +251,22 @@ def test_retry_errors_sends_the_failed_lines_in_a_new_batch(tmp_path, evalset_di
 
     latest = latest_records(read_records(res.run_dir / "records.jsonl"))
     assert len(latest) == 4 and not any(r.error for r in latest)
+
+
+def test_a_permanent_error_at_submission_stops_the_run_and_resume_submits(tmp_path, evalset_dir, monkeypatch):
+    # issue 17: a refused key (or quota) at the Batch API is the one line a synchronous call gives, not a traceback
+    from harness.models.client import ModelRefused
+
+    with FakeBatchServer(right_answer, models=["gpt-4o-mini", "gpt-4o"], turnaround_s=0.1) as srv:
+        real = srv.create_batch
+        monkeypatch.setattr(srv, "create_batch", lambda req: (401, {"error": {"message": "Incorrect API key"}}))
+        with pytest.raises(ModelRefused, match=r"^models\.(small|big) \(gpt-4o(-mini)?\): the endpoint refused the "
+                                               r"credentials \(HTTP 401: Incorrect API key\)") as info:
+            do_run(batch_config(tmp_path, evalset_dir, srv.base_url), tmp_path)
+        assert "harness run --resume" in str(info.value) and not srv.created
+        run_dir = next((tmp_path / "results").iterdir())
+        assert json.loads((run_dir / "manifest.json").read_text())["status"] == "failed"
+        monkeypatch.setattr(srv, "create_batch", real)
+        res = run(None, RunOptions(resume=run_dir, progress=False))
+        assert res.status == "completed" and len(srv.created) == 2
+    assert len(read_records(res.run_dir / "records.jsonl")) == 12

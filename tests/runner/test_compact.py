@@ -19,7 +19,7 @@ from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text
 
 def flaky(body):
     if "someone stole" in last_user_text(body):
-        return Reply(status=400)
+        return Reply(status=422)  # a refused request, recorded (400 would stop the run)
     return right_answer(body)
 
 

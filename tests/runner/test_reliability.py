@@ -218,7 +218,8 @@ def test_faults_are_retried_or_recorded(tmp_path):
 
 def test_max_error_rate_stops_early_and_keeps_records(tmp_path):
     ev = big_evalset(tmp_path, 200)
-    with FakeOpenAIServer(lambda b: Reply(status=400), models=["gpt-4o-mini"]) as srv:
+    # 422: a refused request that is recorded as an error (400 and the other permanent errors stop the run)
+    with FakeOpenAIServer(lambda b: Reply(status=422), models=["gpt-4o-mini"]) as srv:
         cfg = make_config(tmp_path, ev, srv.base_url, run={"concurrency": 2, "max_tokens": 16})
         res = do_run(cfg, tmp_path, max_error_rate=0.5)
     assert res.status == "stopped_early" and "error rate" in res.message
@@ -247,7 +248,7 @@ def test_canary_api_key_never_written(tmp_path, evalset_dir, monkeypatch, capfd)
         literal_seen.append(headers.get("x-route-secret", ""))
         if "stole" in last_user_text(body):
             echo = f"bad key {auth}; gateway {headers.get('x-gateway-key')}; route {headers.get('x-route-secret')}"
-            return Reply(status=400, raw_body=json.dumps({"error": {"message": echo}}).encode())
+            return Reply(status=422, raw_body=json.dumps({"error": {"message": echo}}).encode())
         return right_answer(body)
 
     srv = FakeOpenAIServer(handler, models=["gpt-4o-mini"]).start()
@@ -304,3 +305,94 @@ def test_allow_unpriced_runs_with_unknown_cost(tmp_path, evalset_dir, fake_serve
     row = pd.read_csv(res.run_dir / "summary.csv").iloc[0]
     assert row["accuracy"] == 1.0 and pd.isna(row["cost_per_request_usd"])
     assert "no price known" in (res.run_dir / "summary.md").read_text()
+
+
+# -- permanent errors, harness bugs (issue 17) --------------------------------------------------------------
+
+QUOTA = {"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                   "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}}
+
+
+def test_out_of_quota_stops_the_run_keeps_the_answers_and_resume_continues(tmp_path, monkeypatch, capsys):
+    from harness.cli import main
+
+    monkeypatch.setenv("QUOTA_TEST_KEY", "sk-quota-canary-0123456789")
+    out_of_credit = {"on": True}
+    asked = Counter()
+
+    def handler(body):
+        asked["n"] += 1
+        if out_of_credit["on"] and asked["n"] > 5:
+            return Reply(status=429, raw_body=json.dumps(QUOTA).encode())
+        return answer_by_number(body)
+
+    ev = big_evalset(tmp_path, 12)
+    with FakeOpenAIServer(handler, models=["gpt-4o-mini"]) as srv:
+        cfg = make_config(tmp_path, ev, srv.base_url, run={"concurrency": 1, "max_tokens": 16},
+                          models={"small": {"provider": "openai-compatible", "base_url": srv.base_url,
+                                            "model": "gpt-4o-mini", "api_key_env": "QUOTA_TEST_KEY",
+                                            "max_retries": 4}})
+        out = tmp_path / "run"
+        code = main(["run", str(cfg), "--no-progress", "--no-cache", "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2 and asked["n"] == 6  # the 429 insufficient_quota was not retried
+        line = next(x for x in err.splitlines() if x.startswith("error: "))
+        assert line.startswith("error: models.small (gpt-4o-mini): the account is out of quota")
+        assert "add credit or check the plan and billing of the API key in QUOTA_TEST_KEY" in line
+        assert f"harness run --resume {out}" in line and "Traceback" not in err
+        assert len(read_records(out / "records.jsonl")) == 5
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["status"] == "failed" and "out of quota" in manifest["message"]
+        out_of_credit["on"] = False
+        assert main(["run", "--resume", str(out), "--no-progress", "--no-cache"]) == 0
+    recs = read_records(out / "records.jsonl")
+    assert len(recs) == 12 and len({r.key for r in recs}) == 12 and all(r.error is None for r in recs)
+    assert asked["n"] == 6 + 7
+
+
+@pytest.mark.parametrize("status, says", [
+    (401, "the endpoint refused the credentials (HTTP 401: "),
+    (403, "the credentials have no access to this model (HTTP 403: "),
+    (404, "the endpoint does not know this model (HTTP 404: "),
+    (400, "the request was refused (HTTP 400: maximum context length exceeded)"),
+])
+def test_permanent_errors_stop_the_run_naming_the_model(tmp_path, capsys, status, says):
+    from harness.cli import main
+
+    def handler(body):
+        if "question number 3 " in last_user_text(body):
+            return Reply(status=status, raw_body=json.dumps({"error": {"message": "maximum context length exceeded"
+                                                                       if status == 400 else "no"}}).encode())
+        return answer_by_number(body)
+
+    ev = big_evalset(tmp_path, 8)
+    with FakeOpenAIServer(handler, models=["gpt-4o-mini"]) as srv:
+        cfg = make_config(tmp_path, ev, srv.base_url, run={"concurrency": 1, "max_tokens": 16},
+                          models={"small": {"provider": "openai-compatible", "base_url": srv.base_url,
+                                            "model": "gpt-4o-mini", "max_retries": 3}})
+        code = main(["run", str(cfg), "--no-progress", "--no-cache", "--out", str(tmp_path / "run")])
+        assert len(srv.requests) == 4  # q000..q002 answered, q003 refused once, nothing after it
+    err = capsys.readouterr().err
+    assert code == 2
+    line = next(x for x in err.splitlines() if x.startswith("error: "))
+    assert line.startswith("error: models.small (gpt-4o-mini): ") and says in line
+    assert ("variant baseline, item q003" if status == 400 else "variant baseline") in line
+    assert [r.item_id for r in read_records(tmp_path / "run" / "records.jsonl")] == ["q000", "q001", "q002"]
+
+
+def test_a_bug_in_the_harness_is_raised_not_recorded(tmp_path, monkeypatch):
+    from harness.models.client import ModelClient
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug in the response parser")
+
+    monkeypatch.setattr(ModelClient, "_to_completion", broken)
+    ev = big_evalset(tmp_path, 4)
+    with FakeOpenAIServer(answer_by_number, models=["gpt-4o-mini"]) as srv:
+        cfg = make_config(tmp_path, ev, srv.base_url, run={"concurrency": 1, "max_tokens": 16})
+        with pytest.raises(RuntimeError, match="bug in the response parser"):
+            do_run(cfg, tmp_path, use_cache=False)
+    run_dir = next((tmp_path / "results").iterdir())
+    assert read_records(run_dir / "records.jsonl") == []
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "bug in the response parser" in manifest["message"]

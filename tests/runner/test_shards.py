@@ -24,7 +24,7 @@ from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text
 
 LABELS = ["card_arrival", "lost_card", "refund"]
 N_ITEMS = 40
-TIMING = {"latency_s", "started_at"}  # what differs between two runs of the same calls
+TIMING = {"latency_s", "wait_s", "started_at"}  # what differs between two runs of the same calls
 
 
 def _item_number(text: str) -> int:
@@ -181,7 +181,7 @@ def test_retried_errors_in_a_shard_count_once_in_the_merge(tmp_path: Path, evals
 
     def flaky(body: dict[str, Any]) -> Reply:
         if failing["on"] and "stole" in last_user_text(body):  # item t2 fails until the retry
-            return Reply(status=400, raw_body=b'{"error": {"message": "bad request"}}')
+            return Reply(status=422, raw_body=b'{"error": {"message": "unprocessable"}}')
         return right_answer(body)
 
     with FakeOpenAIServer(flaky, models=["gpt-4o-mini"]) as server:
