@@ -8,13 +8,10 @@ accepted) leaves the page working.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.errors import HarnessError
-from harness.view.data import ERROR, INVALID
-
-if TYPE_CHECKING:
-    from harness.view.model import ViewModel
+from harness.view.data import ERROR, INVALID, RunData
 
 
 def _first(d: dict[str, Any], *keys: str) -> Any:
@@ -41,14 +38,14 @@ def _ids(changes: Any) -> list[str]:
     return out
 
 
-def _failing_items(model: ViewModel, c: dict[str, Any], metric: str) -> list[str]:
+def _failing_items(runs: list[RunData], ids: list[str], c: dict[str, Any], metric: str) -> list[str]:
     new, old = _variant(c, "candidate"), _variant(c, "accepted")
     if metric in ("format_valid", "error_rate"):
         bit = (INVALID | ERROR) if metric == "format_valid" else ERROR  # an unanswered call is not a valid format
         out = []
-        for item_id in model.ids:
-            now = model.runs[0].cells.get((str(new), item_id), {}).values()
-            before = model.runs[1].cells.get((str(old), item_id), {}).values()
+        for item_id in ids:
+            now = runs[0].cells.get((str(new), item_id), {}).values()
+            before = runs[1].cells.get((str(old), item_id), {}).values()
             if any(x.flags & bit for x in now) and not any(x.flags & bit for x in before):
                 out.append(item_id)
         return out
@@ -69,11 +66,12 @@ def _lines(result: Any) -> tuple[str, str]:
     return rule, verdict
 
 
-def gate_summary(model: ViewModel, accepted: Path, viewed: Path, *, max_drop: float, alpha: float) -> dict[str, Any]:
+def gate_summary(runs: list[RunData], ids: list[str], *, max_drop: float, alpha: float) -> dict[str, Any]:
+    """The gate on runs [viewed, accepted]; `items` are positions in `ids`."""
     from harness.analysis.compare import compare_runs
 
     try:
-        result = compare_runs(Path(accepted), Path(viewed), max_drop=max_drop, alpha=alpha)
+        result = compare_runs(Path(runs[1].path), Path(runs[0].path), max_drop=max_drop, alpha=alpha)
     except HarnessError as exc:
         return {"ran": False, "failed": None, "verdict": f"the gate did not run: {exc}", "rule": "", "metrics": [],
                 "items": [], "warnings": []}
@@ -88,9 +86,9 @@ def gate_summary(model: ViewModel, accepted: Path, viewed: Path, *, max_drop: fl
                             "reason": m.get("reason") or "", "new": m.get("candidate"),
                             "old": _first(m, "accepted", "baseline"), "diff": m.get("diff"), "p": m.get("p_value")})
             if m.get("failed"):
-                failing += _failing_items(model, c, str(m.get("metric")))
+                failing += _failing_items(runs, ids, c, str(m.get("metric")))
     incomplete = d.get("incomplete_reason") or ""
-    index = model.index
+    index = {item_id: n for n, item_id in enumerate(ids)}
     return {"ran": True, "failed": failed, "exit_code": d.get("exit_code"),
             "verdict": verdict or ("FAIL" if failed else "ok"), "rule": rule, "incomplete": incomplete,
             "warnings": list(d.get("warnings") or []), "metrics": metrics,

@@ -15,6 +15,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.view.data import Cell, RunData
 from harness.view.detail import clean, conversation, record_detail
+from harness.view.gate import gate_summary
 
 PRESENT = 32  # flag: the column has a record for the item
 MAX_FACET_VALUES = 50
@@ -62,11 +63,7 @@ class ViewModel:
         self.ids: list[str] = sorted(ids, key=lambda i: (self._position(i), order[i]))
         self.index = {item_id: n for n, item_id in enumerate(self.ids)}
         self._search_text: list[str] | None = None
-        self.gate = None
-        if other_dir is not None:
-            from harness.view.gate import gate_summary
-
-            self.gate = gate_summary(self, other_dir, run_dir, max_drop=max_drop, alpha=alpha)
+        self.gate = gate_summary(self.runs, self.ids, max_drop=max_drop, alpha=alpha) if other_dir else None
 
     def _position(self, item_id: str) -> float:
         info = self.runs[0].items.get(item_id) or (self.runs[-1].items.get(item_id))

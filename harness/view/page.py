@@ -1,16 +1,19 @@
 """The page: one HTML document with its CSS and JavaScript inline (no CDN, no font, no image from anywhere).
 
 Served by `harness view` it asks the local server for data; written by `--out` it carries the same data
-inside: the compact arrays as JSON, each item's full detail as one JSON line (parsed only when opened), long
-texts that repeat (instructions, few-shot examples, retrieved chunks) stored once and referred to by number.
+inside, compact: each item's snippets, search text and full detail as one JSON line, gzip-packed (base64) in
+chunks of items that the page unpacks only when it shows them, and long texts that repeat (instructions,
+few-shot examples, retrieved chunks) stored once and referred to by number.
 A Content-Security-Policy with the hashes of its own script and style lets nothing else run or load.
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,8 +21,9 @@ from typing import Any
 from harness.view.model import ViewModel
 
 SCRIPTS = ("base.js", "detail.js", "view.js")
-INTERN_FROM = 64
-CONNECT = {True: "'self'", False: "'none'"}  # the served page asks its own server for data; a file asks nothing  # texts this long or longer are stored once in --out files
+INTERN_FROM = 64  # texts this long or longer are stored once in --out files
+CHUNK = 500  # items per packed chunk of an --out file: opening an item unpacks its chunk only
+CONNECT = {True: "'self'", False: "'none'"}  # the served page asks its own server for data; a file asks nothing
 
 
 def _asset(name: str) -> str:
@@ -83,23 +87,43 @@ class _Strings:
         return detail
 
 
-def _block(kind: str, block_id: str, text: str) -> str:
-    return f"<script type=\"{kind}\" id=\"{block_id}\">{text}</script>\n"
+def _pack(lines: Iterable[str]) -> str:
+    """Lines (each one JSON value, no newline inside) as base64 of their gzip: ASCII, safe in a <script> block."""
+    data = "\n".join(lines).encode("utf-8")
+    return base64.b64encode(gzip.compress(data, compresslevel=6, mtime=0)).decode("ascii")
+
+
+def _chunks(lines: Iterator[str], size: int) -> list[str]:
+    out, batch = [], []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == size:
+            out.append(_pack(batch))
+            batch = []
+    if batch or not out:
+        out.append(_pack(batch))
+    return out
+
+
+def _block(block_id: str, value: Any) -> str:
+    return f"<script type=\"application/json\" id=\"{block_id}\">{embed_json(value)}</script>\n"
 
 
 def write_html(model: ViewModel, out: Path) -> Path:
-    """The whole view as one self-contained file."""
+    """The whole view as one self-contained file: the compact rows, and each item's snippets, search text and
+    full detail as one JSON line, gzip-packed in chunks of CHUNK items that the page unpacks when it needs them."""
     strings = _Strings()
     n = len(model.ids)
-    items = "\n".join(embed_json(strings.compact(model.item(i))) for i in range(n))
-    blocks = (_block("application/json", "data-meta", embed_json(model.meta()))
-              + _block("application/json", "data-rows", embed_json(model.rows()))
-              + _block("application/json", "data-snips", embed_json(model.snippets(list(range(n)))))
-              + _block("application/json", "data-search", embed_json([model.search_text(i) for i in range(n)]))
-              + _block("text/plain", "data-items", items)
-              + _block("application/json", "data-strings", embed_json(list(strings.index))))
+    dumps = json.dumps
+    items = _chunks((dumps(strings.compact(model.item(i)), ensure_ascii=False, allow_nan=False) for i in range(n)),
+                    CHUNK)
+    snips = _chunks((dumps(s, ensure_ascii=False) for s in model.snippets(list(range(n)))), CHUNK)
+    texts = _pack(model.search_text(i).replace("\n", " ") for i in range(n))
+    blocks = (_block("data-meta", {**model.meta(), "chunk": CHUNK})
+              + _block("data-rows", [_pack([dumps(model.rows(), ensure_ascii=False, allow_nan=False)])])
+              + _block("data-snips", snips) + _block("data-search", [texts]) + _block("data-items", items)
+              + _block("data-strings", [_pack([dumps(list(strings.index), ensure_ascii=False)])]))
     out = Path(out)
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_page(title_of(model), blocks, server=False), encoding="utf-8")
     return out

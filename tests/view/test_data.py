@@ -3,11 +3,12 @@ self-contained file, the server's answers. The page itself is driven in a real b
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import re
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -160,7 +161,13 @@ def test_conversation_input_shown_as_turns(tmp_path):
     assert d["turns"] == turns and d["input_source"] == "evalset"
 
 
-def test_out_file_is_self_contained_and_escaped(view_runs, tmp_path, capsys):
+def _unpack(page: str, block_id: str) -> list[str]:
+    """The lines of every chunk of a packed block of an --out file."""
+    text = re.search(f'<script type="application/json" id="{block_id}">(.*?)</script>', page, re.S).group(1)
+    return [line for chunk in json.loads(text) for line in gzip.decompress(base64.b64decode(chunk)).decode().split("\n")]
+
+
+def test_out_file_is_self_contained_compact_and_escaped(view_runs, tmp_path, capsys):
     accepted, candidate = view_runs
     out = tmp_path / "share" / "view.html"
     assert main(["view", str(candidate), str(accepted), "--out", str(out)]) == 0
@@ -169,8 +176,39 @@ def test_out_file_is_self_contained_and_escaped(view_runs, tmp_path, capsys):
     assert "Content-Security-Policy" in page and "connect-src 'none'" in page
     assert not re.search(r"https?://|//cdn|@import|url\(|<link|<img|<iframe", page, re.I)
     assert HOSTILE not in page and HOSTILE_INPUT not in page and "<script>window" not in page
-    assert "\\u003cscript\\u003ewindow.__pwned=1" in page  # the answer is there, as data
     assert len(re.findall(r"<script", page)) == 7  # six data blocks and the page's own script
+    items = [json.loads(line) for line in _unpack(page, "data-items")]
+    assert [d["id"] for d in items] == [f"q{i:03d}" for i in range(30)]
+    strings = json.loads(_unpack(page, "data-strings")[0])
+    fs = items[5]["cols"][1][0]
+    assert strings[fs["raw"]] == HOSTILE  # a long text: stored once, referred to by number
+    assert items[5]["cols"][1][0]["parsed"] is None and items[1]["cols"][1][0]["raw"].startswith('{"intent"')
+    instructions = fs["messages"][0]["content"]
+    assert isinstance(instructions, int) and strings[instructions].startswith("Classify the customer's message.")
+    assert sum(1 for d in items for c in d["cols"] if c for r in c
+               if r["messages"][0]["content"] == instructions) == 30 * 8  # stored once, used by every record
+    assert len(_unpack(page, "data-search")) == 30 and "pwned" in _unpack(page, "data-search")[5]
+
+
+def test_report_names_the_view_command(view_runs):
+    page = (view_runs[1] / "report.html").read_text()
+    assert "<code>harness view</code> on this run folder shows every item" in page
+
+
+def test_gate_that_cannot_run_says_why_and_items_still_pair(tmp_path):
+    runs = []
+    for name, answer, digest in (("old", "yes", "aaa"), ("new", "no", "bbb")):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "manifest.json").write_text(json.dumps({"run_id": name, "status": "completed",
+                                                       "evalset": {"content_hash": digest}}))
+        (run / "records.jsonl").write_text(_record("a", answer) + _record("b", "yes"))
+        runs.append(run)
+    m = ViewModel(runs[1], runs[0])
+    assert m.gate["ran"] is False and m.gate["verdict"].startswith("the gate did not run: eval sets differ")
+    assert m.gate["items"] == [] and m.ids == ["a", "b"]
+    cols = {c["key"]: c["score"] for c in m.rows()["columns"]}
+    assert cols == {"0:v": [0.0, 1.0], "1:v": [1.0, 1.0]}
 
 
 def test_cli_error_is_one_line(tmp_path, capsys):

@@ -47,29 +47,47 @@ function serverSource() {
   };
 }
 
+// --out: every block but the small meta is gzip + base64, in chunks of items, unpacked only when needed
+// (DecompressionStream: any current browser; nothing is fetched).
+async function gunzip(b64) {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return new Response(stream).text();
+}
+
 function staticSource() {
   const block = (id) => document.getElementById(id).textContent;
-  const json = (id) => JSON.parse(block(id));
-  let snips = null, texts = null, items = null, starts = null;
-  STRINGS = json("data-strings");
+  const packs = {}, unpacked = new Map();
+  const lines = (id, n) => {  // the lines of chunk n of a block; the last few chunks stay unpacked
+    const key = id + ":" + n;
+    if (!unpacked.has(key)) {
+      packs[id] = packs[id] || JSON.parse(block(id));
+      unpacked.set(key, gunzip(packs[id][n]).then((t) => t.split("\n")));
+      if (unpacked.size > 8) unpacked.delete(unpacked.keys().next().value);
+    }
+    return unpacked.get(key);
+  };
+  const meta = JSON.parse(block("data-meta"));
+  const per = meta.chunk;
+  const strings = async () => { if (!STRINGS.length) STRINGS = JSON.parse((await lines("data-strings", 0))[0]); };
   return {
-    meta: async () => json("data-meta"),
-    rows: async () => json("data-rows"),
-    snippets: async (idx) => { snips = snips || json("data-snips"); return idx.map((i) => snips[i]); },
+    meta: async () => meta,
+    rows: async () => JSON.parse((await lines("data-rows", 0))[0]),
+    snippets: async (idx) => {
+      const out = [];
+      for (const i of idx) out.push(JSON.parse((await lines("data-snips", Math.floor(i / per)))[i % per]));
+      return out;
+    },
     search: async (q) => {
-      texts = texts || json("data-search");
+      const texts = await lines("data-search", 0);
       const words = q.toLowerCase().split(/\s+/).filter(Boolean);
       const out = [];
       for (let i = 0; i < texts.length; i++) if (words.every((w) => texts[i].includes(w))) out.push(i);
       return out;
     },
     item: async (i) => {
-      if (!items) {  // one JSON line per item, parsed only when opened
-        items = block("data-items");
-        starts = [0];
-        for (let p = items.indexOf("\n"); p >= 0; p = items.indexOf("\n", p + 1)) starts.push(p + 1);
-      }
-      return JSON.parse(items.slice(starts[i], (starts[i + 1] || items.length + 1) - 1));
+      await strings();
+      return JSON.parse((await lines("data-items", Math.floor(i / per)))[i % per]);
     },
   };
 }
