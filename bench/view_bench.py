@@ -222,7 +222,7 @@ def screenshot(path: Path) -> None:
 
     with tempfile.TemporaryDirectory() as d:
         accepted = write_run(Path(d), "demo-accepted", 140, seed=1)
-        candidate = write_run(Path(d), "demo-20261205-101500", 140, seed=2, shift={"fine-tuned": -0.12})
+        candidate = write_run(Path(d), "demo-20261205-101500", 140, seed=2, shift={"fine-tuned": -0.2})
         with ViewServer(ViewModel(candidate, accepted)) as server:
             pw, browser = launch()
             try:

@@ -100,7 +100,7 @@ def _add_compare(sub: Any) -> None:
 def _add_view(sub: Any) -> None:
     vw = sub.add_parser("view", help="browse every item, prompt, answer and score of a run in the browser; with a "
                         "second run, the two side by side and the gate's verdict")
-    vw.add_argument("run_dir", type=Path, help="the run folder to look at")
+    vw.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run folder to look at")
     vw.add_argument("other_run", type=Path, nargs="?", metavar="ACCEPTED_RUN_DIR",
                     help="the accepted run to compare it with, item by item")
     vw.add_argument("--out", type=Path, help="write the view as one self-contained HTML file instead of serving it")

@@ -12,8 +12,16 @@ from pathlib import Path
 from harness.view.model import ViewModel
 
 
+def _records_mb(run_dir: Path) -> float:
+    path = run_dir / "records.jsonl"
+    return path.stat().st_size / 1e6 if path.is_file() else 0.0
+
+
 def view(run_dir: Path, other: Path | None = None, *, out: Path | None = None, port: int = 0,
          open_browser: bool = True, max_drop: float = 0.02, alpha: float = 0.05) -> int:
+    big = [p for p in (run_dir, other) if p is not None and _records_mb(Path(p)) > 50]
+    if big:
+        print(f"reading {', '.join(str(p) for p in big)} (a large run: a few seconds) ...", flush=True)
     model = ViewModel(Path(run_dir), Path(other) if other is not None else None, max_drop=max_drop, alpha=alpha)
     if out is not None:
         from harness.view.page import write_html

@@ -14,6 +14,7 @@ import pytest
 
 from harness.analysis.compare import compare_runs
 from harness.cli import main
+from harness.errors import HarnessError
 from harness.records import Record, Usage
 from harness.view.data import ERROR, INVALID, UNKNOWN
 from harness.view.model import ViewModel
@@ -242,6 +243,12 @@ def test_server_answers_in_pieces_and_only_to_its_own_address(model):
         assert _get(srv.url + "api/item?i=x")[0] == 400
         assert _get(srv.url + "api/nothing")[0] == 404
         assert _get(srv.url + "api/meta", host=f"evil.example:{srv.port}")[0] == 403
+
+
+def test_port_in_use_is_one_line(model):
+    with ViewServer(model) as first:
+        with pytest.raises(HarnessError, match=rf"^--port {first.port}: cannot listen on 127.0.0.1 .*leave --port out"):
+            ViewServer(model, first.port)
 
 
 def test_view_serves_until_ctrl_c_and_opens_the_browser_unless_told(view_runs, monkeypatch, capsys):

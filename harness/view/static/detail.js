@@ -25,7 +25,7 @@ function badge(r) {
   if (r.error) return el("span", {class: "badge err"}, "error");
   const s = r.primary;
   const cls = s == null ? "unk" : (s > 0.5 ? "ok" : "bad");
-  return el("span", {class: "badge " + cls, title: "primary score"}, fmtScore(s));
+  return el("span", {class: "badge " + cls, title: "the primary score"}, "score " + fmtScore(s));
 }
 
 function factsLine(r) {
@@ -82,7 +82,7 @@ function recordView(r, other) {
   const problems = [];
   if (r.error) problems.push(el("p", {class: "problem"}, `error (${r.error_kind}): `, txt(r.error)));
   if (r.issue) problems.push(el("p", {class: "problem"}, "answer issue: ", r.issue));
-  const valid = r.format_valid == null ? "" : (r.format_valid ? "format valid" : "format INVALID");
+  const valid = r.format_valid == null ? "" : (r.format_valid ? "valid format" : "INVALID format");
   const parsed = r.parsed != null && show(r.parsed) !== txt(r.raw) ?
     el("details", {}, el("summary", {}, "parsed answer"), pre(show(r.parsed))) : null;
   return el("div", {class: "record"},
@@ -117,7 +117,7 @@ function variantBlock(name, pairs, meta) {
     el("div", {class: sides.length > 1 ? "sides two" : "sides"}, cols));
 }
 
-function renderDetail(box, d, meta, columns) {
+function renderDetail(box, d, meta, columns, first) {
   clear(box);
   const link = el("a", {href: "#" + hashFor(d.id), class: "permalink", title: "a link to this item with these filters"}, "link");
   box.append(el("h2", {}, "Item ", d.id, " ", link), inputView(d, meta),
@@ -130,6 +130,7 @@ function renderDetail(box, d, meta, columns) {
     if (!byVariant.has(c.variant)) byVariant.set(c.variant, []);
     byVariant.get(c.variant).push([c.run, d.cols[n]]);
   });
-  for (const [name, pairs] of byVariant) box.append(variantBlock(name, pairs, meta));
+  const names = [...byVariant.keys()].sort((x, y) => (y === first) - (x === first));  // the variant compared first
+  for (const name of names) box.append(variantBlock(name, byVariant.get(name), meta));
   box.scrollTop = 0;
 }

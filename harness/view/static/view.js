@@ -30,6 +30,7 @@ function setup(rows) {
   const rank = new Map();
   for (const c of S.cols) if (!rank.has(c.variant)) rank.set(c.variant, rank.size);
   S.shown = S.cols.slice().sort((x, y) => rank.get(x.variant) - rank.get(y.variant) || y.run - x.run);
+  $("left").classList.toggle("wide", S.shown.length <= 4);  // few columns: room for their names
   S.facets = rows.facets;
   const g = S.meta.gate;
   S.gateSet = new Set(g ? g.items : []);
@@ -66,8 +67,9 @@ function readHash() {
   S.filter = pick(p.get("f"), (v) => FILTERS.some(([k]) => k === v), "all");
   for (const k of ["a", "b", "sc"]) S[k] = pick(p.get(k), (v) => col(v) != null, S.defaults[k]);
   S.q = p.get("q") || "";
-  S.facet = pick(p.get("field"), (v) => S.facets.some((f) => f.name === v), "");
-  S.value = S.facet ? (p.get("value") || "") : "";
+  const facet = S.facets.find((f) => f.name === p.get("field"));
+  S.facet = facet ? facet.name : "";
+  S.value = facet && facet.values.includes(p.get("value")) ? p.get("value") : "";
   S.sort = pick(p.get("sort"), (v) => SORTS.some(([k]) => k === v), "id");
   S.dir = p.get("dir") === "desc" ? "desc" : "asc";
   S.item = p.get("item");
@@ -176,14 +178,14 @@ function buildBar() {
   const bar = clear($("bar"));
   const colOpts = S.cols.map((c) => [c.key, c.label]);
   const filters = el("div", {class: "filters"});
+  S.ui.buttons = {};
   S.ui.counts = {};
   for (const [name, label] of FILTERS) {
     if (name === "gate" && !S.meta.gate) continue;
-    const count = el("span", {class: "count"});
-    S.ui.counts[name] = el("button", {class: "filter", "data-filter": name,
-      onclick: () => { S.filter = name; recompute(); }}, label + " ", count);
-    S.ui.counts[name].countEl = count;
-    filters.append(S.ui.counts[name]);
+    S.ui.counts[name] = el("span", {class: "count"});
+    S.ui.buttons[name] = el("button", {class: "filter", "data-filter": name,
+      onclick: () => { S.filter = name; recompute(); }}, label + " ", S.ui.counts[name]);
+    filters.append(S.ui.buttons[name]);
   }
   const search = el("input", {id: "search", type: "search", placeholder: "search inputs and answers", value: S.q});
   let timer = null;
@@ -207,8 +209,8 @@ function buildBar() {
 }
 
 function updateBar(counts) {
-  for (const [name, btn] of Object.entries(S.ui.counts)) {
-    btn.countEl.textContent = String(counts[name]);
+  for (const [name, btn] of Object.entries(S.ui.buttons)) {
+    S.ui.counts[name].textContent = String(counts[name]);
     btn.classList.toggle("active", name === S.filter);
   }
   S.ui.shown.textContent = `${S.list.length} of ${S.n} items`;
@@ -279,7 +281,7 @@ async function openItem(i) {
   writeHash();
   for (const r of document.querySelectorAll(".row")) r.classList.toggle("selected", Number(r.dataset.i) === i);
   const d = await source.item(i);
-  renderDetail($("detail"), d, S.meta, S.cols);
+  renderDetail($("detail"), d, S.meta, S.cols, (col(S.b) || {}).variant);
 }
 
 function moveSelection(step) {
@@ -305,11 +307,13 @@ function gateBox(g) {
     g.warnings.map((w) => el("p", {class: "note"}, "warning: " + w)), el("ul", {}, metrics));
 }
 
+function plural(n, word) { return `${n} ${word}${n === 1 ? "" : "s"}`; }
+
 function renderTop() {
   const top = clear($("top"));
   const [run, acc] = S.meta.runs;
   top.append(el("h1", {}, "harness view: ", run.name, acc ? el("span", {class: "vs"}, " against accepted ", acc.name) : null),
-    el("p", {class: "meta"}, `${S.n} items, ${S.cols.filter((c) => c.run === 0).length} variants, eval set ${run.evalset}, ` +
+    el("p", {class: "meta"}, `${S.n} items, ${plural(S.cols.filter((c) => c.run === 0).length, "variant")}, eval set ${run.evalset}, ` +
       `status ${run.status}, primary score ${run.primary}` + (acc ? `; accepted run status ${acc.status}` : "")));
   if (S.meta.gate) top.append(gateBox(S.meta.gate));
 }
