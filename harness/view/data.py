@@ -67,11 +67,14 @@ def primary_score(data: dict[str, Any]) -> float | None:
 
 
 def _unknown(scores: dict[str, Any]) -> bool:
-    return any(v is None for v in scores.values()) or any(
-        isinstance(v, dict) and any(x is None for x in v.values()) for v in scores.values())
+    """Whether any score (or any per-field score) is unknown."""
+    for v in scores.values():
+        if v is None or (type(v) is dict and None in v.values()):
+            return True
+    return False
 
 
-def cell_of(data: dict[str, Any], offset: int, interned: dict[str, Any]) -> Cell:
+def cell_of(data: dict[str, Any], offset: int, interned: dict[Any, Any]) -> Cell:
     scores = data.get("scores") or {}
     flags = 0
     if data.get("error") is not None:
@@ -87,8 +90,10 @@ def cell_of(data: dict[str, Any], offset: int, interned: dict[str, Any]) -> Cell
         flags |= CACHE
     parsed = data.get("parsed")
     if isinstance(parsed, dict):
-        key = json.dumps(parsed, sort_keys=True, default=str)
-        parsed = interned.setdefault(key, parsed)
+        try:  # one object per distinct answer: labels repeat across 100,000 records
+            parsed = interned.setdefault(tuple(parsed.items()), parsed)
+        except TypeError:  # a value that is a list or an object: kept as it is
+            pass
     else:
         parsed = None
     if data.get("error") is not None:
@@ -163,7 +168,7 @@ class RunData:
     def _read(self) -> None:
         if not self.records_path.exists():
             return
-        interned: dict[str, Any] = {}
+        interned: dict[Any, Any] = {}
         weak_input: set[str] = set()  # items whose input so far comes from a RAG or instructions-first prompt
         for offset, data in _lines(self.records_path):
             item_id, variant = str(data.get("item_id")), str(data.get("variant"))

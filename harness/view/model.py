@@ -8,6 +8,7 @@ the rows on screen (`snippets`), one item in full (`item`), the items matching a
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from harness.view.gate import gate_summary
 PRESENT = 32  # flag: the column has a record for the item
 MAX_FACET_VALUES = 50
 SNIPPET = {"input": 160, "expected": 100, "answer": 90}
+SCALARS = {True: "true", False: "false"}
 
 
 @dataclass
@@ -63,6 +65,7 @@ class ViewModel:
         self.ids: list[str] = sorted(ids, key=lambda i: (self._position(i), order[i]))
         self.index = {item_id: n for n, item_id in enumerate(self.ids)}
         self._search_text: list[str] | None = None
+        self._search_lock = threading.Lock()
         self.gate = gate_summary(self.runs, self.ids, max_drop=max_drop, alpha=alpha) if other_dir else None
 
     def _position(self, item_id: str) -> float:
@@ -76,15 +79,23 @@ class ViewModel:
 
     def column_arrays(self, col: Column) -> dict[str, Any]:
         score, flags, cost, lat, reps = [], [], [], [], []
+        by_item = {i: cs for (v, i), cs in self.runs[col.run].cells.items() if v == col.variant}
         for item_id in self.ids:
-            cs = self.cells(col, item_id)
-            f = 0
-            for c in cs:
+            cs = by_item.get(item_id)
+            if not cs:
+                score.append(None)
+                flags.append(0)
+                cost.append(None)
+                lat.append(None)
+                reps.append(0)
+                continue
+            f = PRESENT
+            for c in cs.values():
                 f |= c.flags
-            score.append(_mean([c.score for c in cs]))
-            flags.append(f | (PRESENT if cs else 0))
-            cost.append(_mean([c.cost for c in cs]))
-            lat.append(_mean([c.latency for c in cs]))
+            flags.append(f)
+            score.append(_mean([c.score for c in cs.values()]))
+            cost.append(_mean([c.cost for c in cs.values()]))
+            lat.append(_mean([c.latency for c in cs.values()]))
             reps.append(len(cs))
         graded = any(s is not None and s not in (0.0, 1.0) for s in score)
         return {"key": col.key, "run": col.run, "variant": col.variant, "graded": graded, "score": score,
@@ -127,7 +138,7 @@ class ViewModel:
             if v is None or isinstance(v, dict | list) or (isinstance(v, str) and len(v) > 80):
                 idx.append(-1)
                 continue
-            s = v if isinstance(v, str) else json.dumps(v)
+            s = v if isinstance(v, str) else SCALARS.get(v) if isinstance(v, bool) else json.dumps(v)
             if s not in table:
                 if len(table) >= MAX_FACET_VALUES:
                     return None
@@ -148,8 +159,8 @@ class ViewModel:
         return clean({"runs": runs, "items": len(self.ids), "gate": self.gate})
 
     def rows(self) -> dict[str, Any]:
-        return clean({"ids": self.ids, "columns": [self.column_arrays(c) for c in self.columns],
-                      "facets": self.facets()})
+        # numbers from data._num (finite or None) and strings: nothing for `clean` to do on 100,000 items
+        return {"ids": self.ids, "columns": [self.column_arrays(c) for c in self.columns], "facets": self.facets()}
 
     # -- text, on demand ------------------------------------------------------------------------------------
 
@@ -190,14 +201,21 @@ class ViewModel:
         parts += [c.answer for col in self.columns for c in self.cells(col, item_id)]
         return "\n".join(parts).lower()
 
+    def build_search_index(self) -> list[str]:
+        """Each item's id, input, expected answer and answers, lower case; built once (the server starts it in
+        the background, so the first search does not wait for it)."""
+        with self._search_lock:
+            if self._search_text is None:
+                self._search_text = [self.search_text(n) for n in range(len(self.ids))]
+            return self._search_text
+
     def search(self, query: str) -> list[int]:
         """Items whose id, input, expected answer or any answer contains every word of the query."""
         words = query.lower().split()
         if not words:
             return list(range(len(self.ids)))
-        if self._search_text is None:
-            self._search_text = [self.search_text(n) for n in range(len(self.ids))]
-        return [n for n, text in enumerate(self._search_text) if all(w in text for w in words)]
+        texts = self.build_search_index()
+        return [n for n, text in enumerate(texts) if all(w in text for w in words)]
 
     def item(self, n: int) -> dict[str, Any]:
         if not 0 <= n < len(self.ids):

@@ -36,7 +36,6 @@ class ViewServer:
         self.page = render_page(title_of(model), server=True).encode("utf-8")
         self.meta = _json(model.meta())
         self.rows = _json(model.rows())  # built once: every page load gets the same bytes
-        self._lock = threading.Lock()
         server = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -60,11 +59,16 @@ class ViewServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
+    def _index_in_background(self) -> None:
+        threading.Thread(target=self.model.build_search_index, daemon=True).start()
+
     def start(self) -> ViewServer:
+        self._index_in_background()
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         return self
 
     def serve_forever(self) -> None:
+        self._index_in_background()
         self.httpd.serve_forever()
 
     def stop(self) -> None:
@@ -104,8 +108,7 @@ class ViewServer:
             indices = [int(x) for x in query.get("i", "").split(",") if x.strip()][:MAX_SNIPPETS]
             return _json(self.model.snippets(indices))
         if path == "/api/search":
-            with self._lock:  # the first search builds the text index once
-                return _json(self.model.search(query.get("q", "")))
+            return _json(self.model.search(query.get("q", "")))
         if path == "/api/item":
             return _json(self.model.item(int(query.get("i", "-1"))))
         return None
