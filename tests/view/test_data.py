@@ -16,7 +16,7 @@ from harness.analysis.compare import compare_runs
 from harness.cli import main
 from harness.errors import HarnessError
 from harness.records import Record, Usage
-from harness.view.data import ERROR, INVALID, UNKNOWN
+from harness.view.data import ERROR, INVALID, ISSUE, UNKNOWN
 from harness.view.model import ViewModel
 from harness.view.server import ViewServer
 from tests.conftest import write_jsonl
@@ -136,7 +136,8 @@ def test_retried_record_wins_damaged_lines_lose_only_themselves(tmp_path):
     run.mkdir()
     (run / "manifest.json").write_text(json.dumps({"run_id": "r", "status": "completed",
                                                    "evalset": {"path": str(tmp_path / "gone")}}))
-    lines = [_record("a", "no", error="boom", error_kind="timeout"), _record("b", "yes"), '{"item_id": "c", "garb\n',
+    lines = [_record("a", "no", error="boom", error_kind="timeout"),
+             _record("b", "yes", answer_issue="truncated: the answer reached max_tokens"), '{"item_id": "c", "garb\n',
              _record("a", "yes"), _record("d", "yes")[:40]]
     (run / "records.jsonl").write_text("".join(lines))
     m = ViewModel(run)
@@ -146,6 +147,7 @@ def test_retried_record_wins_damaged_lines_lose_only_themselves(tmp_path):
     a = m.item(0)
     assert a["cols"][0][0]["raw"] == "yes" and a["input"] == "question a" and a["input_source"] == "request"
     assert "not on this machine" in m.runs[0].input_note
+    assert cells["flags"][1] & ISSUE and m.item(1)["cols"][0][0]["issue"].startswith("truncated")
 
 
 def test_conversation_input_shown_as_turns(tmp_path):
