@@ -18,6 +18,7 @@ examples:
   harness merge results/shard-* --out results/full
   harness report results/demo-20261122-101500
   harness compare results/accepted results/demo-20261122-101500 --max-drop 0.02
+  harness view results/demo-20261122-101500 results/accepted
   harness import csv data.csv --input-col text --label-col category --out evalsets/mine --split test
   harness serve
   harness finetune export configs/demo.yaml
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rebuild the tables and report.md / report.html from a run folder")
     rep.add_argument("run_dir", type=Path, help="the run folder (results/<name>-<timestamp>)")
     _add_compare(sub)
+    _add_view(sub)
     mer = sub.add_parser("merge", help="join the shard folders of `run --shard K/N` into one run",
                          description="one run folder (tables and report too) from the folders of every shard "
                          "of a run (harness run --shard K/N)")
@@ -119,6 +121,20 @@ def _add_compare(sub: Any) -> None:
     cmp_.add_argument("--allow-scoring-change", action="store_true",
                       help="pass although the primary score, the scorers or the judge model differ")
     cmp_.add_argument("--show", type=int, default=20, help="changed items listed per direction (default 20)")
+
+
+def _add_view(sub: Any) -> None:
+    vw = sub.add_parser("view", help="browse a run's items, prompts, answers and scores in the browser",
+                        description="browse every item, prompt, answer and score of a run in the browser; with a "
+                        "second run, the two side by side and the gate's verdict")
+    vw.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run folder to look at")
+    vw.add_argument("other_run", type=Path, nargs="?", metavar="ACCEPTED_RUN_DIR",
+                    help="the accepted run to compare it with, item by item")
+    vw.add_argument("--out", type=Path, help="write the view as one self-contained HTML file instead of serving it")
+    vw.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    vw.add_argument("--no-open", action="store_true", help="do not open the browser")
+    vw.add_argument("--max-drop", type=float, default=0.02, help="the gate's tolerance, as in harness compare")
+    vw.add_argument("--alpha", type=float, default=0.05, help="the gate's significance level, as in harness compare")
 
 
 def _add_import(sub: Any) -> None:
@@ -310,6 +326,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    from harness.view import view
+
+    return view(args.run_dir, args.other_run, out=args.out, port=args.port, open_browser=not args.no_open,
+                max_drop=args.max_drop, alpha=args.alpha)
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from harness.data.importer import import_table
 
@@ -411,7 +434,7 @@ def cmd_prices(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"validate": cmd_validate, "prices": cmd_prices, "run": cmd_run, "report": cmd_report, "compare": cmd_compare,
-            "merge": cmd_merge,
+            "merge": cmd_merge, "view": cmd_view,
             "import": cmd_import,
             "serve": cmd_serve, "finetune": cmd_finetune}
 

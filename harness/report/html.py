@@ -384,7 +384,8 @@ def render_html(analysis: Analysis, eco: Economics) -> str:
         parts += ["<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n.removeprefix('- ').replace('**', ''))}</li>"
                                                  for n in notes) + "</ul>"]
     parts += [f"<h2>Outputs per item</h2><p class='note'>{shown} of {total} items shown (items where the variants "
-              "disagree first; first repeat of each); every record is in records.jsonl.</p>", items_html,
+              "disagree first; first repeat of each); every record is in records.jsonl, and <code>harness view</code> "
+              "on this run folder shows every item with its prompt, scores and judge reasoning.</p>", items_html,
               "<h2>Method</h2><ul>" + "".join(f"<li>{esc(n.replace('*', ''))}</li>" for n in METHOD_NOTES) + "</ul>",
               "</body></html>"]
     return "\n".join(parts)
