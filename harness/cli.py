@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check config, eval set, schema and prices; calls no model")
     v.add_argument("config", type=Path)
+    _add_today(v)
     _add_run(sub)
     rep = sub.add_parser("report", help="rebuild the tables and report.md / report.html from a run folder")
     rep.add_argument("run_dir", type=Path)
@@ -56,7 +57,23 @@ def _parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("prices", help="list the price table (USD per 1M tokens), its dates and sources")
     pr.add_argument("--pricing", type=Path, help="a pricing file to merge over the built-in table")
     pr.add_argument("--json", action="store_true", help="print the rows as JSON")
+    _add_today(pr)
     return p
+
+
+def _day(text: str) -> Any:
+    from harness.clock import parse_day
+
+    try:
+        return parse_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_today(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--today", type=_day, metavar="YYYY-MM-DD",
+                        help="date price-table rows against this day instead of the system's date (a table price "
+                        "read more than 180 days before it is flagged)")
 
 
 def _add_run(sub: Any) -> None:
@@ -78,6 +95,7 @@ def _add_run(sub: Any) -> None:
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--shard", metavar="K/N", help="run only shard K of N: the selected items whose sha256(id) "
                    "mod N is K-1 (one CI job each; join them with harness merge)")
+    _add_today(r)
 
 
 def _add_compare(sub: Any) -> None:
@@ -180,7 +198,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
               f"price {price_txt}{note}")
         if not price.known:
             problems += 1
-        stale = stale_warning(price)
+        stale = stale_warning(price, args.today)
         if stale and stale not in warned:
             warned.add(stale)
             print(f"warning: {stale}")
@@ -234,6 +252,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         retry_errors=args.retry_errors,
         shard=args.shard,
+        today=args.today,
     )
     result = run(args.config, opts)
     if result.status == "nothing_run":
@@ -350,7 +369,7 @@ def cmd_prices(args: argparse.Namespace) -> int:
     from harness.models.pricing import STALE_AFTER_DAYS, PriceTable, table_rows
 
     table = PriceTable.load(args.pricing)
-    rows = table_rows(table)
+    rows = table_rows(table, args.today)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

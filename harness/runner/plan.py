@@ -7,6 +7,7 @@ so a run that is going to stop on a config problem stops before it spends money,
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import sys
 import time
@@ -46,7 +47,8 @@ class Plan:
     """Builds one VariantPlan per variant and owns what planning started (the embedded server, clients)."""
 
     def __init__(self, cfg: RunConfig, evalset: EvalSet, *, run_dir: Path, config_path: str | None,
-                 manifest: dict[str, Any], allow_unpriced: bool = False, progress: bool = True):
+                 manifest: dict[str, Any], allow_unpriced: bool = False, progress: bool = True,
+                 today: dt.date | None = None):
         self.cfg = cfg
         self.evalset = evalset
         self.run_dir = run_dir
@@ -54,6 +56,7 @@ class Plan:
         self.manifest = manifest
         self.allow_unpriced = allow_unpriced
         self.progress = progress
+        self.today = today  # the day table prices are dated against (None: the system's date; harness.clock)
         self.prices = pricing.PriceTable.load(cfg.pricing)
         self.variants: dict[str, VariantPlan] = {}
         self.local_server: Any = None
@@ -100,12 +103,12 @@ class Plan:
             price = self.prices.for_model(m, model_id)
             if not price.known and not self.allow_unpriced:
                 which = (f"no row {m.price_as!r} (price_as) in the price table" if m.price_as
-                         else f"no price for model {model_id!r}")
+                         else self.prices.unpriced_reason(model_id))
                 hint = "set price_as to the price-table row of the deployed model, " if m.provider == "azure" else ""
                 raise ConfigError(
                     f"models.{v.model}: {which}; {hint}add it to a pricing file "
-                    f"(`pricing:` in the config), set `price:` on the model, or pass --allow-unpriced "
-                    f"(its cost is then reported as unknown)"
+                    f"(`pricing:` in the config), set `price:` (or `price_as:`) on the model, or pass "
+                    f"--allow-unpriced (its cost is then reported as unknown)"
                 )
             self.warn_stale(price)
         for v in variants:
@@ -131,14 +134,14 @@ class Plan:
                               f"models.{name}.api_key_env to the variable that holds it")
         price = self.prices.for_model(m, self.model_id(name))
         if not price.known and not self.allow_unpriced:
-            raise ConfigError(f"judge.model {name}: no price for model {self.model_id(name)!r}; add it to a pricing "
-                              f"file, set `price:` on the model, or pass --allow-unpriced (evaluation cost is then "
-                              f"reported as unknown)")
+            raise ConfigError(f"judge.model {name}: {self.prices.unpriced_reason(self.model_id(name))}; add it to a "
+                              f"pricing file, set `price:` (or `price_as:`) on the model, or pass --allow-unpriced "
+                              f"(evaluation cost is then reported as unknown)")
         self.warn_stale(price)
 
     def warn_stale(self, price: pricing.Price) -> None:
         """A table price older than 180 days is used: say so once, naming its date, and keep it in the manifest."""
-        warning = pricing.stale_warning(price)
+        warning = pricing.stale_warning(price, self.today)
         if warning is None:
             return
         seen = self.manifest.setdefault("price_warnings", [])

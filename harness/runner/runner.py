@@ -9,6 +9,7 @@ folder afterwards (harness.report.write), so this module never imports them.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import platform
 import signal
 import sys
@@ -61,6 +62,8 @@ class RunOptions:
     retry_errors: bool = False  # with resume: ask items whose record is an error (no answer) again
     # "K/N" (or a Shard): only the selected items whose id hashes to shard K of N (harness.runner.shards)
     shard: Shard | str | tuple[int, int] | None = None
+    # The day table prices are dated against (--today); None: the system's date (harness.clock).
+    today: dt.date | None = None
 
 
 @dataclass
@@ -219,7 +222,7 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
     else:
         s = _new_session(config, opts)
     plan = Plan(s.cfg, s.evalset, run_dir=s.run_dir, config_path=s.config_path, manifest=s.manifest,
-                allow_unpriced=opts.allow_unpriced, progress=opts.progress)
+                allow_unpriced=opts.allow_unpriced, progress=opts.progress, today=opts.today)
     plan.check_before_calls(s.variants)
     if opts.resume is None:
         s.manifest["leakage"] = leaks = leakage_lines(s.cfg, s.evalset, s.variants)
