@@ -366,6 +366,7 @@ def _money(x: float | None) -> str:
 def cmd_prices(args: argparse.Namespace) -> int:
     import json
 
+    from harness import clock
     from harness.models.pricing import STALE_AFTER_DAYS, PriceTable, table_rows
 
     table = PriceTable.load(args.pricing)
@@ -400,7 +401,11 @@ def cmd_prices(args: argparse.Namespace) -> int:
     print(f"\nUSD per 1M tokens ({', '.join(table.sources)}); batch is the Batch API price "
           f"({'listed, else ' if any(e.batch for e in table.entries.values()) else ''}"
           f"{_money(table.batch_discount)} x standard); '!' marks a price read more than {STALE_AFTER_DAYS} days "
-          f"ago: check it before relying on it.")
+          f"before {clock.today(args.today)}: check it before relying on it.")
+    listed = [f"{snap} ({r['model']})" for r in rows for snap in r["snapshots"]]
+    if listed:
+        print(f"Dated snapshots priced as the row in brackets: {', '.join(listed)}; any other dated id is unpriced "
+              f"until a pricing file lists it.")
     return 0
 
 

@@ -293,7 +293,7 @@ def table_rows(table: PriceTable, today: dt.date | None = None) -> list[dict[str
             "ft_input": ft.input if ft else None, "ft_cached_input": ft.cached_input if ft else None,
             "ft_output": ft.output if ft else None,
             "training_per_1m": ft.training if ft else None, "training_per_hour": ft.training_per_hour if ft else None,
-            "as_of": e.as_of, "source": e.source,
+            "as_of": e.as_of, "source": e.source, "snapshots": list(e.snapshots),
             "ft_as_of": ft.as_of if ft else None, "ft_source": ft.source if ft else None,
             "stale": stale_warning(price, today) is not None,
             "ft_stale": ft is not None and stale_warning(table.lookup(f"ft:{name}:org::id"), today) is not None,
