@@ -28,6 +28,7 @@ from harness.prompts.variants import (
     query_texts,
 )
 from harness.records import EvalItem
+from harness.redact import redact_body, redact_url
 from harness.runner import cache as response_cache
 from harness.runner.variant_plan import VariantPlan, adapter_record, endpoint_scope, resolve_model_id
 
@@ -99,6 +100,10 @@ class Plan:
                 header_values(m)
             except ConfigError as exc:
                 raise ConfigError(f"models.{v.model}.{exc}") from None
+            if self.cfg.run.mode == "batch" and redact_body(m.extra_body) != m.extra_body:
+                raise ConfigError(f"models.{v.model}.extra_body: run.mode batch writes every request body into the run "
+                                  f"folder (batches/), so the credential there would be stored; send it as a header "
+                                  f"(`headers: {{NAME: {{env: VARIABLE}}}}`) or use mode: sync")
             model_id = self.model_id(v.model)
             price = self.prices.for_model(m, model_id)
             if not price.known and not self.allow_unpriced:
@@ -207,7 +212,7 @@ class Plan:
     def model_endpoint_id(self, name: str, client: ModelClient) -> str:
         m = self.cfg.models[name]
         if m.provider != "local":
-            return client.endpoint_url + endpoint_scope(m)
+            return redact_url(client.endpoint_url) + endpoint_scope(m)  # credentials never reach the cache
         return "local|" + self.local_spec(name).cache_identity()
 
     # -- the plan ------------------------------------------------------------------------------------------

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from harness.config import REDACTED, RunConfig, VariantConfig, load_config, restore_headers, snapshot
+from harness.config import RunConfig, VariantConfig, load_config
 from harness.data.evalset import EvalSet, load_evalset, select_test_items
 from harness.errors import ConfigError, HarnessError
 from harness.records import EvalItem
+from harness.redact import redacted_fields, restore_secrets, snapshot
 from harness.runner import cache as response_cache
 from harness.runner.execute import Executor
 from harness.runner.folder import (
@@ -100,8 +101,8 @@ def _resume_session(opts: RunOptions) -> _Session:
     run_dir = opts.resume
     cfg = load_run_config(run_dir)
     manifest = load_manifest(run_dir)
-    if any(v == REDACTED for m in cfg.models.values() for v in m.headers.values()):
-        restore_headers(cfg, _original_config(manifest.get("config_path")))
+    if any(redacted_fields(m) for m in cfg.models.values()):
+        restore_secrets(cfg, _original_config(manifest.get("config_path")))
     opts.limit = manifest.get("limit")
     opts.variants = manifest.get("selected_variants")
     shard = manifest.get("shard")
@@ -114,8 +115,8 @@ def _resume_session(opts: RunOptions) -> _Session:
 
 
 def _original_config(path: str | None) -> RunConfig | None:
-    """The config file a run started from, if it is still there and valid (literal header values live only
-    there)."""
+    """The config file a run started from, if it is still there and valid (the credentials config.json does
+    not hold live only there: harness.redact)."""
     if not path or not Path(path).exists():
         return None
     try:
