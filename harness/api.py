@@ -18,7 +18,6 @@ from typing import Any
 
 import pandas as pd
 
-from harness import clock
 from harness.analysis.compare import CompareResult, compare_runs
 from harness.errors import HarnessError
 from harness.records import Record
@@ -100,8 +99,7 @@ def run(config: str | Path | None = None, options: RunOptions | None = None, **k
     """Run a config (or continue one with resume=RUN_DIR) and build its tables and report.
 
     Keyword arguments are the CLI's options: limit, variants (a list), out, results_dir, resume, use_cache,
-    refresh, allow_unpriced, max_error_rate, progress, cache_path, shard ("K/N": this machine's slice),
-    today (a datetime.date or "YYYY-MM-DD": the day table prices are dated against; default the system's date).
+    refresh, allow_unpriced, max_error_rate, progress, cache_path, shard ("K/N": this machine's slice).
     """
     unknown = sorted(set(kwargs) - _OPTION_NAMES)
     if unknown:
@@ -109,8 +107,6 @@ def run(config: str | Path | None = None, options: RunOptions | None = None, **k
                         f"known: {', '.join(sorted(_OPTION_NAMES))}")
     if options is not None and kwargs:
         raise TypeError("harness.run(): give either a RunOptions or keyword options, not both")
-    if isinstance(kwargs.get("today"), str):
-        kwargs["today"] = clock.parse_day(kwargs["today"])
     opts = options or RunOptions(**{k: Path(v) if k in ("out", "results_dir", "resume", "cache_path")
                                     and v is not None else v for k, v in kwargs.items()})
     result = _run(config, opts)

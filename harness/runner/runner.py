@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
+from harness import clock
 from harness.config import RunConfig, VariantConfig, load_config
 from harness.data.evalset import EvalSet, load_evalset, select_test_items
 from harness.errors import ConfigError, HarnessError
@@ -59,12 +60,12 @@ class RunOptions:
     allow_unpriced: bool = False
     max_error_rate: float | None = None
     progress: bool = True
+    # The day table prices are dated against (--today; a date or "YYYY-MM-DD"); None: the system's date.
+    today: dt.date | str | None = None
     cache_path: Path | None = None
     retry_errors: bool = False  # with resume: ask items whose record is an error (no answer) again
     # "K/N" (or a Shard): only the selected items whose id hashes to shard K of N (harness.runner.shards)
     shard: Shard | str | tuple[int, int] | None = None
-    # The day table prices are dated against (--today); None: the system's date (harness.clock).
-    today: dt.date | None = None
 
 
 @dataclass
@@ -223,7 +224,8 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
     else:
         s = _new_session(config, opts)
     plan = Plan(s.cfg, s.evalset, run_dir=s.run_dir, config_path=s.config_path, manifest=s.manifest,
-                allow_unpriced=opts.allow_unpriced, progress=opts.progress, today=opts.today)
+                allow_unpriced=opts.allow_unpriced, progress=opts.progress,
+                today=clock.parse_day(opts.today) if isinstance(opts.today, str) else opts.today)
     plan.check_before_calls(s.variants)
     if opts.resume is None:
         s.manifest["leakage"] = leaks = leakage_lines(s.cfg, s.evalset, s.variants)
