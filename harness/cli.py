@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.clock import add_today_option
 from harness.errors import HarnessError
 
 EXAMPLES = """\
@@ -39,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check config, eval set, schema and prices; calls no model")
     v.add_argument("config", type=Path)
-    _add_today(v)
+    add_today_option(v)
     _add_run(sub)
     rep = sub.add_parser("report", help="rebuild the tables and report.md / report.html from a run folder")
     rep.add_argument("run_dir", type=Path)
@@ -57,23 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("prices", help="list the price table (USD per 1M tokens), its dates and sources")
     pr.add_argument("--pricing", type=Path, help="a pricing file to merge over the built-in table")
     pr.add_argument("--json", action="store_true", help="print the rows as JSON")
-    _add_today(pr)
+    add_today_option(pr)
     return p
 
-
-def _day(text: str) -> Any:
-    from harness.clock import parse_day
-
-    try:
-        return parse_day(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _add_today(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--today", type=_day, metavar="YYYY-MM-DD",
-                        help="date price-table rows against this day instead of the system's date (a table price "
-                        "read more than 180 days before it is flagged)")
 
 
 def _add_run(sub: Any) -> None:
@@ -95,7 +82,7 @@ def _add_run(sub: Any) -> None:
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--shard", metavar="K/N", help="run only shard K of N: the selected items whose sha256(id) "
                    "mod N is K-1 (one CI job each; join them with harness merge)")
-    _add_today(r)
+    add_today_option(r)
 
 
 def _add_compare(sub: Any) -> None:

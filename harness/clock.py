@@ -9,6 +9,7 @@ record's created_at) are not comparisons and read the clock directly.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import re
@@ -31,3 +32,16 @@ def parse_day(text: str) -> dt.date:
         with contextlib.suppress(ValueError):
             return dt.date.fromisoformat(value)
     raise ValueError(f"expected a day as YYYY-MM-DD (e.g. 2026-12-05), got {text!r}")
+
+
+def add_today_option(parser: argparse.ArgumentParser) -> None:
+    """`--today YYYY-MM-DD` on a command that dates prices (run, validate, prices); None when not given."""
+    def day(text: str) -> dt.date:
+        try:
+            return parse_day(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parser.add_argument("--today", type=day, metavar="YYYY-MM-DD",
+                        help="date price-table rows against this day instead of the system's date (a table price "
+                        "read more than 180 days before it is flagged)")
