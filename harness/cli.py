@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.clock import add_today_option
 from harness.errors import HarnessError
 
 EXAMPLES = """\
@@ -42,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("config", type=Path, help="run config YAML")
     v.add_argument("--allow-unpriced", action="store_true",
                    help="as with run: a model with no known price is not an error")
+    add_today_option(v)
     _add_run(sub)
     rep = sub.add_parser("report", help="rebuild the tables and report.md / report.html from a run folder")
     rep.add_argument("run_dir", type=Path, help="the run folder (results/<name>-<timestamp>)")
@@ -61,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("prices", help="list the price table (USD per 1M tokens), its dates and sources")
     pr.add_argument("--pricing", type=Path, help="a pricing file to merge over the built-in table")
     pr.add_argument("--json", action="store_true", help="print the rows as JSON")
+    add_today_option(pr)
     _describe(p)
     return p
 
@@ -96,6 +99,7 @@ def _add_run(sub: Any) -> None:
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--shard", metavar="K/N", help="run only shard K of N: the selected items whose sha256(id) "
                    "mod N is K-1 (one CI job each; join them with harness merge)")
+    add_today_option(r)
 
 
 def _add_compare(sub: Any) -> None:
@@ -201,7 +205,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
           f"hash {ev.content_hash[:12]}")
     _validate_scoring(cfg, ev)
     # The very checks `harness run` makes before its first call: same errors, warnings and skipped variants.
-    found = preflight(cfg, ev, list(cfg.variants), prices, allow_unpriced=args.allow_unpriced,
+    found = preflight(cfg, ev, list(cfg.variants), prices, allow_unpriced=args.allow_unpriced, today=args.today,
                       config_path=str(args.config))
     for v in cfg.variants:
         if v.name in found.skipped:
@@ -267,6 +271,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         retry_errors=args.retry_errors,
         shard=args.shard,
         force=args.force,
+        today=args.today,
     )
     result = run(args.config, opts)
     if result.status == "nothing_run":
@@ -395,10 +400,11 @@ def _money(x: float | None) -> str:
 def cmd_prices(args: argparse.Namespace) -> int:
     import json
 
+    from harness import clock
     from harness.models.pricing import STALE_AFTER_DAYS, PriceTable, table_rows
 
     table = PriceTable.load(args.pricing)
-    rows = table_rows(table)
+    rows = table_rows(table, args.today)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -429,7 +435,11 @@ def cmd_prices(args: argparse.Namespace) -> int:
     print(f"\nUSD per 1M tokens ({', '.join(table.sources)}); batch is the Batch API price "
           f"({'listed, else ' if any(e.batch for e in table.entries.values()) else ''}"
           f"{_money(table.batch_discount)} x standard); '!' marks a price read more than {STALE_AFTER_DAYS} days "
-          f"ago: check it before relying on it.")
+          f"before {clock.today(args.today)}: check it before relying on it.")
+    listed = [f"{snap} ({r['model']})" for r in rows for snap in r["snapshots"]]
+    if listed:
+        print(f"Dated snapshots priced as the row in brackets: {', '.join(listed)}; any other dated id is unpriced "
+              f"until a pricing file lists it.")
     return 0
 
 

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from harness.errors import ConfigError, read_utf8
 from harness.yaml_errors import _yaml_line, validation_message
@@ -22,6 +31,17 @@ VariantKind = Literal["baseline", "few_shot", "rag", "fine_tuned"]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _safe_name(value: str) -> str:
+    """Run and variant names become folder and file names: no path separators, no leading dot."""
+    if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}", value):
+        raise ValueError(f"{value!r} is not a safe name: use up to 100 letters, digits, '-', '_' and '.', not "
+                         "starting with '.' (it becomes part of folder and file names)")
+    return value
+
+
+SafeName = Annotated[str, AfterValidator(_safe_name)]
 
 
 class PriceOverride(_Strict):
@@ -126,7 +146,7 @@ class ModelConfig(_Strict):
 
 
 class VariantConfig(_Strict):
-    name: str = Field(min_length=1)
+    name: SafeName
     kind: VariantKind
     model: str
     shots: int = Field(default=4, ge=0)
@@ -231,7 +251,7 @@ class FinetuneSettings(_Strict):
 
 
 class RunConfig(_Strict):
-    name: str = Field(min_length=1)
+    name: SafeName
     description: str | None = None
     evalset: Path
     models: dict[str, ModelConfig]
@@ -375,28 +395,3 @@ def header_values(model: ModelConfig, env: dict[str, str] | None = None) -> dict
         else:
             out[name] = value
     return out
-
-
-def snapshot(cfg: RunConfig) -> dict[str, Any]:
-    """The resolved config as saved in a run folder. Holds env var *names*, never their values; literal
-    header values are replaced too (a gateway key written into the config must not land in results/)."""
-    data = cfg.model_dump(mode="json")
-    for m in data.get("models", {}).values():
-        for name, value in (m.get("headers") or {}).items():
-            if isinstance(value, str):
-                m["headers"][name] = REDACTED
-    return data
-
-
-def restore_headers(cfg: RunConfig, original: RunConfig | None) -> None:
-    """On resume: literal header values were not stored, so take them from the original config file."""
-    for name, m in cfg.models.items():
-        for header, value in m.headers.items():
-            if value != REDACTED:
-                continue
-            src = original.models.get(name) if original is not None else None
-            found = src.headers.get(header) if src is not None else None
-            if found is None or found == REDACTED:
-                raise ConfigError(f"models.{name}.headers.{header}: its value is not stored in the run folder and "
-                                  "the original config no longer has it; resume from the config file instead")
-            m.headers[header] = found

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,12 @@ from tests.strict_skips import (  # noqa: F401  (pytest finds hooks by name in t
 )
 
 REPO = Path(__file__).resolve().parent.parent
+# The day every test runs on, whatever the calendar says: in-process code that compares dates asks
+# harness.clock.today(), which the `fixed_today` fixture pins here; subprocess CLI tests pass `--today TEST_DAY`.
+# It is a day on which no built-in price is stale (tests/models/test_pricing.py checks that), so no test sees a
+# price warning it did not ask for; the tests of the warning pass their own day.
+TEST_TODAY = dt.date(2025, 11, 1)
+TEST_DAY = TEST_TODAY.isoformat()
 # A licensed sample of Banking77 (CC BY 4.0, see tests/data/banking77/README.md): no folder outside the repository.
 BANKING77 = REPO / "tests" / "data" / "banking77"
 
@@ -110,6 +117,13 @@ def make_config(tmp_path: Path, evalset: Path, base_url: str, variants: list[dic
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
+
+
+@pytest.fixture(autouse=True)
+def fixed_today(monkeypatch: pytest.MonkeyPatch) -> dt.date:
+    """The suite does not depend on the date: harness.clock's system date is TEST_TODAY in every test."""
+    monkeypatch.setattr("harness.clock.system_today", lambda: TEST_TODAY)
+    return TEST_TODAY
 
 
 @pytest.fixture(autouse=True)

@@ -49,7 +49,7 @@ def _team_repo(tmp_path: Path, base_url: str) -> Path:
            "models": {"prod": {"provider": "openai-compatible", "base_url": base_url, "model": "gpt-4o-mini",
                                "structured_output": "json_schema"}},
            "variants": [{"name": "baseline", "kind": "baseline", "model": "prod"},
-                        {"name": "few-shot", "kind": "few_shot", "model": "prod", "k": 2}],
+                        {"name": "few-shot", "kind": "few_shot", "model": "prod", "shots": 2}],
            "run": {"temperature": 0, "max_tokens": 64}}
     (repo / "configs" / "prod.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     (repo / ".gitignore").write_text("results/*\n!results/accepted/\n")

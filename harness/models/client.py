@@ -189,15 +189,17 @@ class ModelClient:
 
     @property
     def secrets(self) -> list[str]:
-        """Values scrubbed from error messages: the key, and header values (short literal ones such as a team
-        name are labels, not credentials, and scrubbing them would mangle messages)."""
+        """Values scrubbed from error messages: the key, header values (short literal ones such as a team
+        name are labels, not credentials, and scrubbing them would mangle messages), and the credentials of
+        the URL and extra_body (harness.redact)."""
         from harness.config import EnvRef
+        from harness.redact import secret_values
 
         out = [self.api_key or ""]
         for name, value in self.headers.items():
             if isinstance(self.cfg.headers.get(name), EnvRef) or len(value) >= 8:
                 out.append(value)
-        return [s for s in out if s]
+        return [s for s in out + secret_values(self.cfg) if s]
 
     def build_request(
         self, messages: list[Message], *, temperature: float, max_tokens: int, seed: int | None, stop: list[str]
@@ -225,6 +227,13 @@ class ModelClient:
         """The JSON body actually posted for `request`: the model's `extra_body` merged over it. The response
         cache keys on this, so changing `extra_body` never serves answers given to another body."""
         return {**request, **self.cfg.extra_body} if self.cfg.extra_body else request
+
+    def keyed_body(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`body_for` as the response cache keys it: secret-looking extra_body values left out (harness.redact),
+        so no credential reaches the cache and a rotated one still hits."""
+        from harness.redact import redact_body
+
+        return {**request, **redact_body(self.cfg.extra_body)} if self.cfg.extra_body else request
 
     @property
     def endpoint_url(self) -> str:
@@ -348,7 +357,9 @@ class ModelClient:
         try:
             page = await self.client.models.list(timeout=10.0)
         except (openai.APIConnectionError, openai.APITimeoutError):
-            return f"endpoint unreachable at {self.endpoint_url}"
+            from harness.redact import redact_url
+
+            return f"endpoint unreachable at {redact_url(self.endpoint_url)}"
         except openai.AuthenticationError:
             return f"endpoint refused the API key ({self.cfg.effective_api_key_env})"
         except Exception:  # noqa: BLE001 - servers without /models still get a chance to answer

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harness import clock
 from harness.config import ModelConfig, validation_message
 from harness.errors import ConfigError, read_utf8
 from harness.records import Usage
@@ -49,6 +50,9 @@ class PriceEntry(_Rates):
     batch: _BatchRates | None = None
     as_of: str | None = Field(default=None, pattern=_AS_OF)
     source: str | None = None
+    # Dated snapshot ids the provider bills at this row's price (gpt-4o-2024-08-06 under gpt-4o). A dated id
+    # listed nowhere is unpriced, never priced as its undated row: snapshots of one model can cost differently.
+    snapshots: list[str] = Field(default_factory=list)
 
 
 class PriceFile(BaseModel):
@@ -119,11 +123,12 @@ def price_date(as_of: str | None) -> dt.date | None:
 
 
 def stale_warning(price: Price, today: dt.date | None = None) -> str | None:
-    """A warning naming the date when a table price is older than STALE_AFTER_DAYS."""
+    """A warning naming the date when a table price is older than STALE_AFTER_DAYS on `today` (the day the
+    caller passed down, e.g. `--today`; else the system's date: harness.clock)."""
     when = price_date(price.as_of)
     if when is None or price.basis not in ("table", "fine-tuned table"):
         return None
-    age = ((today or dt.date.today()) - when).days
+    age = (clock.today(today) - when).days
     if age <= STALE_AFTER_DAYS:
         return None
     what = f"{price.row} fine-tuned" if price.basis == "fine-tuned table" else price.row
@@ -137,6 +142,8 @@ class PriceTable:
         self.entries = entries
         self.sources = sources
         self.batch_discount = batch_discount
+        # dated snapshot id -> the row that lists it (a row of that very name wins over a listing)
+        self.snapshot_rows = {snap: name for name, e in entries.items() for snap in e.snapshots}
 
     @classmethod
     def load(cls, override: Path | None = None) -> PriceTable:
@@ -154,10 +161,28 @@ class PriceTable:
         return cls(entries, sources, discount)
 
     def _entry(self, model_id: str) -> tuple[str, PriceEntry] | None:
-        for candidate in (model_id, _DATE_SUFFIX.sub("", model_id)):
-            if candidate in self.entries:
-                return candidate, self.entries[candidate]
+        """The row of `model_id`: its own, else the row listing it under `snapshots:`. A dated id is never
+        priced as its undated row by stripping the date (see unlisted_snapshot)."""
+        name = model_id if model_id in self.entries else self.snapshot_rows.get(model_id)
+        return (name, self.entries[name]) if name is not None else None
+
+    def unlisted_snapshot(self, model_id: str) -> str | None:
+        """The undated row of a dated snapshot id (or of a fine-tuned id's dated base) that no row lists."""
+        base = fine_tuned_base(model_id) or model_id
+        family = _DATE_SUFFIX.sub("", base)
+        if family != base and self._entry(base) is None and family in self.entries:
+            return family
         return None
+
+    def unpriced_reason(self, model_id: str) -> str:
+        """Why `model_id` has no price, for the one-line error that stops a run."""
+        family = self.unlisted_snapshot(model_id)
+        if family is None:
+            return f"no price for model {model_id!r}"
+        base = fine_tuned_base(model_id) or model_id
+        return (f"{model_id!r} is a dated snapshot that no price-table row lists, and it is not priced as "
+                f"{family!r} (snapshots can cost differently): list it under `snapshots:` of {family} or give it "
+                f"its own row in a pricing file if {base} bills at that price")
 
     def lookup(self, model_id: str) -> Price:
         base = fine_tuned_base(model_id)
@@ -170,8 +195,8 @@ class PriceTable:
             as_of, source = ft.as_of or entry.as_of, ft.source or entry.source
             return Price(
                 ft.input, ft.output, ft.cached_input if ft.cached_input is not None else ft.input,
-                ft.training, "fine-tuned table", f"{name} fine-tuned, {source or ''} {as_of or ''}".strip(),
-                as_of=as_of, row=name, training_per_hour=ft.training_per_hour,
+                ft.training, "fine-tuned table", f"{_row_label(name, base)} fine-tuned, {source or ''} {as_of or ''}"
+                .strip(), as_of=as_of, row=name, training_per_hour=ft.training_per_hour,
             )
         found = self._entry(model_id)
         if found is None:
@@ -179,7 +204,8 @@ class PriceTable:
         name, e = found
         return Price(
             e.input, e.output, e.cached_input if e.cached_input is not None else e.input,
-            e.training, "table", f"{name}, {e.source or ''} {e.as_of or ''}".strip(), as_of=e.as_of, row=name,
+            e.training, "table", f"{_row_label(name, model_id)}, {e.source or ''} {e.as_of or ''}".strip(),
+            as_of=e.as_of, row=name,
         )
 
     def for_model(self, cfg: ModelConfig, model_id: str, *, batch: bool = False) -> Price:
@@ -220,6 +246,11 @@ class PriceTable:
                    "self-hosted, no per-token price (set price_per_hour in the model config to cost it)")
             return Price(0.0, 0.0, 0.0, None, "self-hosted", why)
         return UNKNOWN
+
+
+def _row_label(row: str, model_id: str) -> str:
+    """`gpt-4o` for the row itself; `gpt-4o (snapshot gpt-4o-2024-08-06)` for a snapshot it lists."""
+    return row if model_id == row else f"{row} (snapshot {model_id})"
 
 
 def cost_usd(usage: Usage | None, price: Price) -> float | None:
@@ -265,7 +296,7 @@ def table_rows(table: PriceTable, today: dt.date | None = None) -> list[dict[str
             "ft_input": ft.input if ft else None, "ft_cached_input": ft.cached_input if ft else None,
             "ft_output": ft.output if ft else None,
             "training_per_1m": ft.training if ft else None, "training_per_hour": ft.training_per_hour if ft else None,
-            "as_of": e.as_of, "source": e.source,
+            "as_of": e.as_of, "source": e.source, "snapshots": list(e.snapshots),
             "ft_as_of": ft.as_of if ft else None, "ft_source": ft.source if ft else None,
             "stale": stale_warning(price, today) is not None,
             "ft_stale": ft is not None and stale_warning(table.lookup(f"ft:{name}:org::id"), today) is not None,

@@ -64,8 +64,8 @@ class Executor:
 
     @staticmethod
     def key_for(plan: VariantPlan, request: dict[str, Any], repeat: int) -> str:
-        """The cache key: who answers and the body actually sent (extra_body merged)."""
-        return cache_key(plan.endpoint_id, plan.client.body_for(request), repeat)
+        """The cache key: who answers and the body actually sent (extra_body merged, credentials left out)."""
+        return cache_key(plan.endpoint_id, plan.client.keyed_body(request), repeat)
 
     def make_record(self, plan: VariantPlan, item: EvalItem, repeat: int, request: dict[str, Any],
                     result: Completion | CallError, started: float) -> Record:

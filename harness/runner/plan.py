@@ -7,6 +7,7 @@ so a run that is going to stop on a config problem stops before it spends money,
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import sys
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from harness.prompts.variants import (
     query_texts,
 )
 from harness.records import EvalItem
+from harness.redact import redact_url
 from harness.runner import cache as response_cache
 from harness.runner.preflight import judge_in_use, preflight, skipped_before_calls
 from harness.runner.variant_plan import VariantPlan, adapter_record, endpoint_scope, resolve_model_id
@@ -45,7 +47,8 @@ class Plan:
     """Builds one VariantPlan per variant and owns what planning started (the embedded server, clients)."""
 
     def __init__(self, cfg: RunConfig, evalset: EvalSet, *, run_dir: Path, config_path: str | None,
-                 manifest: dict[str, Any], allow_unpriced: bool = False, progress: bool = True):
+                 manifest: dict[str, Any], allow_unpriced: bool = False, progress: bool = True,
+                 today: dt.date | None = None):
         self.cfg = cfg
         self.evalset = evalset
         self.run_dir = run_dir
@@ -53,6 +56,7 @@ class Plan:
         self.manifest = manifest
         self.allow_unpriced = allow_unpriced
         self.progress = progress
+        self.today = today  # the day table prices are dated against (None: the system's date; harness.clock)
         self.prices = pricing.PriceTable.load(cfg.pricing)
         self.variants: dict[str, VariantPlan] = {}
         self.local_server: Any = None
@@ -71,7 +75,7 @@ class Plan:
         """Config problems that must stop the run before the first paid call (the ones `harness validate`
         lists: harness.runner.preflight)."""
         found = preflight(self.cfg, self.evalset, variants, self.prices, allow_unpriced=self.allow_unpriced,
-                          config_path=self.config_path)
+                          config_path=self.config_path, today=self.today)
         for warning in found.warnings:
             self.note_warning(warning)
         if found.errors:
@@ -148,7 +152,7 @@ class Plan:
     def model_endpoint_id(self, name: str, client: ModelClient) -> str:
         m = self.cfg.models[name]
         if m.provider != "local":
-            return client.endpoint_url + endpoint_scope(m)
+            return redact_url(client.endpoint_url) + endpoint_scope(m)  # credentials never reach the cache
         return "local|" + self.local_spec(name).cache_identity()
 
     # -- the plan ------------------------------------------------------------------------------------------

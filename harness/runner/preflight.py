@@ -5,6 +5,7 @@ so they cannot disagree on what is an error, a warning or a skipped variant.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ from harness.data.evalset import EvalSet
 from harness.errors import ConfigError
 from harness.models import pricing
 from harness.prompts.variants import check_prompt, few_shot_pool_problem
+from harness.redact import redact_body
 from harness.runner.variant_plan import resolve_model_id
 
 
@@ -72,7 +74,8 @@ def _key_problem(cfg: RunConfig, name: str, what: str) -> str | None:
 
 
 def preflight(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig], prices: pricing.PriceTable, *,
-              allow_unpriced: bool = False, config_path: str | None = None) -> Preflight:
+              allow_unpriced: bool = False, config_path: str | None = None,
+              today: dt.date | None = None) -> Preflight:
     """Every problem a run would stop on before its first paid call, in the order the run meets them."""
     found = Preflight(skipped=skipped_before_calls(cfg, evalset, variants, config_path))
     for v in variants:
@@ -86,27 +89,32 @@ def preflight(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig], p
             header_values(m)
         except ConfigError as exc:
             found.errors.append(f"models.{v.model}.{exc}")
+        if cfg.run.mode == "batch" and redact_body(m.extra_body) != m.extra_body:
+            found.errors.append(f"models.{v.model}.extra_body: run.mode batch writes every request body into the "
+                                f"run folder (batch/), so the credential there would be stored; send it as a header "
+                                f"(`headers: {{NAME: {{env: VARIABLE}}}}`) or use mode: sync")
         model_id = resolve_model_id(cfg, v.model)
         price = found.prices[v.name] = prices.for_model(m, model_id)
         if not price.known and not allow_unpriced:
             which = (f"no row {m.price_as!r} (price_as) in the price table" if m.price_as
-                     else f"no price for model {model_id!r}")
+                     else prices.unpriced_reason(model_id))
             hint = "set price_as to the price-table row of the deployed model, " if m.provider == "azure" else ""
             found.errors.append(
                 f"models.{v.model}: {which}; {hint}add it to a pricing file "
-                f"(`pricing:` in the config), set `price:` on the model, or pass --allow-unpriced "
+                f"(`pricing:` in the config), set `price:` (or `price_as:`) on the model, or pass --allow-unpriced "
                 f"(its cost is then reported as unknown)")
-        found.warn(pricing.stale_warning(price))
+        found.warn(pricing.stale_warning(price, today))
     for v in variants:
         problem = check_prompt(v, evalset)
         if problem is not None:
             found.errors.append(f"{config_path or 'config'}: {problem}")
     if judge_in_use(cfg, evalset):
-        _check_judge(cfg, prices, found, allow_unpriced)
+        _check_judge(cfg, prices, found, allow_unpriced, today)
     return found
 
 
-def _check_judge(cfg: RunConfig, prices: pricing.PriceTable, found: Preflight, allow_unpriced: bool) -> None:
+def _check_judge(cfg: RunConfig, prices: pricing.PriceTable, found: Preflight, allow_unpriced: bool,
+                 today: dt.date | None) -> None:
     """The judge model's key and price, checked like a variant's."""
     assert cfg.judge is not None
     name = cfg.judge.model
@@ -116,7 +124,7 @@ def _check_judge(cfg: RunConfig, prices: pricing.PriceTable, found: Preflight, a
     model_id = resolve_model_id(cfg, name)
     price = prices.for_model(cfg.models[name], model_id)
     if not price.known and not allow_unpriced:
-        found.errors.append(f"judge.model {name}: no price for model {model_id!r}; add it to a pricing file, set "
-                            f"`price:` on the model, or pass --allow-unpriced (evaluation cost is then reported "
+        found.errors.append(f"judge.model {name}: {prices.unpriced_reason(model_id)}; add it to a pricing file, "
+                            f"set `price:` (or `price_as:`) on the model, or pass --allow-unpriced (evaluation cost is then reported "
                             f"as unknown)")
-    found.warn(pricing.stale_warning(price))
+    found.warn(pricing.stale_warning(price, today))

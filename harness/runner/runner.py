@@ -9,6 +9,7 @@ folder afterwards (harness.report.write), so this module never imports them.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import platform
 import signal
 import sys
@@ -20,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import harness
-from harness.config import REDACTED, RunConfig, VariantConfig, load_config, restore_headers, snapshot
+from harness import clock
+from harness.config import RunConfig, VariantConfig, load_config
 from harness.data.evalset import EvalSet, load_evalset, select_test_items
 from harness.errors import ConfigError, HarnessError
 from harness.models.client import ModelRefused
 from harness.records import EvalItem
+from harness.redact import redacted_fields, restore_secrets, snapshot
 from harness.runner import cache as response_cache
 from harness.runner.execute import Executor
 from harness.runner.folder import (
@@ -59,6 +62,8 @@ class RunOptions:
     allow_unpriced: bool = False
     max_error_rate: float | None = None
     progress: bool = True
+    # The day table prices are dated against (--today; a date or "YYYY-MM-DD"); None: the system's date.
+    today: dt.date | str | None = None
     cache_path: Path | None = None
     retry_errors: bool = False  # with resume: ask items whose record is an error (no answer) again
     # "K/N" (or a Shard): only the selected items whose id hashes to shard K of N (harness.runner.shards)
@@ -100,8 +105,8 @@ def _resume_session(opts: RunOptions) -> _Session:
     run_dir = opts.resume
     cfg = load_run_config(run_dir)
     manifest = load_manifest(run_dir)
-    if any(v == REDACTED for m in cfg.models.values() for v in m.headers.values()):
-        restore_headers(cfg, _original_config(manifest.get("config_path")))
+    if any(redacted_fields(m) for m in cfg.models.values()):
+        restore_secrets(cfg, _original_config(manifest.get("config_path")))
     opts.limit = manifest.get("limit")
     opts.variants = manifest.get("selected_variants")
     shard = manifest.get("shard")
@@ -114,8 +119,8 @@ def _resume_session(opts: RunOptions) -> _Session:
 
 
 def _original_config(path: str | None) -> RunConfig | None:
-    """The config file a run started from, if it is still there and valid (literal header values live only
-    there)."""
+    """The config file a run started from, if it is still there and valid (the credentials config.json does
+    not hold live only there: harness.redact)."""
     if not path or not Path(path).exists():
         return None
     try:
@@ -235,7 +240,8 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
     else:
         s = _new_session(config, opts)
     plan = Plan(s.cfg, s.evalset, run_dir=s.run_dir, config_path=s.config_path, manifest=s.manifest,
-                allow_unpriced=opts.allow_unpriced, progress=opts.progress)
+                allow_unpriced=opts.allow_unpriced, progress=opts.progress,
+                today=clock.parse_day(opts.today) if isinstance(opts.today, str) else opts.today)
     plan.check_before_calls(s.variants)
     if opts.resume is None:
         _open_folder(s, opts)

@@ -249,7 +249,7 @@ class JudgeRuntime:
         from harness.runner.cache import cache_key
 
         request = self.request_for(messages, max_tokens)
-        key = cache_key(self.endpoint_id, self.client.body_for(request), 0) if self.cache is not None else None
+        key = cache_key(self.endpoint_id, self.client.keyed_body(request), 0) if self.cache is not None else None
         if key is not None and not self.refresh:
             hit = await self.cache.aget(key)
             if hit is not None:

@@ -21,10 +21,13 @@ from harness.runner import batch as batch_mod
 from harness.runner.batch import BatchExecutor, custom_id, parse_custom_id
 from harness.runner.folder import read_records
 from harness.runner.runner import RunOptions
-from tests.conftest import REPO, make_config, right_answer
+from tests.conftest import REPO, TEST_DAY, make_config, right_answer
 from tests.fakes import batch_server
 from tests.fakes.batch_server import FakeBatchServer
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text
+
+# `harness run` in a subprocess, on the suite's fixed day (tests/conftest.py TEST_DAY)
+HARNESS_RUN = [sys.executable, "-m", "harness", "run", "--today", TEST_DAY]
 
 VARIANTS = [{"name": "baseline", "kind": "baseline", "model": "small"},
             {"name": "few-shot", "kind": "few_shot", "model": "small", "shots": 2, "selection": "first"},
@@ -157,7 +160,7 @@ def test_resume_reattaches_to_the_submitted_batch(tmp_path, evalset_dir):
         cfg = batch_config(tmp_path, evalset_dir, srv.base_url)
         out = tmp_path / "run"
         env = {**os.environ, "HARNESS_CACHE_DIR": str(tmp_path / "c")}
-        proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(cfg), "--no-progress", "--out",
+        proc = subprocess.Popen([*HARNESS_RUN, str(cfg), "--no-progress", "--out",
                                  str(out)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
         state_path = out / "batches.json"
@@ -175,7 +178,7 @@ def test_resume_reattaches_to_the_submitted_batch(tmp_path, evalset_dir):
         assert manifest["status"] == "interrupted" and "--resume" in manifest["message"]
         assert read_records(out / "records.jsonl") == []
 
-        res = subprocess.run([sys.executable, "-m", "harness", "run", "--resume", str(out), "--no-progress"],
+        res = subprocess.run([*HARNESS_RUN, "--resume", str(out), "--no-progress"],
                              cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert res.returncode == 0, res.stderr
         assert "re-attaching to 2 batch(es)" in res.stderr

@@ -16,8 +16,11 @@ import yaml
 from harness.api import run
 from harness.runner.folder import read_records
 from harness.runner.runner import RunOptions
-from tests.conftest import REPO, make_config, right_answer, write_jsonl
+from tests.conftest import REPO, TEST_DAY, make_config, right_answer, write_jsonl
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text
+
+# `harness run` in a subprocess, on the suite's fixed day (tests/conftest.py TEST_DAY)
+HARNESS_RUN = [sys.executable, "-m", "harness", "run", "--today", TEST_DAY]
 
 LABELS = ["card_arrival", "lost_card", "refund"]
 
@@ -78,7 +81,7 @@ def test_two_processes_share_the_cache_safely(tmp_path):
     with FakeOpenAIServer(lambda b: (time.sleep(0.005), answer_by_number(b))[1], models=["gpt-4o-mini"]) as srv:
         cfg = make_config(tmp_path, ev, srv.base_url, run={"concurrency": 8, "max_tokens": 16})
         env = {**os.environ, "HARNESS_CACHE_DIR": str(tmp_path / "shared-cache")}
-        procs = [subprocess.Popen([sys.executable, "-m", "harness", "run", str(cfg), "--no-progress",
+        procs = [subprocess.Popen([*HARNESS_RUN, str(cfg), "--no-progress",
                                    "--out", str(tmp_path / f"run{k}")], cwd=REPO, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) for k in range(2)]
         outs = [p.communicate(timeout=120) for p in procs]
@@ -89,7 +92,7 @@ def test_two_processes_share_the_cache_safely(tmp_path):
             assert all(r.scores["correct"] for r in recs)
         # a third run finds every answer in the shared cache
         n_before = len(srv.requests)
-        third = subprocess.run([sys.executable, "-m", "harness", "run", str(cfg), "--no-progress", "--out",
+        third = subprocess.run([*HARNESS_RUN, str(cfg), "--no-progress", "--out",
                                 str(tmp_path / "run3")], cwd=REPO, env=env, capture_output=True, timeout=120)
         assert third.returncode == 0, third.stderr
         assert len(srv.requests) == n_before
@@ -106,7 +109,7 @@ def test_resume_after_sigkill_has_exactly_one_record_per_key(tmp_path):
                                     {"name": "b", "kind": "fine_tuned", "model": "small"}])
         out = tmp_path / "run"
         env = {**os.environ, "HARNESS_CACHE_DIR": str(tmp_path / "c")}
-        proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(cfg), "--no-progress", "--out", str(out)],
+        proc = subprocess.Popen([*HARNESS_RUN, str(cfg), "--no-progress", "--out", str(out)],
                                 cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         records = out / "records.jsonl"
         deadline = time.time() + 60
@@ -119,7 +122,7 @@ def test_resume_after_sigkill_has_exactly_one_record_per_key(tmp_path):
         partial = read_records(records)
         assert 40 <= len(partial) < 240, "the run must be killed mid-way"
         assert json.loads((out / "manifest.json").read_text())["status"] == "running"
-        res = subprocess.run([sys.executable, "-m", "harness", "run", "--resume", str(out), "--no-progress"],
+        res = subprocess.run([*HARNESS_RUN, "--resume", str(out), "--no-progress"],
                              cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
         assert res.returncode == 0, res.stderr
     recs = read_records(records)
