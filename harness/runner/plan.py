@@ -27,7 +27,7 @@ from harness.prompts.variants import (
 )
 from harness.records import EvalItem
 from harness.redact import redact_url
-from harness.runner import cache as response_cache
+from harness.models import cache as response_cache
 from harness.runner.preflight import judge_in_use, preflight, skipped_before_calls
 from harness.runner.variant_plan import VariantPlan, adapter_record, endpoint_scope, resolve_model_id
 

@@ -28,7 +28,7 @@ from harness.errors import ConfigError, HarnessError
 from harness.models.client import ModelRefused
 from harness.records import EvalItem
 from harness.redact import redacted_fields, restore_secrets, snapshot
-from harness.runner import cache as response_cache
+from harness.models import cache as response_cache
 from harness.runner.execute import Executor
 from harness.runner.folder import (
     CALIBRATION_FILE,
