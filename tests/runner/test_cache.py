@@ -15,8 +15,8 @@ from pathlib import Path
 
 from harness.api import run
 from harness.config import load_config
-from harness.models.local import LocalServer
 from harness.models.cache import ResponseCache
+from harness.models.local import LocalServer
 from harness.runner.folder import read_records
 from harness.runner.plan import Plan
 from harness.runner.runner import RunOptions
