@@ -319,14 +319,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.analysis.compare import format_text, to_json
     from harness.api import cli_compare as compare
 
     result = compare(args.accepted_run, args.candidate_run, variant=args.variant, max_drop=args.max_drop,
                      alpha=args.alpha, allow_different_evalset=args.allow_different_evalset,
                      allow_missing_variant=args.allow_missing_variant, allow_subset=args.allow_subset,
                      allow_scoring_change=args.allow_scoring_change)
-    print(to_json(result) if args.json else format_text(result, show=args.show))
+    print(result.to_json() if args.json else result.text(show=args.show))
     return result.exit_code
 
 
