@@ -368,7 +368,8 @@ def render_html(analysis: Analysis, eco: Economics) -> str:
         f"<code>{esc(str(ev.get('content_hash'))[:12])}</code>), status <b>{esc(m.get('status'))}</b>, finished "
         f"{esc(m.get('finished_at'))}, harness {esc(m.get('harness_version'))} "
         f"(git {esc(m.get('git_revision') or 'unknown')}).</p>",
-        '<h2>Decision summary</h2><ul class="summary">' + "".join(f"<li>{esc(s)}</li>" for s in decision_lines(eco)) + "</ul>",
+        '<h2>Decision summary</h2><ul class="summary">' + "".join(f"<li>{esc(s)}</li>" for s in decision_lines(eco))
+        + "</ul>",
         "<h2>Results</h2>", html_table(df, with_primary_heading(m, display_columns(df)), "results"),
         "<h2>Accuracy vs cost per request</h2>", legend, chart_accuracy_cost(ran, colors),
     ]

@@ -1,8 +1,8 @@
 """The regression gate's verdict for the page: the same `harness compare` (accepted run -> viewed run), its rule,
 each gated metric with its reason, and the items that made it fail.
 
-The gate's result is read through its --json form (`gate_dict()`) and its text only, by key, so a renamed field (baseline ->
-accepted) leaves the page working.
+The gate's result is read through its --json form (`gate_dict()`) and its text only, by key, so a renamed field
+(baseline -> accepted) leaves the page working.
 """
 
 from __future__ import annotations

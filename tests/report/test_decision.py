@@ -40,8 +40,9 @@ def test_break_even_sentences():
     assert break_even_text(BreakEven(), training, None).startswith("No fine-tuned variant")
     unpriced = TrainingEstimate(cost_usd=None, price_source="no training price known for x")
     be = BreakEven("ft", "fs", 0.003, case=Payback.TRAINING_UNKNOWN)
-    assert break_even_text(be, unpriced, None) == ("ft saves $0.003000 per request against fs, but the training cost "
-                                                   "is unknown (no training price known for x), so no break-even volume.")
+    assert break_even_text(be, unpriced, None) == (
+        "ft saves $0.003000 per request against fs, but the training cost is unknown (no training price known for "
+        "x), so no break-even volume.")
 
 
 def test_decision_lines_from_the_facts():
