@@ -21,9 +21,10 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis.compare import CompareResult, compare_runs
+from harness.analysis.compare import compare_runs
 from harness.errors import HarnessError
 from harness.records import Record
+from harness.report.gate_text import GateReport
 from harness.report.write import write_summary
 from harness.runner.folder import load_run as _read_run_folder
 from harness.runner.runner import RunOptions
@@ -224,9 +225,10 @@ def load_run(run_dir: str | Path | None = None, *, path: str | Path | None = Non
 
 
 @_keyword_errors()
-def compare(accepted: Run | str | Path, candidate: Run | str | Path, **kwargs: Any) -> CompareResult:
+def compare(accepted: Run | str | Path, candidate: Run | str | Path, **kwargs: Any) -> GateReport:
     """The regression gate of `harness compare ACCEPTED CANDIDATE`: `result.failed`, `result.exit_code`,
-    `result.failures` (each with its rule) and per-variant metric deltas.
+    `result.failures` (each with its rule; `result.message(failure)` says it), per-variant metric deltas, and
+    `result.to_dict()` / `result.text()`: what `harness compare --json` / `harness compare` print.
 
     Keyword arguments (the CLI's flags): variant, max_drop (default 0.02), alpha (default 0.05),
     allow_different_evalset, allow_missing_variant (a name or a list of names), allow_subset,
@@ -235,7 +237,7 @@ def compare(accepted: Run | str | Path, candidate: Run | str | Path, **kwargs: A
     def folder(x: Run | str | Path) -> Path:
         return x.path if isinstance(x, Run) else Path(x)
 
-    return compare_runs(folder(accepted), folder(candidate), **kwargs)
+    return GateReport.of(compare_runs(folder(accepted), folder(candidate), **kwargs))
 
 
 # The CLI's `harness compare` and `harness merge`: the same calls, with errors that name its flags (--max-drop).

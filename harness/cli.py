@@ -196,14 +196,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from harness.runner.leakage import leakage_lines
     from harness.runner.preflight import preflight
     from harness.runner.variant_plan import resolve_model_id
+    from harness.scoring.suite import TaskScoring
 
     cfg = load_config(args.config)
     ev = load_evalset(cfg.evalset)
+    scoring = TaskScoring.for_evalset(ev)  # task.yaml's scorers: a bad entry is an eval-set error, as in `run`
     prices = PriceTable.load(cfg.pricing)
     print(f"config   {args.config}: ok ({len(cfg.variants)} variants, {len(cfg.models)} models)")
     print(f"evalset  {ev.path}: {len(ev.test)} test, {len(ev.train)} train, {len(ev.docs)} docs, "
           f"hash {ev.content_hash[:12]}")
-    _validate_scoring(cfg, ev)
+    _validate_scoring(cfg, ev, scoring)
     # The very checks `harness run` makes before its first call: same errors, warnings and skipped variants.
     found = preflight(cfg, ev, list(cfg.variants), prices, allow_unpriced=args.allow_unpriced, today=args.today,
                       config_path=str(args.config))
@@ -235,12 +237,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _validate_scoring(cfg: Any, ev: Any) -> None:
+def _validate_scoring(cfg: Any, ev: Any, scoring: Any) -> None:
     """Print what scores the run will report."""
-    from harness.scoring.suite import TaskScoring
-
-    scoring = TaskScoring.for_evalset(ev)
-    named = ", ".join(f"{s.name} ({s.describe()})" for s in ev.scorers) or "none"
+    named = ", ".join(f"{s.name} ({s.describe()})" for s in scoring.scorers) or "none"
     print(f"scoring  {'free text' if ev.free_text else 'JSON'} answers; primary {scoring.primary}; scorers: {named}")
     if scoring.judges():
         print(f"judge    {cfg.judge.model}" if cfg.judge else
@@ -320,14 +319,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.analysis.compare import format_text, to_json
     from harness.api import cli_compare as compare
 
     result = compare(args.accepted_run, args.candidate_run, variant=args.variant, max_drop=args.max_drop,
                      alpha=args.alpha, allow_different_evalset=args.allow_different_evalset,
                      allow_missing_variant=args.allow_missing_variant, allow_subset=args.allow_subset,
                      allow_scoring_change=args.allow_scoring_change)
-    print(to_json(result) if args.json else format_text(result, show=args.show))
+    print(result.to_json() if args.json else result.text(show=args.show))
     return result.exit_code
 
 

@@ -130,5 +130,5 @@ def fixed_today(monkeypatch: pytest.MonkeyPatch) -> dt.date:
 def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Response cache and Chroma index per test; the assembled GGUF stays shared (it is 253 MB)."""
     d = tmp_path / "cache"
-    monkeypatch.setattr("harness.runner.cache.cache_dir", lambda: d)
+    monkeypatch.setattr("harness.models.cache.cache_dir", lambda: d)
     return d

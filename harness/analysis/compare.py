@@ -2,7 +2,7 @@
 
 A gate on absolute thresholds flaps with noise; a gate on any drop flaps too; a gate that quietly compares
 something else than it says passes what it never measured. This one fails (exit 1) when any rule of
-RULE_TEXT fires, and names the rule: the candidate run is incomplete, lacks a variant or items the accepted
+RULES fires, and names the rule: the candidate run is incomplete, lacks a variant or items the accepted
 run has, was scored differently, has more unknown scores, errors or format-invalid answers beyond the
 tolerance, or its accuracy dropped beyond the tolerance *and* significantly.
 
@@ -11,50 +11,85 @@ item as the mean over its repeats; the paired test runs on that same per-item qu
 Every item is in the comparison: an unanswered item counts as wrong, so failing can never pass the gate.
 
 The two runs are "accepted" and "candidate" everywhere here ("baseline" is a variant name). The items that went
-right -> wrong (graded or repeated: scored lower) are printed with their input and both outputs.
+right -> wrong (graded or repeated: scored lower) are kept with their input and both outputs.
+
+Everything here is numbers and typed facts; harness.report.gate_text words them: the rules, each failure's
+message, each metric's reason, `harness compare`'s text and its --json.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from harness.analysis import stats
-from harness.analysis.gate_runs import GateRun, item_inputs, load_gate_run, pick_variants, scoring_changes
+from harness.analysis.gate_runs import (
+    GateRun,
+    MissingVariant,
+    item_inputs,
+    load_gate_run,
+    pick_variants,
+    scoring_changes,
+)
 from harness.errors import HarnessError
 from harness.records import Record
-from harness.report.format import interval, p_value, pct, pp
 
-# Every rule of the gate, in the order it is checked; the names appear in the FAIL lines and in --json.
-RULE_TEXT = {
-    "incomplete": "the candidate run is not complete (its manifest status is not `completed`)",
-    "missing-variant": "a variant with records in the accepted run has none in the candidate (skipped, missing, "
-                       "renamed), unless --variant picks another or --allow-missing-variant NAME allows it",
-    "scoring-changed": "the primary score, the scorers or the judge model differ between the runs, unless "
-                       "--allow-scoring-change",
-    "subset": "the candidate did not ask every item the accepted run asked (a shard, another --limit sample, "
-              "fewer items), unless --allow-subset; nothing paired always fails",
-    "unknown-scores": "the share of answers whose primary score is unknown (a judge that failed) exceeds the "
-                      "accepted run's by more than {tol}, or no item has a known score on both sides",
-    "error-rate": "the share of calls that got no answer exceeds the accepted run's by more than {tol}",
-    "format-valid": "the format-valid rate is below the accepted run's by more than {tol}",
-    "accuracy-drop": "accuracy ({primary}) dropped by more than {tol} and the drop is significant (p < "
-                     "{alpha:g}) by a paired test on the per-item means over repeats: exact McNemar "
-                     "when every item's value is 0 or 1, else a sign-flip test (exact up to "
-                     f"{stats.SIGN_FLIP_EXACT_MAX} changed items, else {stats.SIGN_FLIP_RESAMPLES} seeded "
-                     "resamples); unanswered items count as wrong",
-}
+# Every rule of the gate, in the order it is checked; the names appear in the FAIL lines and in --json
+# (harness.report.gate_text.RULE_TEXT says what each checks).
+RULES = ("incomplete", "missing-variant", "scoring-changed", "subset", "unknown-scores", "error-rate",
+         "format-valid", "accuracy-drop")
 OUTPUT_CHARS = 200
+
+
+class Verdict(Enum):
+    """How a gated metric came out; with the metric's numbers it is the reason the gate gives for it."""
+
+    UNCOMPARED = "uncompared"  # a rate one of the runs has no value for
+    NOTHING_PAIRED = "nothing-paired"  # accuracy: no item is in both runs
+    NO_KNOWN_PAIR = "no-known-pair"  # accuracy: no item has a known primary score on both sides
+    SIGNIFICANT_DROP = "significant-drop"  # accuracy dropped beyond the tolerance and significantly: fails
+    INSIGNIFICANT_DROP = "insignificant-drop"  # ... beyond the tolerance, not significantly: passes
+    BEYOND_TOLERANCE = "beyond-tolerance"  # a rate worse by more than the tolerance: fails
+    WITHIN_TOLERANCE = "within-tolerance"  # worse, within the tolerance
+    NO_DROP = "no-drop"  # accuracy did not drop
+    NO_WORSE = "no-worse"  # a rate is not worse
+
+
+@dataclass
+class Incomplete:
+    """The candidate run did not finish (rule "incomplete")."""
+
+    status: str | None
+    message: str | None  # the manifest's message, if any
+    run: str  # the candidate run folder, to resume
+
+
+@dataclass
+class Subset:
+    """The candidate did not ask every item the accepted run asked (rule "subset")."""
+
+    asked: int  # of the accepted run's items
+    accepted_items: int
+    missing: list[str]  # the item ids not asked, sorted
+    selection: str  # how the candidate chose its items (a shard, a --limit sample), or ""
+
+
+@dataclass
+class ScoringChanged:
+    """The runs were scored differently (rule "scoring-changed"); `allowed` by --allow-scoring-change."""
+
+    changes: list[str]  # one phrase each ("judge model gpt-4o -> gpt-4o-mini")
+    allowed: bool = False
 
 
 @dataclass
 class Failure:
-    rule: str  # a key of RULE_TEXT
-    message: str
+    rule: str  # one of RULES
+    facts: Incomplete | MissingVariant | ScoringChanged | Subset | MetricDelta  # what fired, for its message
     variant: str | None = None
 
 
@@ -71,9 +106,12 @@ class MetricDelta:
     gated: bool
     rule: str
     failed: bool = False
-    reason: str = ""
+    verdict: Verdict = Verdict.UNCOMPARED
     test: str | None = None  # the paired test behind p_value: "McNemar" or "sign-flip"
     p_bound: bool = False
+    worse: float | None = None  # how much worse the candidate is (the drop, or the rise of a bad rate), a share
+    higher_is_worse: bool = False  # an error rate, an unknown-score rate
+    resamples: int = 0  # sign-flip resamples behind a bounded p-value
 
 
 @dataclass
@@ -131,7 +169,7 @@ class CompareResult:
     comparisons: list[VariantComparison] = field(default_factory=list)
     candidate_status: str | None = None
     primary: str = "exact"  # the score "accuracy" means (the candidate's task.yaml `primary:`)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[MissingVariant | ScoringChanged] = field(default_factory=list)  # rules allowed by a flag
     run_failures: list[Failure] = field(default_factory=list)  # rules about the runs, not one variant
 
     @property
@@ -145,17 +183,6 @@ class CompareResult:
     @property
     def exit_code(self) -> int:
         return 1 if self.failed else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("run_failures")
-        for c, dc in zip(self.comparisons, d["comparisons"], strict=True):
-            dc["failed"] = c.failed
-        d["failures"] = [asdict(f) for f in self.failures]
-        d["rules_fired"] = list(dict.fromkeys(f.rule for f in self.failures))
-        d["failed"] = self.failed
-        d["exit_code"] = self.exit_code
-        return d
 
 
 def _output(rec: Record | None) -> str | None:
@@ -171,33 +198,23 @@ def _error_rate(run: GateRun, variant: str) -> tuple[int, float | None]:
     return len(recs), (sum(1 for r in recs if r.error is not None) / len(recs) if recs else None)
 
 
-def _p_text(p: float | None, bound: bool, resamples: int) -> str:
-    return f"p < 1/{resamples}" if bound else f"p={p_value(p, sentence=True)}"
-
-
 def _accuracy_delta(pr: stats.PairedResult, max_drop: float, alpha: float, common: int) -> MetricDelta:
     test = stats.TEST_NAMES.get(pr.test, pr.test)
     md = MetricDelta("accuracy", pr.n, pr.baseline, pr.candidate, pr.diff, pr.lo, pr.hi, pr.p_value, gated=True,
-                     rule="accuracy-drop", test=test if pr.n else None, p_bound=pr.p_bound)
+                     rule="accuracy-drop", test=test if pr.n else None, p_bound=pr.p_bound, resamples=pr.resamples)
     if pr.diff is None:
         md.failed = True
-        md.rule, md.reason = (("subset", "no item is in both runs: nothing was compared") if not common else
-                              ("unknown-scores", "no item has a known primary score on both sides: accuracy "
-                                                 "cannot be compared"))
+        md.rule, md.verdict = (("subset", Verdict.NOTHING_PAIRED) if not common else
+                               ("unknown-scores", Verdict.NO_KNOWN_PAIR))
         return md
-    drop = -pr.diff
+    md.worse = drop = -pr.diff
     significant = pr.p_value is not None and pr.p_value < alpha
-    p = _p_text(pr.p_value, pr.p_bound, pr.resamples)
     if drop > max_drop and significant:
-        md.failed = True
-        md.reason = (f"dropped {pp(drop, signed=False)} (more than {pp(max_drop, signed=False)}) and the "
-                     f"drop is significant ({test} {p} < {alpha:g})")
+        md.failed, md.verdict = True, Verdict.SIGNIFICANT_DROP
     elif drop > max_drop:
-        md.reason = f"dropped {pp(drop, signed=False)} but not significantly ({test} {p} >= {alpha:g})"
-    elif drop > 0:
-        md.reason = f"dropped {pp(drop, signed=False)}, within the {pp(max_drop, signed=False)} tolerance"
+        md.verdict = Verdict.INSIGNIFICANT_DROP
     else:
-        md.reason = "no drop"
+        md.verdict = Verdict.WITHIN_TOLERANCE if drop > 0 else Verdict.NO_DROP
     return md
 
 
@@ -207,18 +224,14 @@ def _rate_delta(metric: str, rule: str, n: int, acc: float | None, cand: float |
     """A rate gated on the tolerance alone: a candidate that fails, breaks format or leaves scores unknown more
     often than the accepted run by more than the tolerance is not accepted, significant or not."""
     diff = cand - acc if acc is not None and cand is not None else None
-    md = MetricDelta(metric, n, acc, cand, diff, lo, hi, p, gated=True, rule=rule)
+    md = MetricDelta(metric, n, acc, cand, diff, lo, hi, p, gated=True, rule=rule, higher_is_worse=higher_is_worse)
     if diff is None:
         return md
-    worse = diff if higher_is_worse else -diff
-    what = "rose" if higher_is_worse else "dropped"
+    md.worse = worse = diff if higher_is_worse else -diff
     if worse > max_drop:
-        md.failed = True
-        md.reason = f"{what} {pp(worse, signed=False)}, more than the {pp(max_drop, signed=False)} tolerance"
-    elif worse > 0:
-        md.reason = f"{what} {pp(worse, signed=False)}, within the {pp(max_drop, signed=False)} tolerance"
+        md.failed, md.verdict = True, Verdict.BEYOND_TOLERANCE
     else:
-        md.reason = "no worse"
+        md.verdict = Verdict.WITHIN_TOLERANCE if worse > 0 else Verdict.NO_WORSE
     return md
 
 
@@ -267,12 +280,9 @@ def compare_variant(acc: GateRun, cand: GateRun, name: str, *, max_drop: float, 
     failures = []
     missing = sorted(ids_a - ids_c)
     if missing and not allow_subset:
-        note = cand.selection_note()
-        failures.append(Failure("subset", (
-            f"the candidate asked {len(ids_a) - len(missing)} of the accepted run's {len(ids_a)} items "
-            f"({len(missing)} missing, e.g. {', '.join(missing[:3])}){'; ' + note if note else ''}; compare a "
-            "candidate that asked every item, or pass --allow-subset to compare the items both asked"), name))
-    failures += [Failure(m.rule, f"{m.metric} {m.reason}", name) for m in metrics if m.failed]
+        failures.append(Failure("subset", Subset(len(ids_a) - len(missing), len(ids_a), missing,
+                                                 cand.selection_note()), name))
+    failures += [Failure(m.rule, m, name) for m in metrics if m.failed]
     down, up = _changes(acc, cand, name, ai, ci)
     errored_a, errored_c = _unanswered_items(acc, name), _unanswered_items(cand, name)
     return VariantComparison(
@@ -306,108 +316,21 @@ def compare_runs(accepted_dir: Path, candidate_dir: Path, *, variant: str | None
     result.primary = cand.scoring_identity()["primary"]
     result.candidate_status = cand.manifest.get("status")
     if result.candidate_status != "completed":
-        why = cand.manifest.get("message") or "it did not finish"
-        result.run_failures.append(Failure("incomplete", (
-            f"the candidate run is not complete (status {result.candidate_status}: {why}); finish it with "
-            f"`harness run --resume {candidate_dir}` and compare again")))
+        why = cand.manifest.get("message") or None
+        result.run_failures.append(Failure("incomplete", Incomplete(result.candidate_status, why,
+                                                                    str(candidate_dir))))
     names, missing = pick_variants(acc, cand, variant, list(allow_missing_variant))
     for m in missing:
-        text = f"variant {m.variant} has records in the accepted run but none in the candidate ({m.reason})"
         if m.allowed:
-            result.warnings.append(f"{text}; allowed by --allow-missing-variant")
+            result.warnings.append(m)
         else:
-            result.run_failures.append(Failure("missing-variant", (
-                f"{text}; fix the candidate run, or pass --allow-missing-variant {m.variant} if it is meant to "
-                "be gone"), m.variant))
+            result.run_failures.append(Failure("missing-variant", m, m.variant))
     changes = scoring_changes(acc, cand)
     if changes and allow_scoring_change:
-        result.warnings.append(f"the runs were scored differently ({'; '.join(changes)}); allowed by "
-                               "--allow-scoring-change: accuracy may mean a different thing on each side")
+        result.warnings.append(ScoringChanged(changes, allowed=True))
     elif changes:
-        result.run_failures.append(Failure("scoring-changed", (
-            f"the runs were scored differently ({'; '.join(changes)}), so their accuracies measure different "
-            "things; score both the same way, or pass --allow-scoring-change")))
+        result.run_failures.append(Failure("scoring-changed", ScoringChanged(changes)))
     for name in names:
         result.comparisons.append(compare_variant(acc, cand, name, max_drop=max_drop, alpha=alpha,
                                                   allow_subset=allow_subset))
     return result
-
-
-# -- output ------------------------------------------------------------------------------------------------
-
-def rule_lines(result: CompareResult) -> list[str]:
-    tol = pp(result.max_drop, signed=False)
-    return [f"  {name}: " + text.format(tol=tol, alpha=result.alpha, primary=_primary_label(result.primary))
-            for name, text in RULE_TEXT.items()]
-
-
-def format_text(result: CompareResult, show: int = 20) -> str:
-    out = [f"accepted  {result.accepted_run} (eval set {str(result.accepted_evalset_hash)[:12]})",
-           f"candidate {result.candidate_run} (eval set {str(result.candidate_evalset_hash)[:12]})",
-           "rules (exit 1 when one fires):", *rule_lines(result)]
-    out += [f"warning: {w}" for w in result.warnings]
-    if not result.evalset_match:
-        out.append(f"warning: the eval sets differ; compared only items present in both "
-                   f"({result.items_only_in_accepted} only in accepted, {result.items_only_in_candidate} only in "
-                   "candidate)")
-    out += [f"FAIL [{f.rule}] {f.message}" for f in result.run_failures]
-    for c in result.comparisons:
-        out += ["", *_variant_lines(c, show)]
-    failed = [f.rule + (f" in variant {f.variant}" if f.variant else "") for f in result.failures]
-    out += ["", f"result: FAIL ({'; '.join(dict.fromkeys(failed))})" if failed else
-            "result: ok (no rule fired)"]
-    return "\n".join(out)
-
-
-def _variant_lines(c: VariantComparison, show: int) -> list[str]:
-    out = [f"variant {c.candidate_variant}: {c.accepted_model_id} -> {c.candidate_model_id}; paired on "
-           f"{c.paired_items} of {c.accepted_items} items; repeats: accepted {c.accepted_repeats}, candidate "
-           f"{c.candidate_repeats}",
-           f"  unknown primary scores: accepted {c.accepted_unknown} of {c.accepted_answers} answers, candidate "
-           f"{c.candidate_unknown} of {c.candidate_answers}"]
-    if c.items_not_in_candidate or c.items_only_in_candidate:
-        out.append(f"  items: {c.items_not_in_candidate} of the accepted run's not asked by the candidate, "
-                   f"{c.items_only_in_candidate} only in the candidate (not compared)")
-    if c.errored_in_candidate_only or c.errored_in_accepted_only:
-        out.append(f"  unanswered (counted as wrong): {c.errored_in_candidate_only} items only in the "
-                   f"candidate, {c.errored_in_accepted_only} only in the accepted run")
-    out += [f"  FAIL [{f.rule}] {f.message}" for f in c.failures if f.rule == "subset"]
-    out.append(f"  {'metric':<13} {'accepted':>9} {'candidate':>9}  {'diff [95% CI]':<28} {'p':>7}  gate")
-    for m in c.metrics:
-        ci = f"{pp(m.diff)} {interval(m.lo, m.hi, diff=True, unit=True)}" if m.lo is not None else pp(m.diff)
-        p = p_value(m.p_value, bound=m.p_bound)
-        gate = (f"FAIL [{m.rule}]: " if m.failed else "ok: ") + m.reason
-        out.append(f"  {m.metric:<13} {pct(m.accepted):>9} {pct(m.candidate):>9}  {ci:<28} {p:>7}  {gate}")
-    graded = any(s not in (None, 0.0, 1.0) for ch in c.right_to_wrong + c.wrong_to_right
-                 for s in (ch.accepted_score, ch.candidate_score))
-    titles = ("scored lower", "scored higher") if graded else ("right -> wrong", "wrong -> right")
-    for title, changes in zip(titles, (c.right_to_wrong, c.wrong_to_right), strict=True):
-        out.append(f"  {title} ({len(changes)}):")
-        for ch in changes[:show]:
-            scores = f"  score {ch.accepted_score:.2f} -> {ch.candidate_score:.2f}" if graded else ""
-            out.append(f"    {ch.item_id}  expected {json.dumps(ch.expected, ensure_ascii=False)}{scores}")
-            if ch.input is not None:
-                out.append(f"      input:     {_one_line(ch.input)}")
-            out.append(f"      accepted:  {_one_line(ch.accepted_output)}"
-                       f"{_repeat(ch.accepted_repeat, c.accepted_repeats)}")
-            out.append(f"      candidate: {_one_line(ch.candidate_output)}"
-                       f"{_repeat(ch.candidate_repeat, c.candidate_repeats)}")
-        if len(changes) > show:
-            out.append(f"    ... and {len(changes) - show} more (use --json for all)")
-    return out
-
-
-def _repeat(shown: int | None, repeats: int) -> str:
-    return f"  (repeat {shown + 1} of {repeats})" if shown is not None and repeats > 1 else ""
-
-
-def _primary_label(primary: str) -> str:
-    return "exact / normalised match" if primary == "exact" else f"primary score {primary!r}"
-
-
-def _one_line(s: str | None) -> str:
-    return "-" if s is None else s.replace("\r", "\\r").replace("\n", "\\n")
-
-
-def to_json(result: CompareResult) -> str:
-    return json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.report.format import as_float
+from harness.numbers import as_float
 
 
 def busy_seconds(starts: np.ndarray, ends: np.ndarray) -> float:

@@ -1,4 +1,5 @@
-"""What a fine-tune costs to train, when it pays back, and the decision in words.
+"""What a fine-tune costs to train, when it pays back, and the facts the decision summary is written from
+(harness.report.decision writes it in words).
 
 Every number here comes from the run folder (records, manifest, resolved config) or a named price
 table; nothing is assumed silently. Where a number cannot be measured the result says why instead of
@@ -16,14 +17,15 @@ Methods (also stated in the report):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from harness.analysis.stats import TEST_NAMES, PairedResult, paired_compare
+from harness.analysis.stats import PairedResult, paired_compare
+from harness.numbers import as_float
 from harness.records import Record
-from harness.report.format import as_float, p_value, pct, pp, usd
 
 # -- training cost -------------------------------------------------------------------------------------
 
@@ -179,6 +181,20 @@ def estimate_training(manifest: dict[str, Any], config: dict[str, Any],
 # -- break-even and the decision -------------------------------------------------------------------------
 
 
+class Payback(Enum):
+    """Which break-even case a run is in; harness.report.decision says each in words."""
+
+    NOT_MEASURED = "not-measured"  # no fine-tuned variant, or none with answered calls
+    INCOMPLETE = "incomplete"  # the fine-tuned variant did not answer every selected item
+    UNKNOWN = "unknown"  # its cost or accuracy is unknown
+    MOST_ACCURATE_UNPRICED = "most-accurate-unpriced"  # nothing as accurate, no priced prompt-only variant
+    MOST_ACCURATE = "most-accurate"  # nothing as accurate; `reference` is the cheapest variant
+    NOT_CHEAPER = "not-cheaper"  # the cheapest variant as accurate costs no more per request
+    TRAINING_UNKNOWN = "training-unknown"  # it saves per request, but the training cost is unknown
+    FREE_TRAINING = "free-training"  # it saves per request and training has no per-token price
+    PAYS_BACK = "pays-back"  # it saves per request and pays back after `requests`
+
+
 @dataclass
 class BreakEven:
     fine_tuned: str | None = None
@@ -186,7 +202,9 @@ class BreakEven:
     saving_per_request: float | None = None
     requests: float | None = None
     months: float | None = None
-    text: str = ""
+    case: Payback = Payback.NOT_MEASURED
+    fine_tuned_cost: float | None = None  # per request
+    reference_cost: float | None = None  # per request
 
 
 def _ok_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -214,60 +232,87 @@ def break_even(df: pd.DataFrame, ft_name: str | None, training: TrainingEstimate
     be = BreakEven(fine_tuned=ft_name)
     ok = _comparable_rows(df).set_index("variant")
     if ft_name is None or ft_name not in ok.index:
-        be.text = ("No fine-tuned variant was measured in this run, so there is no break-even volume."
-                   if ft_name is None or ft_name not in set(_ok_rows(df)["variant"]) else
-                   f"{ft_name} did not answer every selected item, so no break-even volume is claimed.")
+        measured = ft_name is not None and ft_name in set(_ok_rows(df)["variant"])
+        be.case = Payback.INCOMPLETE if measured else Payback.NOT_MEASURED
         return be
     ft = ok.loc[ft_name]
     ft_acc, ft_cost = as_float(ft["accuracy"]), as_float(ft["cost_per_request_usd"])
+    be.fine_tuned_cost = ft_cost
     others = ok[ok["kind"] != "fine_tuned"].copy()
     others["acc"] = pd.to_numeric(others["accuracy"], errors="coerce")
     others["cpr"] = pd.to_numeric(others["cost_per_request_usd"], errors="coerce")
     if ft_acc is None or ft_cost is None:
-        be.text = f"The cost or accuracy of {ft_name} is unknown, so no break-even volume can be computed."
+        be.case = Payback.UNKNOWN
         return be
     ref = others[(others["acc"] >= ft_acc) & others["cpr"].notna()].sort_values(["cpr", "acc"],
                                                                                 ascending=[True, False])
     if ref.empty:
         cheapest = others[others["cpr"].notna()].sort_values("cpr")
         if cheapest.empty:
-            be.text = f"{ft_name} is the most accurate option measured; no priced prompt-only variant to compare."
+            be.case = Payback.MOST_ACCURATE_UNPRICED
         else:
-            name = str(cheapest.index[0])
-            d = ft_cost - float(cheapest.iloc[0]["cpr"])
-            be.reference = name
-            be.text = (f"{ft_name} is the most accurate option measured, so there is no equally accurate cheaper "
-                       f"variant to pay back against; per request it costs {usd(abs(d), by_magnitude=True)} "
-                       f"{'more' if d > 0 else 'less'} than the cheapest variant ({name}).")
+            be.case, be.reference = Payback.MOST_ACCURATE, str(cheapest.index[0])
+            be.reference_cost = float(cheapest.iloc[0]["cpr"])
         return be
-    name = str(ref.index[0])
-    be.reference = name
-    saving = float(ref.iloc[0]["cpr"]) - ft_cost
+    be.reference = str(ref.index[0])
+    be.reference_cost = float(ref.iloc[0]["cpr"])
+    saving = be.reference_cost - ft_cost
     be.saving_per_request = saving
     if saving <= 0:
-        ref_cost, ft_text = usd(float(ref.iloc[0]["cpr"]), by_magnitude=True), usd(ft_cost, by_magnitude=True)
-        be.text = (f"{ft_name} is not cheaper per request than {name} (at least as accurate, {ref_cost} vs "
-                   f"{ft_text}), so the fine-tune never pays back its training on cost alone.")
-        return be
-    saves = f"{ft_name} saves {usd(saving, by_magnitude=True)} per request against {name}"
-    if training.cost_usd is None:
-        be.text = (f"{saves}, but the training cost is unknown ({training.price_source or training.note}), "
-                   "so no break-even volume.")
-        return be
-    be.requests = training.cost_usd / saving
-    if training.cost_usd == 0:
-        be.text = (f"{saves} (the cheapest variant at least as accurate) and its training has no per-token price "
-                   f"({training.price_source or training.note}), so it is cheaper from the first request.")
-        return be
-    be.text = (f"{saves} (the cheapest variant at least as accurate); training "
-               f"({usd(training.cost_usd, by_magnitude=True)}) pays back after {be.requests:,.0f} requests")
-    if monthly_requests:
-        be.months = be.requests / monthly_requests
-        when = (f"about {be.months:.1f} months" if be.months >= 1 else
-                f"within the first month (about {be.months * 30.44:.2g} days)")
-        be.text += f", {when} at {monthly_requests:,} requests a month"
-    be.text += "."
+        be.case = Payback.NOT_CHEAPER
+    elif training.cost_usd is None:
+        be.case = Payback.TRAINING_UNKNOWN
+    else:
+        be.requests = training.cost_usd / saving
+        if training.cost_usd == 0:
+            be.case = Payback.FREE_TRAINING
+        else:
+            be.case = Payback.PAYS_BACK
+            if monthly_requests:
+                be.months = be.requests / monthly_requests
     return be
+
+
+class FineTuned(Enum):
+    """Where the fine-tuned variant stands against the prompt-only ones."""
+
+    NONE = "none"  # the run has no fine-tuned variant
+    NOT_MEASURED = "not-measured"  # skipped, or no answered calls (`Economics.fine_tuned_skipped` says why)
+    INCOMPLETE = "incomplete"  # it did not answer every selected item: not compared
+    MEASURED = "measured"  # compared with the best prompt-only variant where there is one (`ft_vs_prompt`)
+
+
+@dataclass
+class IncompleteVariant:
+    """A variant that is incomplete: one not asked every selected item (`left_out`) is left out of every
+    comparison; one with unanswered calls is compared, its unanswered calls counted as not correct."""
+
+    variant: str
+    status: str
+    accuracy: float | None
+    n: int  # calls asked
+    errors: int  # calls unanswered
+    left_out: bool
+
+
+@dataclass
+class UnknownScores:
+    """A measured variant some of whose primary scores are unknown (a judge that failed)."""
+
+    variant: str
+    unknown: int
+    n: int
+
+
+@dataclass
+class BestPrompt:
+    """The most accurate complete prompt-only variant."""
+
+    variant: str
+    accuracy: float
+    lo: float | None  # its Wilson 95% interval
+    hi: float | None
+    items: int | None
 
 
 @dataclass
@@ -278,124 +323,81 @@ class Economics:
     ft_vs_prompt: PairedResult | None = None
     target_accuracy: float | None = None
     monthly_requests: int | None = None
-    summary: list[str] = field(default_factory=list)
+    primary: str = "exact"
+    fine_tuned: str | None = None
+    fine_tuned_state: FineTuned = FineTuned.NONE
+    fine_tuned_skipped: str | None = None
+    best: BestPrompt | None = None
+    prompt_only_left_out: bool = False  # no complete prompt-only variant, though an incomplete one ran
+    incomplete: list[IncompleteVariant] = field(default_factory=list)
+    unknown: list[UnknownScores] = field(default_factory=list)
 
 
-def _incomplete_lines(df: pd.DataFrame, measured: pd.DataFrame) -> list[str]:
-    """One sentence per incomplete variant: one not asked every selected item is left out of every comparison
-    below; one with unanswered calls is compared, its unanswered calls counted as not correct."""
-    lines = []
+def _incomplete(df: pd.DataFrame, measured: pd.DataFrame) -> list[IncompleteVariant]:
+    out = []
     for _, row in df.iterrows():
         status = str(row.get("status", ""))
         if not status.startswith("incomplete"):
             continue
-        acc = pct(as_float(row.get("accuracy")))
-        if _not_asked(row):
-            asked = int(as_float(row.get("n")) or 0)
-            covers = f"its accuracy ({acc}) covers only the {asked} calls asked" if asked else "nothing was measured"
-            lines.append(f"{row['variant']} is {status}: {covers}, so it is left out of the comparisons below; "
-                         "finish it with `harness run --resume RUN_DIR`.")
-        elif row["variant"] in set(measured["variant"]):
-            lines.append(f"{row['variant']} is incomplete: accuracy {acc} — {int(row['errors'])} of {int(row['n'])} "
-                         "calls unanswered (counted as not correct); re-ask them with "
-                         "`harness run --resume RUN_DIR --retry-errors`.")
-    return lines
+        left_out = bool(_not_asked(row))
+        if left_out or row["variant"] in set(measured["variant"]):
+            out.append(IncompleteVariant(str(row["variant"]), status, as_float(row.get("accuracy")),
+                                         int(as_float(row.get("n")) or 0), int(as_float(row.get("errors")) or 0),
+                                         left_out))
+    return out
 
 
-def _unknown_lines(manifest: dict[str, Any], measured: pd.DataFrame) -> list[str]:
+def _unknown(measured: pd.DataFrame) -> list[UnknownScores]:
     """Where the primary score could not be told (a judge that failed): accuracy is over the known ones."""
-    primary = (manifest.get("scoring") or {}).get("primary") or "exact"
-    lines = []
+    out = []
     for _, row in measured.iterrows():
         unknown = int(as_float(row.get("accuracy_unknown")) or 0)
         if unknown:
-            n = int(as_float(row.get("n")) or 0)
-            lines.append(f"{row['variant']}: the primary score ({primary}) is unknown for {unknown} of {n} answers "
-                         f"(the scorer could not tell, e.g. a judge that failed); its accuracy is over the "
-                         f"{n - unknown} known.")
-    return lines
+            out.append(UnknownScores(str(row["variant"]), unknown, int(as_float(row.get("n")) or 0)))
+    return out
 
 
-def _eq(p_text: str) -> str:
-    return p_text if p_text.startswith("<") else f"= {p_text}"
+def _best_prompt(ok: pd.DataFrame) -> BestPrompt | None:
+    prompt_rows = ok[ok["kind"] != "fine_tuned"].copy()
+    prompt_rows["acc"] = pd.to_numeric(prompt_rows["accuracy"], errors="coerce")
+    prompt_rows = prompt_rows[prompt_rows["acc"].notna()]
+    if prompt_rows.empty:
+        return None
+    best = prompt_rows.sort_values("acc", ascending=False, kind="stable").iloc[0]
+    lo, hi = as_float(best.get("accuracy_lo")), as_float(best.get("accuracy_hi"))
+    items = as_float(best.get("items"))
+    return BestPrompt(str(best["variant"]), float(best["acc"]), lo, hi, int(items) if items is not None else None)
 
 
 def analyse(manifest: dict[str, Any], config: dict[str, Any] | None, df: pd.DataFrame,
             items: pd.DataFrame, records: list[Record]) -> Economics:
-    """Training cost, break-even and the plain-language decision summary, from measured facts only."""
+    """Training cost, break-even and the facts of the decision summary, from measured facts only."""
     config = config or {}
-    target = config.get("target_accuracy")
     monthly = config.get("monthly_requests")
     training = estimate_training(manifest, config, records)
     measured = _ok_rows(df)
     ok = _comparable_rows(df)
     ft_name = _ft_variant(manifest, config)
-    be = break_even(df, ft_name, training, monthly)
-    eco = Economics(training, be, target_accuracy=target, monthly_requests=monthly)
-    lines = eco.summary
-    lines += _incomplete_lines(df, measured)
-    lines += _unknown_lines(manifest, measured)
-    n_train = training.train_examples
-    if n_train is None:
-        lines.append("The number of training examples is not recorded in this run.")
+    eco = Economics(training, break_even(df, ft_name, training, monthly), target_accuracy=config.get("target_accuracy"),
+                    monthly_requests=monthly, fine_tuned=ft_name)
+    eco.primary = (manifest.get("scoring") or {}).get("primary") or "exact"
+    eco.incomplete = _incomplete(df, measured)
+    eco.unknown = _unknown(measured)
+    eco.best = _best_prompt(ok)
+    if eco.best is None:
+        eco.prompt_only_left_out = any(_not_asked(r) for _, r in measured[measured["kind"] != "fine_tuned"].iterrows())
     else:
-        size = ("fewer than OpenAI's minimum of 10" if n_train < 10 else
-                "fewer than the hundreds usually advised for fine-tuning" if n_train < 100 else
-                "in the range usually advised for fine-tuning")
-        lines.append(f"There are {n_train} training examples ({size}).")
-
-    prompt_rows = ok[ok["kind"] != "fine_tuned"].copy()
-    prompt_rows["acc"] = pd.to_numeric(prompt_rows["accuracy"], errors="coerce")
-    prompt_rows = prompt_rows[prompt_rows["acc"].notna()]
-    if prompt_rows.empty:
-        left_out = any(_not_asked(r) for _, r in measured[measured["kind"] != "fine_tuned"].iterrows())
-        lines.append("No complete prompt-only variant (baseline, few-shot, RAG) was measured." if left_out else
-                     "No prompt-only variant (baseline, few-shot, RAG) was measured.")
-    else:
-        best = prompt_rows.sort_values("acc", ascending=False, kind="stable").iloc[0]
-        eco.best_prompt = str(best["variant"])
-        acc, lo, hi = float(best["acc"]), as_float(best.get("accuracy_lo")), as_float(best.get("accuracy_hi"))
-        ci = f" (95% CI {pct(lo)}–{pct(hi)}, {int(best['items'])} items)" if lo is not None else ""
-        s = f"The best prompt-only variant, {best['variant']}, reached {pct(acc)} accuracy{ci}"
-        if target is None:
-            s += "; no target_accuracy is set in the config, so whether prompting falls short is not judged."
-        elif hi is not None and hi < target:
-            s += f", significantly short of the {pct(target, digits=0)} target (the whole interval lies below it)."
-        elif lo is not None and lo >= target:
-            s += f", meeting the {pct(target, digits=0)} target (the whole interval lies at or above it)."
-        else:
-            s += (f"; against the {pct(target, digits=0)} target the interval includes it, so it does not fall significantly "
-                  "short — more test items would narrow it.")
-        lines.append(s)
-
+        eco.best_prompt = eco.best.variant
     if ft_name is not None and ft_name in set(measured["variant"]) and ft_name not in set(ok["variant"]):
-        lines.append(f"The fine-tuned variant {ft_name} did not answer every selected item, so it is not "
-                     "compared with the prompt-only variants here.")
-    elif ft_name is None or ft_name not in set(ok["variant"]):
-        lines.append("No fine-tuned variant was measured in this run." if ft_name is None else
-                     f"The fine-tuned variant {ft_name} was not measured "
-                     f"({(manifest.get('variants') or {}).get(ft_name, {}).get('skipped') or 'no answered calls'}).")
-    elif eco.best_prompt is not None:
-        idx = set(items.index.get_level_values(0)) if len(items) else set()
-        if eco.best_prompt in idx and ft_name in idx:
-            pr = paired_compare(items.loc[eco.best_prompt], items.loc[ft_name], "correct")
-            eco.ft_vs_prompt = pr
-            if pr.n and pr.diff is not None:
-                verdict = ("gained" if pr.diff > 0 else "lost" if pr.diff < 0 else "changed by")
-                sig = "significant" if pr.p_value is not None and pr.p_value < 0.05 else "not significant"
-                lines.append(
-                    f"Fine-tuning ({ft_name}) {verdict} {pp(abs(pr.diff), signed=False, unit=False)} percentage "
-                    f"points of accuracy against {eco.best_prompt} on {pr.n} paired items (95% CI {pp(pr.lo)} to "
-                    f"{pp(pr.hi)}; {TEST_NAMES.get(pr.test, pr.test)} "
-                    f"p {_eq(p_value(pr.p_value, sentence=True, bound=pr.p_bound))}, {sig} at 5%).")
-    cost = usd(training.cost_usd, by_magnitude=True)
-    if training.cost_usd is not None and training.billed_tokens is not None:
-        lines.append(f"Estimated training cost: {cost} ({training.billed_tokens:,.0f} billed "
-                     f"tokens over {training.epochs} epochs; {training.calibration}).")
-    elif training.cost_usd is not None:
-        lines.append(f"Training cost counted as {cost}: {training.price_source}.")
+        eco.fine_tuned_state = FineTuned.INCOMPLETE
+    elif ft_name is None:
+        eco.fine_tuned_state = FineTuned.NONE
+    elif ft_name not in set(ok["variant"]):
+        eco.fine_tuned_state = FineTuned.NOT_MEASURED
+        eco.fine_tuned_skipped = (manifest.get('variants') or {}).get(ft_name, {}).get('skipped') or None
     else:
-        why = training.note or training.price_source or "unknown reason"
-        lines.append(f"Training cost could not be estimated: {why}.")
-    lines.append(be.text)
+        eco.fine_tuned_state = FineTuned.MEASURED
+        idx = set(items.index.get_level_values(0)) if len(items) else set()
+        if eco.best_prompt is not None and eco.best_prompt in idx and ft_name in idx:
+            eco.ft_vs_prompt = paired_compare(items.loc[eco.best_prompt], items.loc[ft_name], "correct")
     return eco

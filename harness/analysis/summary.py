@@ -12,8 +12,8 @@ import pandas as pd
 from harness.analysis import stats
 from harness.analysis.costs import apply_costs
 from harness.analysis.economics import baseline_variant
+from harness.numbers import is_missing
 from harness.records import Record
-from harness.report.format import is_missing
 from harness.scoring.scorers import summarize
 
 CORE_COLUMNS = [

@@ -15,9 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.config import read_yaml, validation_message
+from harness.data.scorer_modules import scorer_module_files
 from harness.errors import EvalSetError, read_utf8, utf8_only
 from harness.records import EvalItem
-from harness.yaml_errors import _yaml_line, format_loc, unknown_key_message
+from harness.yaml_errors import format_loc, unknown_key_message
 
 
 class TaskSpec(BaseModel):
@@ -28,7 +29,8 @@ class TaskSpec(BaseModel):
     input_template: str = Field(min_length=1)
     # Without one the task is free text: the answer is the raw text (see harness.scoring.scorers.Scorer).
     output_schema: dict[str, Any] | str | None = None
-    # Named scorers (harness.scoring.registry) and which score is "accuracy" (default: exact / normalised match).
+    # Named scorers and which score is "accuracy" (default: exact / normalised match): raw entries here, checked and
+    # bound by harness.scoring.task_yaml (an eval set is read without importing the scorers).
     scoring: list[Any] = Field(default_factory=list)
     primary: str | None = None
 
@@ -50,8 +52,12 @@ class EvalSet:
     docs: list[KBDoc]
     content_hash: str
     label_fields: dict[str, list[Any]] = field(default_factory=dict)
-    scorers: list[Any] = field(default_factory=list)  # bound harness.scoring.base.ScorerSpec, from `scoring:`
     primary: str | None = None
+
+    @property
+    def scoring(self) -> list[Any]:
+        """task.yaml's `scoring:` entries as written; harness.scoring.task_yaml.scorers_of binds them."""
+        return self.task.scoring
 
     @property
     def free_text(self) -> bool:
@@ -276,9 +282,7 @@ def content_hash(folder: Path) -> str:
         entries += sorted(_referenced_files(folder, data, seen))
         # A python scorer's module (`function: "myscorers:short"` -> myscorers.py) is named by no file-name
         # value, yet defines the scores as much as a rubric does (which the line above already covers).
-        from harness.scoring.registry import scorer_files
-
-        for name, path in scorer_files(folder, data):
+        for name, path in scorer_module_files(folder, data):
             if path.resolve() not in seen:
                 seen.add(path.resolve())
                 entries.append((name, path))
@@ -344,7 +348,6 @@ def _load_evalset(folder: Path) -> EvalSet:
     clash = {i.id for i in test} & {i.id for i in train}
     if clash:
         raise EvalSetError(f"{folder}: ids in both test.jsonl and train.jsonl: {', '.join(sorted(clash)[:5])}")
-    scorers = _build_scoring(folder, task_path, task, schema, node)
     docs = load_docs(folder)
     doc_ids = {d.id for d in docs}
     if docs:
@@ -362,7 +365,6 @@ def _load_evalset(folder: Path) -> EvalSet:
         docs=docs,
         content_hash=content_hash(folder),
         label_fields=label_fields(schema) if schema is not None else {},
-        scorers=scorers,
         primary=task.primary,
     )
 
@@ -386,31 +388,3 @@ def _load_schema(folder: Path, task_path: Path, schema: dict[str, Any] | str | N
         where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise EvalSetError(f"{task_path}: output_schema is not a valid JSON Schema at {where}: {exc.message}") from None
     return schema, validator_cls(schema)
-
-
-def _build_scoring(folder: Path, task_path: Path, task: TaskSpec, schema: dict[str, Any] | None,
-                   node: Any) -> list[Any]:
-    """Validate and bind task.yaml's `scoring:` list and check `primary:`; errors name the file, line and key."""
-    from harness.scoring.base import TaskInfo
-    from harness.scoring.registry import EntryValidationError, ScoringError, build_scorers
-
-    try:
-        scorers = build_scorers(task.scoring, TaskInfo(folder, schema))
-    except ScoringError as exc:
-        line = _yaml_line(node, exc.loc)
-        raise EvalSetError(f"{task_path}:{line}: {format_loc(exc.loc)}: {exc}") from None
-    except EntryValidationError as exc:
-        err = exc.error.errors()[0]
-        loc = exc.prefix + tuple(err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = f"unknown key {loc[-1]!r} for scorer {exc.kind!r} (allowed: {', '.join(exc.allowed)})"
-        elif err["type"] == "missing":
-            msg = f"missing required key {loc[-1]!r}"
-        raise EvalSetError(f"{task_path}:{_yaml_line(node, loc)}: {format_loc(loc)}: {msg}") from None
-    names = [s.name for s in scorers]
-    if task.primary is not None and task.primary not in ("exact", "accuracy", *names):
-        line = _yaml_line(node, ("primary",))
-        raise EvalSetError(f"{task_path}:{line}: primary: {task.primary!r} is not a scorer name (scoring: "
-                           f"{', '.join(names) or 'none'}; or 'exact', the default exact / normalised match)")
-    return scorers

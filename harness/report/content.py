@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from harness.analysis import stats
-from harness.report.format import is_missing, pct, unit_price, value
+from harness.analysis.units import Unit
+from harness.numbers import is_missing
+from harness.report.format import pct, unit_price, value
 
 if TYPE_CHECKING:
     from harness.analysis.economics import Economics
@@ -131,7 +133,7 @@ def score_lines(manifest: dict[str, Any], df: pd.DataFrame) -> list[str]:
             continue
         parts = []
         for _, row in ran.iterrows():
-            text = f"{row['variant']} {value(row.get(col), col)}"
+            text = f"{row['variant']} {value(row.get(col), Unit.PCT)}"  # a named scorer's mean: a share
             unknown = row.get(f"{col}_unknown")
             if not is_missing(unknown) and int(unknown) > 0:
                 text += f" ({int(unknown)} unknown)"
@@ -158,7 +160,7 @@ def judge_lines(manifest: dict[str, Any], df: pd.DataFrame, agreement: list[dict
         total = pd.to_numeric(ran["eval_cost_usd"], errors="coerce").sum(min_count=1)
         calls = pd.to_numeric(ran.get("eval_calls"), errors="coerce").sum(min_count=1)
         unknown = pd.to_numeric(ran.get("eval_cost_unknown"), errors="coerce").fillna(0).sum()
-        cost = value(None if pd.isna(total) else float(total), "eval_cost_usd")
+        cost = value(None if pd.isna(total) else float(total), Unit.USD)
         lines.append(f"- Evaluation cost (judge calls on the variants' answers): {cost} over "
                      f"{0 if pd.isna(calls) else int(calls)} calls"
                      + (f", {int(unknown)} of them without a known price" if unknown else "")
@@ -168,7 +170,7 @@ def judge_lines(manifest: dict[str, Any], df: pd.DataFrame, agreement: list[dict
         lines.append(f"- Judge–human agreement for **{a['scorer']}**: {pct(a.get('agreement'))} exact agreement, "
                      f"Cohen's kappa {kappa}, on {a['graded']} human-scored answers"
                      + (f" ({a['unknown']} the judge could not grade)" if a.get("unknown") else "")
-                     + (f"; calibration cost {value(a.get('eval_cost_usd'), 'eval_cost_usd')}"
+                     + (f"; calibration cost {value(a.get('eval_cost_usd'), Unit.USD)}"
                         if a.get("eval_cost_usd") is not None else ""))
     return lines
 
@@ -216,7 +218,7 @@ def variant_notes(manifest: dict[str, Any], df: pd.DataFrame) -> list[str]:
         for _, row in measured(df).iterrows():
             note = row.get("cost_note")
             if isinstance(note, str) and note.startswith("self-hosted"):
-                cost = value(row.get("cost_per_request_usd"), "cost_per_request_usd")
+                cost = value(row.get("cost_per_request_usd"), Unit.USD)
                 notes.append(f"- {row['variant']}: cost {cost}/request — {note}")
     calls = manifest.get("calls") or {}
     if calls.get("mode") == "batch":

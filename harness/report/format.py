@@ -1,42 +1,18 @@
 """Every number the reports and the compare output show, formatted in one place: money, percentages,
-percentage points, p-values, intervals, and the table cell of any summary column.
+percentage points, p-values, intervals, and the table cell of any summary column, by the unit the analysis
+declares for it (harness.analysis.units), never by its name.
 
-A leaf module (it imports nothing from harness), so the analysis modules may use it for their sentences
-without depending on the report renderers. The scalar formatters show None as "-"; `value` and `cell` also
-show NaN and pandas' NA as "-".
+The scalar formatters show None as "-"; `value` and `cell` also show NaN and pandas' NA as "-".
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import pandas as pd
+from harness.analysis.units import Unit
+from harness.numbers import is_missing
 
 MISSING = "-"
-
-# Summary columns shown as whole counts.
-COUNT_COLUMNS = ("items", "repeats", "paired_n", "right_to_wrong", "wrong_to_right", "n", "errors", "answered",
-                 "eval_calls", "paired_unknown")
-# Prefixes of summary columns that are shares (or 0..1 means), shown as percentages.
-RATE_PREFIXES = ("format_valid", "json_extractable", "accuracy", "acc_", "error_rate", "recall", "macro_f1",
-                 "repeat_disagreement", "score_", "agreement")
-
-
-def is_missing(value: Any) -> bool:
-    """None, pandas' NA or a float NaN: a cell with nothing to show."""
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-def as_float(x: Any) -> float | None:
-    """x as a float, or None where it is missing or not a number."""
-    if x is None:
-        return None
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
 
 
 def usd(x: float | None, *, trim: bool = False, by_magnitude: bool = False) -> str:
@@ -100,43 +76,37 @@ def interval(lo: float | None, hi: float | None, *, diff: bool = False, unit: bo
     return f"({pct(lo, unit=unit)}–{pct(hi, unit=unit)})"
 
 
-def value(v: Any, col: str) -> str:
-    """One value of summary column `col`, formatted by what the column holds."""
+def value(v: Any, unit: Unit) -> str:
+    """One value of a column that holds `unit`."""
     if is_missing(v):
         return MISSING
-    if col.endswith("_p"):
+    if unit is Unit.P_VALUE:
         return p_value(v)
-    if "_diff" in col:
+    if unit is Unit.PP:
         return pp(v)
-    if col in COUNT_COLUMNS or col.endswith("_unknown"):  # counts of unknown scores / costs
-        return str(int(v))
-    if col in ("accuracy_test", "primary"):
-        return str(v)
-    if col == "kappa":
-        return f"{v:.2f}"
-    if col == "monthly_requests":
-        return f"{int(v):,}"
-    if col == "throughput_rps":
-        return f"{v:.2f}"
-    if col.startswith(RATE_PREFIXES):
+    if unit is Unit.PCT:
         return pct(v)
-    if col == "mrr":
-        return f"{v:.3f}"
-    if col.endswith("_usd"):
+    if unit is Unit.USD:
         return usd(v)
-    if col.endswith("_s"):
-        return f"{v:.3f}"
-    if col.endswith("_mean"):
-        return f"{v:.1f}"
+    if unit is Unit.COUNT:
+        return str(int(v))
+    if unit is Unit.VOLUME:
+        return f"{int(v):,}"
+    if unit is Unit.LABEL:
+        return str(v)
+    decimals = {Unit.SECONDS: 3, Unit.FRACTION: 3, Unit.RATE: 2, Unit.MEAN: 1}.get(unit)
+    if decimals is not None:
+        return f"{v:.{decimals}f}"
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
     return str(v)
 
 
-def cell(row: Any, col: str) -> str:
-    """A table cell: rates carry their 95% interval, differences their interval and p-value."""
+def cell(row: Any, col: str, unit: Unit) -> str:
+    """A table cell of column `col` (holding `unit`): rates carry their 95% interval, differences their interval
+    and p-value, an incomplete variant its status."""
     v = row.get(col) if hasattr(row, "get") else row[col]
-    text = value(v, col)
+    text = value(v, unit)
     if is_missing(v):
         return text
     if col == "variant":

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.stats import first_records
+from harness.analysis.units import column_units
+from harness.numbers import as_float
 from harness.report.content import (
     COST_DISPLAY,
     METHOD_NOTES,
@@ -32,7 +34,8 @@ from harness.report.content import (
     variant_notes,
     with_primary_heading,
 )
-from harness.report.format import as_float, cell, interval, pct, pp, usd
+from harness.report.decision import break_even_text, decision_lines
+from harness.report.format import cell, interval, pct, pp, usd
 from harness.scoring.scorers import primary_value
 
 if TYPE_CHECKING:
@@ -278,6 +281,7 @@ def chart_diff(df: pd.DataFrame, baseline: str | None, colors: dict[str, str]) -
 
 def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str) -> str:
     present = [(c, h) for c, h in columns if c in df.columns]
+    units = column_units(df.columns)
     out = [f'<div class="scroll"><table id="{table_id}"><thead><tr>' + "".join(f"<th>{esc(h)}</th>" for _, h in present)
            + "</tr></thead><tbody>"]
     # the columns that name a variant, which a skipped one still fills (variant, model)
@@ -291,7 +295,7 @@ def html_table(df: pd.DataFrame, columns: list[tuple[str, str]], table_id: str) 
                 tds.append(f'<td class="skipped" colspan="{len(present) - names}">{esc(row.get("status"))}</td>')
                 break
             # the variant cell carries its status where it is incomplete, as in the markdown tables
-            text = cell(row, c) if c not in ("model_id", "vs_variant") else str(row.get(c) or "-")
+            text = cell(row, c, units[c]) if c not in ("model_id", "vs_variant") else str(row.get(c) or "-")
             cls = ' class="num"' if c not in ("variant", "model_id", "vs_variant", "cost_note", "status") else ""
             tds.append(f"<td{cls}>{esc(text)}</td>")
         out.append("<tr>" + "".join(tds) + "</tr>")
@@ -364,7 +368,8 @@ def render_html(analysis: Analysis, eco: Economics) -> str:
         f"<code>{esc(str(ev.get('content_hash'))[:12])}</code>), status <b>{esc(m.get('status'))}</b>, finished "
         f"{esc(m.get('finished_at'))}, harness {esc(m.get('harness_version'))} "
         f"(git {esc(m.get('git_revision') or 'unknown')}).</p>",
-        '<h2>Decision summary</h2><ul class="summary">' + "".join(f"<li>{esc(s)}</li>" for s in eco.summary) + "</ul>",
+        '<h2>Decision summary</h2><ul class="summary">' + "".join(f"<li>{esc(s)}</li>" for s in decision_lines(eco))
+        + "</ul>",
         "<h2>Results</h2>", html_table(df, with_primary_heading(m, display_columns(df)), "results"),
         "<h2>Accuracy vs cost per request</h2>", legend, chart_accuracy_cost(ran, colors),
     ]
@@ -417,4 +422,4 @@ def _cost_and_economics(ran: pd.DataFrame, monthly: int | None, eco: Economics) 
             "<h2>Fine-tuning economics</h2>",
             '<table id="economics"><tbody>' + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>"
                                                       for k, v in facts) + "</tbody></table>",
-            f"<p>{esc(eco.break_even.text)}</p>"]
+            f"<p>{esc(break_even_text(eco.break_even, eco.training, eco.monthly_requests))}</p>"]

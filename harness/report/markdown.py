@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from harness.analysis.units import Unit, column_units
 from harness.report.content import (
     COST_DISPLAY,
     LATENCY_DISPLAY,
@@ -23,6 +24,7 @@ from harness.report.content import (
     variant_notes,
     with_primary_heading,
 )
+from harness.report.decision import break_even_text, decision_lines
 from harness.report.format import cell, value
 
 if TYPE_CHECKING:
@@ -36,12 +38,13 @@ def markdown_table(df: pd.DataFrame, columns: list[tuple[str, str]] | None = Non
     column, "-" in every other)."""
     columns = columns or display_columns(df)
     present = [(c, h) for c, h in columns if c in df.columns]
+    units = column_units(df.columns)
     lines = ["| " + " | ".join(h for _, h in present) + " |", "|" + "|".join("---" for _ in present) + "|"]
     for _, row in df.iterrows():
         if str(row.get("status", "ok")).startswith("skipped"):
             cells = [str(row.get(c) or "-") if c in ("variant", "model_id") else "-" for c, _ in present]
         else:
-            cells = [cell(row, c) for c, _ in present]
+            cells = [cell(row, c, units[c]) for c, _ in present]
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     return "\n".join(lines)
 
@@ -125,7 +128,7 @@ def report_markdown(analysis: Analysis, eco: Economics) -> str:
         "",
         "## Decision summary",
         "",
-        *[f"- {line}" for line in eco.summary],
+        *[f"- {line}" for line in decision_lines(eco)],
         "",
         "## Results",
         "",
@@ -137,10 +140,10 @@ def report_markdown(analysis: Analysis, eco: Economics) -> str:
         out += [f"## Paired comparison against {analysis.baseline}", "", markdown_table(paired, PAIRED_DISPLAY), ""]
     out += scores_section(m, df, analysis.agreement, ran)
     out += _cost_section(ran, analysis.config.get("monthly_requests"))
-    facts = training_facts(eco, lambda x: value(x, "_usd"))
+    facts = training_facts(eco, lambda x: value(x, Unit.USD))
     out += ["## Fine-tuning economics", ""]
     out += ["| | |", "|---|---|"] + [f"| {k} | {str(v).replace('|', '/')} |" for k, v in facts]
-    out += ["", eco.break_even.text, ""]
+    out += ["", break_even_text(eco.break_even, eco.training, eco.monthly_requests), ""]
     if "latency_n" in ran.columns:
         out += ["## Latency", "", markdown_table(ran, LATENCY_DISPLAY), ""]
     extra = extra_columns(df)

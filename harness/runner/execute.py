@@ -17,9 +17,9 @@ from tqdm import tqdm
 
 from harness.config import RunConfig
 from harness.models import pricing
+from harness.models.cache import ResponseCache, cache_key
 from harness.models.client import ModelRefused
 from harness.records import CallError, Completion, EvalItem, Record, Usage
-from harness.runner.cache import ResponseCache, cache_key
 from harness.runner.variant_plan import VariantPlan
 from harness.scoring.scorers import answer_issue
 from harness.scoring.suite import TaskScoring

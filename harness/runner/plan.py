@@ -17,6 +17,7 @@ from typing import Any
 from harness.config import RunConfig, VariantConfig, api_key_for, header_values
 from harness.data.evalset import EvalSet
 from harness.errors import ConfigError
+from harness.models import cache as response_cache
 from harness.models import pricing
 from harness.models.client import ModelClient
 from harness.prompts.variants import (
@@ -27,7 +28,6 @@ from harness.prompts.variants import (
 )
 from harness.records import EvalItem
 from harness.redact import redact_url
-from harness.runner import cache as response_cache
 from harness.runner.preflight import judge_in_use, preflight, skipped_before_calls
 from harness.runner.variant_plan import VariantPlan, adapter_record, endpoint_scope, resolve_model_id
 

@@ -16,6 +16,7 @@ from harness.models import pricing
 from harness.prompts.variants import check_prompt, few_shot_pool_problem
 from harness.redact import redact_body
 from harness.runner.variant_plan import resolve_model_id
+from harness.scoring.task_yaml import scorers_of
 
 
 @dataclass
@@ -59,7 +60,7 @@ def skipped_before_calls(cfg: RunConfig, evalset: EvalSet, variants: list[Varian
 
 def judge_in_use(cfg: RunConfig, evalset: EvalSet) -> bool:
     """A judge model is asked only when the task has a judge scorer and the run config names one."""
-    return cfg.judge is not None and any(s.is_async for s in evalset.scorers)
+    return cfg.judge is not None and any(s.is_async for s in scorers_of(evalset))
 
 
 def _key_problem(cfg: RunConfig, name: str, what: str) -> str | None:

@@ -25,10 +25,10 @@ from harness import clock
 from harness.config import RunConfig, VariantConfig, load_config
 from harness.data.evalset import EvalSet, load_evalset, select_test_items
 from harness.errors import ConfigError, HarnessError
+from harness.models import cache as response_cache
 from harness.models.client import ModelRefused
 from harness.records import EvalItem
 from harness.redact import redacted_fields, restore_secrets, snapshot
-from harness.runner import cache as response_cache
 from harness.runner.execute import Executor
 from harness.runner.folder import (
     CALIBRATION_FILE,
@@ -134,6 +134,7 @@ def _new_session(config: str | Path, opts: RunOptions) -> _Session:
         opts.shard = Shard.parse(opts.shard)  # a bad K/N stops here, before a run folder is made
     cfg = load_config(config)
     evalset = load_evalset(cfg.evalset)
+    scoring = TaskScoring.for_evalset(evalset)  # binds task.yaml's scorers: a bad one stops the run here
     variants = _select_variants(cfg, opts.variants)
     run_dir = new_run_dir(cfg, opts.out, opts.results_dir, force=opts.force)  # chosen; made after the checks
     manifest = {
@@ -153,7 +154,7 @@ def _new_session(config: str | Path, opts: RunOptions) -> _Session:
         "selected_variants": [v.name for v in variants],
         "schema": evalset.schema,
         "label_fields": evalset.label_fields,
-        "scoring": TaskScoring.for_evalset(evalset).describe(),
+        "scoring": scoring.describe(),
         "status": "running",
     }
     if opts.shard is not None:

@@ -225,7 +225,7 @@ class JudgeRuntime:
     client: Any  # harness.models.client.ModelClient
     endpoint_id: str
     price: Any  # harness.models.pricing.Price | None
-    cache: Any = None  # harness.runner.cache.ResponseCache | None
+    cache: Any = None  # harness.models.cache.ResponseCache | None
     refresh: bool = False
     max_tokens: int = 512
     seed: int | None = 0
@@ -246,7 +246,7 @@ class JudgeRuntime:
         return pricing.cost_usd(usage, self.price)
 
     async def ask(self, messages: list[dict[str, str]], max_tokens: int | None = None) -> JudgeCall:
-        from harness.runner.cache import cache_key
+        from harness.models.cache import cache_key
 
         request = self.request_for(messages, max_tokens)
         key = cache_key(self.endpoint_id, self.client.keyed_body(request), 0) if self.cache is not None else None

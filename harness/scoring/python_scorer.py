@@ -10,7 +10,7 @@ explanation; None means "cannot tell" (unknown).
 
 The module is looked up next to task.yaml first (`myscorers` -> `<evalset>/myscorers.py`, `pkg.mod` ->
 `<evalset>/pkg/mod.py`), so an eval set carries its scorers with it (and the eval set's content hash covers the
-file: harness.scoring.registry.scorer_files); otherwise it is imported by name from the Python path.
+file: harness.data.scorer_modules); otherwise it is imported by name from the Python path.
 
 A user's scorer that raises or returns something else is a bug to fix, not a score: the run stops with exit
 code 2 and a message naming the scorer, the function and the item (HarnessError).
@@ -30,17 +30,9 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr
 
+from harness.data.scorer_modules import module_file
 from harness.errors import HarnessError
 from harness.scoring.base import ScoreContext, ScoreResult, ScorerSpec, TaskInfo
-
-
-def module_file(folder: Path, module: str) -> Path | None:
-    """The file a module name means next to task.yaml, if there is one."""
-    rel = Path(*module.split("."))
-    for cand in (folder / rel.with_suffix(".py"), folder / rel / "__init__.py"):
-        if cand.is_file():
-            return cand
-    return None
 
 
 def _load_module(folder: Path, module: str) -> ModuleType:

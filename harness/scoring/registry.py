@@ -6,7 +6,6 @@ or a caller can pass its own with extra scorers, and nothing registered in one p
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -79,20 +78,3 @@ class EntryValidationError(Exception):
         self.error = error
         self.kind = kind
         self.allowed = allowed
-
-
-def scorer_files(folder: Path, data: Any) -> list[tuple[str, Path]]:
-    """Files a task.yaml's scorers use that its plain file-name values do not name: the modules of
-    `scorer: python` entries that live next to task.yaml (`function: "myscorers:short"` -> myscorers.py). They
-    define the eval set as much as the rubric does, so they belong in its content hash."""
-    from harness.scoring.python_scorer import module_file
-
-    out: list[tuple[str, Path]] = []
-    entries = data.get("scoring") if isinstance(data, dict) else None
-    for raw in entries if isinstance(entries, list) else []:
-        fn = raw.get("function") if isinstance(raw, dict) and raw.get("scorer") == "python" else None
-        if isinstance(fn, str) and ":" in fn:
-            path = module_file(folder, fn.split(":", 1)[0])
-            if path is not None:
-                out.append((path.relative_to(folder).as_posix(), path))
-    return sorted(set(out))

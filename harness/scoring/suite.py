@@ -43,8 +43,10 @@ class TaskScoring:
 
     @classmethod
     def for_evalset(cls, evalset: Any) -> TaskScoring:
-        return cls(evalset.schema, getattr(evalset, "scorers", None), getattr(evalset, "primary", None),
-                   evalset.render_input)
+        """The eval set's scoring, its `scoring:` entries bound (EvalSetError naming task.yaml's line if one is bad)."""
+        from harness.scoring.task_yaml import scorers_of
+
+        return cls(evalset.schema, scorers_of(evalset), getattr(evalset, "primary", None), evalset.render_input)
 
     @property
     def free_text(self) -> bool:

@@ -1,8 +1,8 @@
 """The regression gate's verdict for the page: the same `harness compare` (accepted run -> viewed run), its rule,
 each gated metric with its reason, and the items that made it fail.
 
-The gate's result is read through `to_dict()` and `format_text()` only, by key, so a renamed field (baseline ->
-accepted) leaves the page working.
+The gate's result is read through its --json form (`gate_dict()`) and its text only, by key, so a renamed field
+(baseline -> accepted) leaves the page working.
 """
 
 from __future__ import annotations
@@ -54,15 +54,15 @@ def _failing_items(runs: list[RunData], ids: list[str], c: dict[str, Any], metri
 
 def _lines(result: Any) -> tuple[str, str]:
     """(the rule, the verdict line) as `harness compare` prints them."""
-    from harness.analysis import compare
+    from harness.report import gate_text
 
     try:
-        text = compare.format_text(result)
+        text = gate_text.format_text(result)
     except Exception:  # noqa: BLE001 - the page still shows the metrics without the printed lines
         return "", ""
     lines = text.splitlines()
     fired = {f.rule for f in getattr(result, "failures", [])}
-    rules = [x.strip() for x in compare.rule_lines(result)]
+    rules = [x.strip() for x in gate_text.rule_lines(result)]
     rule = "; ".join(x for x in rules if x.split(":", 1)[0] in fired) or "; ".join(rules)
     verdict = next((x.removeprefix("result: ") for x in reversed(lines) if x.startswith("result: ")), "")
     return rule, verdict
@@ -71,13 +71,14 @@ def _lines(result: Any) -> tuple[str, str]:
 def gate_summary(runs: list[RunData], ids: list[str], *, max_drop: float, alpha: float) -> dict[str, Any]:
     """The gate on runs [viewed, accepted]; `items` are positions in `ids`."""
     from harness.analysis.compare import compare_runs
+    from harness.report.gate_text import gate_dict
 
     try:
         result = compare_runs(Path(runs[1].path), Path(runs[0].path), max_drop=max_drop, alpha=alpha)
     except HarnessError as exc:
         return {"ran": False, "failed": None, "verdict": f"the gate did not run: {exc}", "rule": "", "metrics": [],
                 "items": [], "warnings": []}
-    d = result.to_dict()
+    d = gate_dict(result)
     rule, verdict = _lines(result)
     failed = bool(d.get("failed", getattr(result, "failed", False)))
     metrics, failing = [], []

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from harness.analysis.costs import busy_seconds, self_hosted_costs
-from harness.analysis.economics import TrainingEstimate, break_even, estimate_training
+from harness.analysis.economics import Payback, TrainingEstimate, break_even, estimate_training
 from harness.analysis.stats import outcomes_frame
 from harness.api import run
 from harness.cli import main
@@ -198,18 +198,19 @@ def test_break_even_arithmetic():
     # cheapest at least as accurate as ft (0.85) is fs: saves 0.003 per request -> 10,000 requests, 2 months
     assert be.reference == "fs" and be.saving_per_request == pytest.approx(0.003)
     assert be.requests == pytest.approx(10_000) and be.months == pytest.approx(2.0)
-    assert "10,000 requests" in be.text and "2.0 months at 5,000 requests a month" in be.text
+    assert be.case is Payback.PAYS_BACK and be.reference_cost == 0.004 and be.fine_tuned_cost == 0.001
 
 
 def test_break_even_never_pays_back_and_most_accurate():
     training = TrainingEstimate(cost_usd=30.0)
     pricier = _table([("fs", "few_shot", 0.90, 0.004), ("ft", "fine_tuned", 0.85, 0.005)])
     be = break_even(pricier, "ft", training, None)
-    assert be.requests is None and "never pays back" in be.text
+    assert be.requests is None and be.case is Payback.NOT_CHEAPER and be.saving_per_request == pytest.approx(-0.001)
     best = _table([("base", "baseline", 0.80, 0.002), ("ft", "fine_tuned", 0.95, 0.003)])
     be = break_even(best, "ft", training, None)
-    assert be.requests is None and "most accurate option" in be.text and "$0.001000 more" in be.text
-    assert "No fine-tuned variant" in break_even(best, None, training, None).text
+    assert be.requests is None and be.case is Payback.MOST_ACCURATE and be.reference == "base"
+    assert (be.fine_tuned_cost, be.reference_cost) == (0.003, 0.002)
+    assert break_even(best, None, training, None).case is Payback.NOT_MEASURED
 
 
 def decision_run(tmp_path, **extra):

@@ -8,12 +8,18 @@ import pytest
 import yaml
 
 from harness.analysis import stats
-from harness.analysis.compare import compare_runs, format_text
+from harness.analysis.compare import compare_runs
 from harness.cli import main
 from harness.records import Record
+from harness.report.gate_text import format_text, metric_reason
 from tests.analysis.test_compare import LABELS, do_run, item_number
 from tests.conftest import TASK, make_config, write_jsonl
 from tests.fakes.openai_server import FakeOpenAIServer, Reply
+
+
+def reason(m):
+    """A gated metric's reason, as `harness compare` words it at the default tolerance and alpha."""
+    return metric_reason(m, 0.02, 0.05)
 
 
 def rec(variant: str, item: str, primary, repeat: int = 0) -> Record:
@@ -89,7 +95,7 @@ def test_gate_and_report_on_a_graded_primary(tmp_path):
     result = compare_runs(a.run_dir, b.run_dir)
     acc = result.comparisons[0].metrics[0]
     assert result.failed and acc.failed and result.primary == "credit"
-    assert acc.diff == pytest.approx(-20 * 0.5 / 30) and "sign-flip p=1.91e-06 < 0.05" in acc.reason
+    assert acc.diff == pytest.approx(-20 * 0.5 / 30) and "sign-flip p=1.91e-06 < 0.05" in reason(acc)
     text = format_text(result)
     assert "accuracy (primary score 'credit')" in text and "scored lower (20):" in text
     assert "score 1.00 -> 0.50" in text
@@ -103,7 +109,7 @@ def test_gate_tolerates_a_small_graded_drop(tmp_path):
     a, b = runs(tmp_path, ev, script(), script(wrong_urgent={3}))
     result = compare_runs(a.run_dir, b.run_dir)
     assert not result.failed  # a drop of 0.5/30 = 1.7 pp is inside the 2 pp tolerance
-    assert "within the" in result.comparisons[0].metrics[0].reason
+    assert "within the" in reason(result.comparisons[0].metrics[0])
 
 
 def test_gate_on_a_pass_fail_named_primary_uses_mcnemar(tmp_path):
@@ -112,7 +118,7 @@ def test_gate_on_a_pass_fail_named_primary_uses_mcnemar(tmp_path):
     a, b = runs(tmp_path, ev, script(), script(wrong_urgent=set(range(30)), wrong_intent=set(range(10))))
     acc = compare_runs(a.run_dir, b.run_dir).comparisons[0].metrics[0]
     assert acc.diff == pytest.approx(-10 / 30) and acc.failed
-    assert acc.p_value == pytest.approx(2 / 2 ** 10) and "McNemar p=" in acc.reason
+    assert acc.p_value == pytest.approx(2 / 2 ** 10) and "McNemar p=" in reason(acc)
     row = pd.read_csv(b.run_dir / "summary.csv").iloc[0]
     assert row["accuracy"] == pytest.approx(20 / 30) and row["accuracy_exact"] == 0.0
 
@@ -125,4 +131,4 @@ def test_gate_passes_four_of_fifty_items_dropping_by_half(tmp_path):
     result = compare_runs(a.run_dir, b.run_dir)
     acc = result.comparisons[0].metrics[0]
     assert acc.diff == pytest.approx(-0.04) and acc.p_value == pytest.approx(0.125)
-    assert not result.failed and "not significantly (sign-flip p=0.125 >= 0.05)" in acc.reason
+    assert not result.failed and "not significantly (sign-flip p=0.125 >= 0.05)" in reason(acc)

@@ -130,6 +130,7 @@ def _answered(variant, item, correct, model="m"):
 
 def test_an_incomplete_fine_tuned_variant_is_not_compared_as_if_complete():
     from harness.analysis import economics, summary
+    from harness.report.decision import decision_lines
 
     priced = {"basis": "table", "source": "t"}
     manifest = {"selection": {"items": 4}, "selected_variants": ["base", "ft"],
@@ -141,8 +142,10 @@ def test_an_incomplete_fine_tuned_variant_is_not_compared_as_if_complete():
     assert df.loc["ft", "status"] == "incomplete: 2 of 4 items not asked" and df.loc["ft", "not_asked"] == 2
     assert bool(df.loc["base", "complete"]) and not bool(df.loc["ft", "complete"])
     eco = economics.analyse(manifest, {}, analysis.df, analysis.items, records)
-    text = "\n".join(eco.summary)
+    assert eco.fine_tuned_state is economics.FineTuned.INCOMPLETE and eco.ft_vs_prompt is None
+    assert eco.break_even.case is economics.Payback.INCOMPLETE
+    text = "\n".join(decision_lines(eco))
     assert "ft is incomplete: 2 of 4 items not asked: its accuracy (100.0%) covers only the 2 calls asked" in text
     assert "The fine-tuned variant ft did not answer every selected item, so it is not compared" in text
     assert "Fine-tuning (ft) gained" not in text  # no paired claim on half the items
-    assert eco.break_even.text == "ft did not answer every selected item, so no break-even volume is claimed."
+    assert text.endswith("ft did not answer every selected item, so no break-even volume is claimed.")

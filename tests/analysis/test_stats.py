@@ -18,6 +18,7 @@ from harness.analysis.stats import (
     sign_flip_test,
     wilson,
 )
+from harness.analysis.units import Unit
 from harness.api import run
 from harness.records import Record, Usage
 from harness.report.format import cell, p_value
@@ -108,8 +109,8 @@ def test_repeats_are_tested_on_per_item_means_not_majority_votes():
 def test_report_cell_names_the_test_unless_mcnemar():
     row = {"accuracy_diff": -0.1, "accuracy_diff_lo": -0.2, "accuracy_diff_hi": 0.0, "accuracy_p": 0.125,
            "accuracy_test": "sign-flip"}
-    assert cell(row, "accuracy_diff") == "-10.0 pp [-20.0, +0.0] p=0.125 (sign-flip)"
-    assert cell({**row, "accuracy_test": "mcnemar"}, "accuracy_diff") == "-10.0 pp [-20.0, +0.0] p=0.125"
+    assert cell(row, "accuracy_diff", Unit.PP) == "-10.0 pp [-20.0, +0.0] p=0.125 (sign-flip)"
+    assert cell({**row, "accuracy_test": "mcnemar"}, "accuracy_diff", Unit.PP) == "-10.0 pp [-20.0, +0.0] p=0.125"
 
 
 def test_paired_bootstrap_deterministic_and_covers_truth():

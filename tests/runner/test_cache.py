@@ -15,8 +15,8 @@ from pathlib import Path
 
 from harness.api import run
 from harness.config import load_config
+from harness.models.cache import ResponseCache
 from harness.models.local import LocalServer
-from harness.runner.cache import ResponseCache
 from harness.runner.folder import read_records
 from harness.runner.plan import Plan
 from harness.runner.runner import RunOptions
@@ -125,7 +125,7 @@ def test_local_key_covers_files_runtime_and_server_settings(tmp_path, evalset_di
 SLOW_WRITER = """
 import sys, threading, time
 from pathlib import Path
-from harness.runner.cache import ResponseCache
+from harness.models.cache import ResponseCache
 cache = ResponseCache(Path(sys.argv[1]))
 stop = threading.Event()
 threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()

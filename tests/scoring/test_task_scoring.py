@@ -15,6 +15,7 @@ from harness.data.evalset import content_hash, load_evalset
 from harness.errors import EvalSetError, HarnessError
 from harness.runner.folder import read_records
 from harness.runner.runner import RunOptions
+from harness.scoring.task_yaml import scorers_of
 from tests.conftest import write_jsonl
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text
 
@@ -161,26 +162,26 @@ def test_task_yaml_errors_name_the_line(tmp_path):
         {"name": "amount", "scorer": "number", "tolerance": -1},
     ])
     with pytest.raises(EvalSetError, match=r"task.yaml:\d+: scoring\[1\].tolerance: .*greater than or equal to 0"):
-        load_evalset(ev)
+        scorers_of(load_evalset(ev))
     (ev / "task.yaml").write_text(yaml.safe_dump({
         "instructions": "x", "input_template": "{q}",
         "scoring": [{"name": "r", "scorer": "regex", "pattern": "x", "patern": "y"}]}, sort_keys=False))
     with pytest.raises(EvalSetError, match=r"task.yaml:\d+: scoring\[0\].patern: unknown key 'patern' for scorer "
                                            r"'regex' \(allowed: .*pattern"):
-        load_evalset(ev)
+        scorers_of(load_evalset(ev))
     (ev / "task.yaml").write_text(yaml.safe_dump({"instructions": "x", "input_template": "{q}", "primary": "voice"}))
     with pytest.raises(EvalSetError, match=r"task.yaml:\d+: primary: 'voice' is not a scorer name"):
-        load_evalset(ev)
+        scorers_of(load_evalset(ev))
     (ev / "task.yaml").write_text(yaml.safe_dump({
         "instructions": "x", "input_template": "{q}",
         "scoring": [{"name": "p", "scorer": "python", "function": "nosuchmodule_xyz:f"}]}))
     with pytest.raises(EvalSetError, match=r"scoring\[0\]: scorer 'p' \(python\): cannot import 'nosuchmodule_xyz'"):
-        load_evalset(ev)
+        scorers_of(load_evalset(ev))
     (ev / "task.yaml").write_text(yaml.safe_dump({
         "instructions": "x", "input_template": "{q}",
         "scoring": [{"name": "j", "scorer": "judge", "rubric": "missing.md"}]}))
     with pytest.raises(EvalSetError, match="rubric file not found"):
-        load_evalset(ev)
+        scorers_of(load_evalset(ev))
 
 
 def test_free_text_expected_must_be_text(tmp_path):

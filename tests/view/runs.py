@@ -89,7 +89,7 @@ def build_runs(root: Path) -> tuple[Path, Path]:
     evalset = make_evalset(root)
     runs = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("harness.runner.cache.cache_dir", lambda: root / "cache")
+        mp.setattr("harness.models.cache.cache_dir", lambda: root / "cache")
         for name, script in (("accepted", scripted(wrong={"gpt-4o-mini": {0, 1, 2, 3}})),
                              ("candidate", candidate_script())):
             with FakeOpenAIServer(script, models=["gpt-4o-mini", "gpt-4o", FT_MODEL]) as srv:
