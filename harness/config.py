@@ -20,9 +20,9 @@ from pydantic import (
 )
 
 from harness.errors import ConfigError, read_utf8
+from harness.models.providers import check_settings, provider_class, provider_for
 from harness.yaml_errors import _yaml_line, validation_message
 
-Provider = Literal["openai", "openai-compatible", "azure", "local"]
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 REDACTED = "<redacted: not stored in the run folder>"
 StructuredOutput = Literal["json_schema", "json_object", "none"]
@@ -59,7 +59,7 @@ class EnvRef(_Strict):
 
 
 class ModelConfig(_Strict):
-    provider: Provider
+    provider: str  # a registered provider's name (harness.models.providers): what it needs is checked below
     model: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None
@@ -90,54 +90,33 @@ class ModelConfig(_Strict):
     requests_per_minute: int | None = Field(default=None, gt=0)
     tokens_per_minute: int | None = Field(default=None, gt=0)
 
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        provider_class(value)  # raises ValueError listing the registered providers
+        return value
+
     @model_validator(mode="after")
     def _check_provider(self) -> ModelConfig:
-        if self.provider == "openai-compatible" and not self.base_url:
-            raise ValueError("provider openai-compatible needs base_url (e.g. http://127.0.0.1:8000/v1)")
-        if self.provider in ("openai", "openai-compatible") and not (self.model or self.model_file):
-            raise ValueError(f"provider {self.provider} needs model (the model id the endpoint serves)")
-        if self.provider != "local" and (self.gguf or self.lora):
-            raise ValueError("gguf and lora apply only to provider: local")
-        if self.provider == "azure":
-            if self.base_url and self.azure_endpoint:
-                raise ValueError("provider azure: give the resource endpoint once, as base_url or azure_endpoint")
-            if not (self.base_url or self.azure_endpoint):
-                raise ValueError("provider azure needs base_url (or azure_endpoint), e.g. "
-                                 "https://my-resource.openai.azure.com")
-            if not self.deployment:
-                raise ValueError("provider azure needs deployment (the deployment name; it is sent as the model)")
-            if not self.api_version:
-                raise ValueError('provider azure needs api_version, e.g. "2024-10-21"')
-            if self.model or self.model_file:
-                raise ValueError("provider azure calls a deployment: set deployment (and price_as for its price), "
-                                 "not model / model_file")
-        elif self.azure_endpoint or self.deployment or self.api_version:
-            raise ValueError("azure_endpoint, deployment and api_version apply only to provider: azure")
+        check_settings(self)  # what the provider needs, and no key that only another provider takes
         for name in self.headers:
             if not name.strip() or any(c in name for c in ":\r\n "):
                 raise ValueError(f"headers: {name!r} is not a valid HTTP header name")
         return self
 
-    # Defaults that depend on the provider live here, so the rest of the code reads one value.
+    # Defaults that depend on the provider are the provider's (harness.models.providers); the rest of the code
+    # reads the one value here.
     @property
     def effective_structured_output(self) -> StructuredOutput:
-        if self.structured_output:
-            return self.structured_output
-        # llama-cpp-python's server rejects json_schema (HTTP 500) but accepts json_object + schema.
-        return "json_object" if self.provider == "local" else "json_schema"
+        return provider_for(self).structured_output_mode  # type: ignore[return-value]
 
     @property
     def effective_system_role(self) -> bool:
-        if self.system_role is not None:
-            return self.system_role
-        # The gemma chat format silently drops system messages.
-        return self.provider != "local"
+        return provider_for(self).system_role
 
     @property
     def effective_api_key_env(self) -> str | None:
-        if self.api_key_env:
-            return self.api_key_env
-        return {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY"}.get(self.provider)
+        return provider_for(self).api_key_env
 
     @property
     def endpoint(self) -> str | None:
@@ -277,9 +256,10 @@ class RunConfig(_Strict):
             if v.model not in self.models:
                 known = ", ".join(sorted(self.models)) or "none"
                 raise ValueError(f"variants[{i}].model: unknown model {v.model!r} (models defined: {known})")
-            if self.run.mode == "batch" and self.models[v.model].provider == "local":
+            provider = self.models[v.model].provider
+            if self.run.mode == "batch" and not provider_class(provider).serves_batch_api:
                 raise ValueError(f"variants[{i}].model: run.mode batch sends the run through the OpenAI Batch API, "
-                                 f"which the embedded local model {v.model!r} does not serve; use mode: sync")
+                                 f"which model {v.model!r} (provider: {provider}) does not serve; use mode: sync")
         return self
 
     def variant(self, name: str) -> VariantConfig:

@@ -105,6 +105,7 @@ def _local_training_cost(est: TrainingEstimate, ft_info: dict[str, Any]) -> None
 def estimate_training(manifest: dict[str, Any], config: dict[str, Any],
                       records: list[Record]) -> TrainingEstimate:
     from harness.models.pricing import PriceTable
+    from harness.models.providers import find_provider
 
     ft = config.get("finetune") or {}
     est = TrainingEstimate(epochs=int(ft.get("epochs") or 3), base_model=ft.get("base_model"))
@@ -113,10 +114,12 @@ def estimate_training(manifest: dict[str, Any], config: dict[str, Any],
     variants = manifest.get("variants") or {}
     ft_name = _ft_variant(manifest, config)
     ft_info = variants.get(ft_name or "", {})
+    provider = find_provider(ft_info.get("provider"))
+    trained_locally = provider is not None and provider.fine_tune_with == "local"  # billed in compute time
 
     # Training price first: it decides whether token counting matters at all.
     price = ft_info.get("price") or {}
-    if ft_info.get("provider") == "local":
+    if trained_locally:
         _local_training_cost(est, ft_info)
     elif price.get("training_per_1m") is not None:
         est.price_per_1m = float(price["training_per_1m"])
@@ -171,7 +174,7 @@ def estimate_training(manifest: dict[str, Any], config: dict[str, Any],
         est.billed_tokens = est.tokens_per_epoch * est.epochs if est.epochs is not None else None
         if evalset.content_hash != ev_info.get("content_hash"):
             est.note = "the eval set changed since this run; the estimate uses its current train split"
-    if ft_info.get("provider") == "local":
+    if trained_locally:
         est.billed_tokens = None  # no per-token bill: the cost is compute time, set above
     if est.price_per_1m is not None and est.cost_usd is None and est.billed_tokens is not None:
         est.cost_usd = est.billed_tokens * est.price_per_1m / 1_000_000

@@ -21,6 +21,7 @@ from harness.data.evalset import EvalSet
 from harness.data.leakage import describe_pairs, leaked_train_items
 from harness.data.text import normalise
 from harness.errors import HarnessError
+from harness.models.providers import provider_class
 from harness.records import EvalItem, Message
 
 Want = Literal["remote", "local"]
@@ -41,10 +42,11 @@ def pick_variant(cfg: RunConfig, name: str | None = None, want: Want | None = No
     chosen = name or cfg.finetune.variant
     v = _named_variant(cfg, chosen) if chosen else _default_variant(cfg, want)
     provider = cfg.models[v.model].provider
-    if want == "local" and provider != "local":
+    trained_by = _trained_by(cfg, v)
+    if want == "local" and trained_by != "local":
         raise HarnessError(f"variant {v.name!r} uses model {v.model!r} (provider {provider}); `finetune local` "
                            f"trains a LoRA for a provider: local model; use `harness finetune openai` instead")
-    if want == "remote" and provider == "local":
+    if want == "remote" and trained_by == "local":
         raise HarnessError(f"variant {v.name!r} uses a local model ({v.model!r}); `finetune openai` needs an OpenAI "
                            f"model; use `harness finetune local` instead")
     return v
@@ -66,10 +68,15 @@ def _default_variant(cfg: RunConfig, want: Want | None) -> VariantConfig:
     if not ft:
         raise HarnessError(NO_FINE_TUNED_VARIANT)
     if want is not None:
-        matching = [v for v in ft if (cfg.models[v.model].provider == "local") == (want == "local")]
+        matching = [v for v in ft if _trained_by(cfg, v) == want]
         return matching[0] if matching else ft[0]
-    remote = [v for v in ft if cfg.models[v.model].provider != "local"]
+    remote = [v for v in ft if _trained_by(cfg, v) == "remote"]
     return (remote or ft)[0]
+
+
+def _trained_by(cfg: RunConfig, v: VariantConfig) -> str:
+    """Which `harness finetune` trains the variant's model: "remote" (openai) or "local" (its provider's)."""
+    return provider_class(cfg.models[v.model].provider).fine_tune_with
 
 
 # -- which items ----------------------------------------------------------------------------------------------

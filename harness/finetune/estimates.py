@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.models.providers import provider_class
 
 
 @dataclass
@@ -55,7 +56,7 @@ def calibrate_from_run(run_dir: Path) -> TokenEstimator:
             continue
         models = sorted({r.model for r in usable})
         providers = {run_cfg.models[m].provider for m in models if m in run_cfg.models}
-        note = "" if providers <= {"openai"} else (
+        note = "" if all(provider_class(p).openai_token_counts for p in providers) else (
             "; note: measured on a non-OpenAI model whose tokenizer differs from OpenAI's")
         variant = usable[0].variant
         return TokenEstimator(

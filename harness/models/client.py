@@ -1,4 +1,6 @@
-"""The model-call seam: one async OpenAI-SDK client per model, the per-backend quirks and the retry policy."""
+"""The model-call seam: one client per model, written once around its provider (harness.models.providers):
+the provider builds the SDK client, shapes the request and classifies a failure; this module paces the calls
+(rate limiter), retries them, times each attempt and reads the response."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import email.utils
 import json
 import math
 import random
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,33 +21,11 @@ from openai.types.chat import ChatCompletion
 
 from harness.config import ModelConfig
 from harness.errors import HarnessError
-from harness.models.pricing import fine_tuned_base
+from harness.models.providers import Provider, provider_for
 from harness.models.ratelimit import RateLimiter, estimate_tokens
 from harness.records import CallError, Completion, Message, Usage
 
 MAX_RETRY_AFTER_S = 60.0
-
-# Models that take max_completion_tokens, refuse temperature (other than the default) and count hidden
-# reasoning tokens. A model's `reasoning: true|false` overrides this list.
-REASONING_MODELS = re.compile(r"^(o\d|codex-mini|gpt-5(?!.*-chat))")
-
-
-def is_reasoning_model(model_id: str) -> bool:
-    """o1, o3, o3-mini, o4-mini, the GPT-5 family (not its -chat variants), and fine-tunes of them; a
-    gateway's `vendor/model` id is judged by its last part."""
-    name = (fine_tuned_base(model_id) or model_id).rsplit("/", 1)[-1].lower()
-    return bool(REASONING_MODELS.match(name))
-
-
-def response_format(mode: str, schema: dict[str, Any] | None) -> dict[str, Any] | None:
-    if schema is None:  # a free-text task: there is no format to constrain the answer to
-        return None
-    if mode == "json_schema":
-        return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": False}}
-    if mode == "json_object":
-        # llama.cpp's server turns the schema into a grammar; OpenAI ignores the extra key only in this mode.
-        return {"type": "json_object", "schema": schema}
-    return None
 
 
 def retry_after_s(exc: Exception) -> float | None:
@@ -80,29 +59,9 @@ def retry_after_s(exc: Exception) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
-# Failures of a call that retrying cannot fix: the run stops on the first one (ModelRefused), naming the model
-# and what to do, instead of writing the same error for every item.
+# Failures of a call that retrying cannot fix (kinds of the provider's `classify`): the run stops on the first
+# one (ModelRefused), naming the model and what to do, instead of writing the same error for every item.
 PERMANENT_KINDS = ("auth", "forbidden", "not_found", "bad_request", "quota")
-
-
-def classify(exc: Exception) -> tuple[str, bool, int | None]:
-    """(error kind, retryable, HTTP status) of a call failure. Only transient faults are retried; the kinds in
-    PERMANENT_KINDS stop the run."""
-    if isinstance(exc, openai.APITimeoutError):
-        return "timeout", True, None
-    if isinstance(exc, openai.APIConnectionError):
-        return "connection", True, None
-    if isinstance(exc, openai.RateLimitError):
-        if "insufficient_quota" in (exc.code, exc.type):  # the account is out of credit: no wait brings it back
-            return "quota", False, 429
-        return "rate_limit", True, 429
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if status >= 500 or status in (408, 409):
-            return "server_error", True, status
-        permanent = {400: "bad_request", 401: "auth", 403: "forbidden", 404: "not_found"}.get(status)
-        return permanent or "client_error", False, status
-    return "bad_response", False, None
 
 
 # What a call can fail with that is the server's or the network's doing: the SDK's errors (transport, HTTP
@@ -154,10 +113,12 @@ class ModelClient:
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     _client: openai.AsyncOpenAI | None = field(default=None, init=False, repr=False)
     limiter: RateLimiter = field(init=False, repr=False)
+    provider: Provider = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Per model: requests/tokens per minute from the config, adapted to the server's headers and 429s.
         self.limiter = RateLimiter(self.cfg.requests_per_minute, self.cfg.tokens_per_minute)
+        self.provider = provider_for(self.cfg)
 
     @property
     def client(self) -> openai.AsyncOpenAI:
@@ -169,23 +130,13 @@ class ModelClient:
                 # every response (429s included) reaches the model's rate limiter
                 "http_client": openai.DefaultAsyncHttpxClient(event_hooks={"response": [self.limiter.on_response]}),
             }
-            if self.cfg.provider == "azure":
-                # /openai/deployments/{deployment}/chat/completions?api-version=..., key in the api-key header
-                self._client = openai.AsyncAzureOpenAI(
-                    azure_endpoint=self.cfg.endpoint, azure_deployment=self.cfg.deployment,
-                    api_version=self.cfg.api_version, api_key=self.api_key or "not-set", **common)
-            else:
-                # Local servers accept any key; the SDK insists on one.
-                self._client = openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key or "not-needed",
-                                                  **common)
+            self._client = self.provider.build_client(self.base_url, self.api_key, common)
         return self._client
 
     @property
     def reasoning(self) -> bool:
-        """The model's `reasoning:` setting, else whether its id (or its `price_as` row) is a known one."""
-        if self.cfg.reasoning is not None:
-            return self.cfg.reasoning
-        return is_reasoning_model(self.model_id) or bool(self.cfg.price_as and is_reasoning_model(self.cfg.price_as))
+        """Whether the model takes reasoning parameters (the provider's Provider.reasoning)."""
+        return self.provider.reasoning(self.model_id)
 
     @property
     def secrets(self) -> list[str]:
@@ -204,24 +155,9 @@ class ModelClient:
     def build_request(
         self, messages: list[Message], *, temperature: float, max_tokens: int, seed: int | None, stop: list[str]
     ) -> dict[str, Any]:
-        """The exact request sent, as recorded. Holds no credentials (headers are not part of it). Reasoning
-        models get max_completion_tokens and neither temperature nor seed, which they refuse."""
-        req: dict[str, Any] = {"model": self.model_id, "messages": messages}
-        if self.reasoning:
-            req["max_completion_tokens"] = max_tokens
-        else:
-            req["temperature"] = temperature
-            req["max_tokens"] = max_tokens
-            if seed is not None:
-                req["seed"] = seed
-        if self.cfg.reasoning_effort:
-            req["reasoning_effort"] = self.cfg.reasoning_effort
-        if stop:
-            req["stop"] = stop
-        fmt = response_format(self.cfg.effective_structured_output, self.schema)
-        if fmt is not None:
-            req["response_format"] = fmt
-        return req
+        """The exact request sent, as recorded, as the provider shapes it (Provider.shape_request)."""
+        return self.provider.shape_request(messages, model_id=self.model_id, temperature=temperature,
+                                           max_tokens=max_tokens, seed=seed, stop=stop, schema=self.schema)
 
     def body_for(self, request: dict[str, Any]) -> dict[str, Any]:
         """The JSON body actually posted for `request`: the model's `extra_body` merged over it. The response
@@ -271,7 +207,7 @@ class ModelClient:
                 latency = time.perf_counter() - sent
             if failure is None:
                 return self._to_completion(resp, latency, attempts, wait_s=waited)
-            kind, retryable, status = classify(failure)
+            kind, retryable, status = self.provider.classify(failure)
             if kind in PERMANENT_KINDS:
                 raise self.refused(kind, status, failure) from None
             if retryable and attempts <= self.cfg.max_retries:
@@ -295,8 +231,7 @@ class ModelClient:
         key = f"the API key in {env}" if env else f"the API key (set models.{self.name}.api_key_env)"
         if self.cfg.headers:
             key += f" and the headers of models.{self.name}"
-        where = ("`deployment` and `endpoint`" if self.cfg.provider == "azure"
-                 else "`model` (or model_file) and base_url")
+        where = self.provider.model_keys_hint
         todo = {
             "auth": f"the endpoint refused the credentials (HTTP {status}: {said}); check {key}",
             "forbidden": f"the credentials have no access to this model (HTTP {status}: {said}); check {key} "
@@ -365,8 +300,7 @@ class ModelClient:
         except Exception:  # noqa: BLE001 - servers without /models still get a chance to answer
             return None
         ids = [m.id for m in getattr(page, "data", []) or []]
-        # Azure lists base models there, not deployments: reaching it is all that can be checked.
-        if ids and self.model_id not in ids and self.cfg.provider != "azure":
+        if ids and self.model_id not in ids and self.provider.lists_served_models:
             shown = ", ".join(ids[:8]) + (" ..." if len(ids) > 8 else "")
             return f"model {self.model_id!r} is not served there (available: {shown})"
         return None

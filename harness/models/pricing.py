@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from harness import clock
 from harness.config import ModelConfig, validation_message
 from harness.errors import ConfigError, read_utf8
+from harness.models.model_ids import fine_tuned_base
+from harness.models.providers import provider_for
 from harness.records import Usage
 
 STALE_AFTER_DAYS = 180
@@ -87,13 +89,6 @@ UNKNOWN = Price(0.0, 0.0, 0.0, None, "unknown", "no price found")
 DEFAULT_BATCH_DISCOUNT = 0.5  # OpenAI Batch API: half the standard price (a table's batch_discount wins)
 
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
-
-
-def fine_tuned_base(model_id: str) -> str | None:
-    """`ft:<base>:<org>[:<suffix>]:<id>` -> `<base>`."""
-    if not model_id.startswith("ft:"):
-        return None
-    return model_id[3:].split(":", 1)[0] or None
 
 
 def _read(path: Path) -> PriceFile:
@@ -234,13 +229,12 @@ class PriceTable:
             p = cfg.price
             return Price(p.input, p.output, p.cached_input if p.cached_input is not None else p.input,
                          None, "config", "price set in the run config")
-        if cfg.price_as:
-            # An Azure deployment or a gateway alias is priced as the row the config names, never guessed.
-            return self.lookup(cfg.price_as)
-        found = self.lookup(model_id)
-        if found.known:
+        provider = provider_for(cfg)
+        found = self.lookup(provider.price_id(model_id))
+        # An Azure deployment or a gateway alias is priced as the row price_as names, never guessed past it.
+        if found.known or cfg.price_as:
             return found
-        if cfg.provider == "local" or cfg.price_per_hour is not None:
+        if provider.self_hosted or cfg.price_per_hour is not None:
             why = (f"self-hosted at ${cfg.price_per_hour}/hour, costed from measured throughput"
                    if cfg.price_per_hour is not None else
                    "self-hosted, no per-token price (set price_per_hour in the model config to cost it)")

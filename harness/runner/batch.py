@@ -33,7 +33,7 @@ import openai
 from openai.types.chat import ChatCompletion
 from tqdm import tqdm
 
-from harness.models.client import PERMANENT_KINDS, classify
+from harness.models.client import PERMANENT_KINDS
 from harness.records import CallError, Completion, EvalItem, Record
 from harness.runner.execute import Executor, Job
 from harness.runner.folder import write_json
@@ -354,7 +354,7 @@ def _refusals(client: Any) -> Iterator[None]:
     try:
         yield
     except openai.APIStatusError as exc:
-        kind, _, status = classify(exc)
+        kind, _, status = client.provider.classify(exc)
         if kind in PERMANENT_KINDS:
             raise client.refused(kind, status, exc) from None
         raise

@@ -20,6 +20,7 @@ from harness.errors import ConfigError
 from harness.models import cache as response_cache
 from harness.models import pricing
 from harness.models.client import ModelClient
+from harness.models.providers import provider_class, provider_for
 from harness.prompts.variants import (
     batch_preparer,
     needs_query_vectors,
@@ -59,8 +60,8 @@ class Plan:
         self.today = today  # the day table prices are dated against (None: the system's date; harness.clock)
         self.prices = pricing.PriceTable.load(cfg.pricing)
         self.variants: dict[str, VariantPlan] = {}
-        self.local_server: Any = None
-        self.local_specs: dict[str, Any] = {}  # model name -> the LocalModelSpec the server is started with
+        self.servers: dict[str, Any] = {}  # provider name -> the server the harness started for its models
+        self.local_specs: dict[str, Any] = {}  # model name -> the spec its server is started with
         self.judge: JudgePlan | None = None  # the judge model, when the task has a judge scorer and `judge:` is set
 
     def model_id(self, name: str) -> str:
@@ -96,24 +97,26 @@ class Plan:
 
     # -- what planning starts ------------------------------------------------------------------------------
     def start_local(self, variants: list[VariantConfig], skipped: dict[str, str]) -> None:
-        """One embedded server for every local model in use."""
-        local_names = sorted({v.model for v in variants
-                              if self.cfg.models[v.model].provider == "local" and v.name not in skipped}
-                             | ({self.cfg.judge.model} if self.cfg.judge and self.judge_in_use()
-                                and self.cfg.models[self.cfg.judge.model].provider == "local" else set()))
-        if not local_names:
-            return
-        from harness.models import local
+        """One server per provider the harness starts (the embedded one of `provider: local`), serving every
+        model of it in use."""
+        names = {v.model for v in variants if self._started_here(v.model) and v.name not in skipped}
+        if self.cfg.judge and self.judge_in_use() and self._started_here(self.cfg.judge.model):
+            names.add(self.cfg.judge.model)
+        by_provider: dict[str, list[str]] = {}
+        for name in sorted(names):
+            by_provider.setdefault(self.cfg.models[name].provider, []).append(name)
+        for provider, group in by_provider.items():
+            specs = [self.local_spec(name) for name in group]
+            self.servers[provider] = provider_class(provider).start_server(specs, self.run_dir)
 
-        specs = [self.local_spec(name) for name in local_names]
-        server = local.LocalServer(specs, log_path=self.run_dir / "local-server.log")
-        server.start()
-        self.local_server = server
+    def _started_here(self, name: str) -> bool:
+        return provider_class(self.cfg.models[name].provider).started_by_harness
 
     def base_url(self, name: str) -> str | None:
         m = self.cfg.models[name]
-        if m.provider == "local":
-            return self.local_server.base_url if self.local_server else None
+        if self._started_here(name):
+            server = self.servers.get(m.provider)
+            return server.base_url if server else None
         return m.endpoint
 
     def build_rag(self) -> Any:
@@ -132,28 +135,25 @@ class Plan:
         return index
 
     def local_spec(self, name: str) -> Any:
-        """The embedded server's spec for a local model: the one the server is started with and the cache
-        is keyed on, built once."""
+        """The spec of a model the harness starts (the embedded server's, for a local model): the one the
+        server is started with and the cache is keyed on, built once."""
         if name not in self.local_specs:
-            from harness.models import local
-
-            m = self.cfg.models[name]
-            gguf = m.gguf or local.ensure_gguf()
-            self.local_specs[name] = local.LocalModelSpec(alias=self.model_id(name), gguf=gguf, lora=m.lora)
+            self.local_specs[name] = provider_for(self.cfg.models[name]).server_spec(self.model_id(name))
         return self.local_specs[name]
 
     def endpoint_id(self, v: VariantConfig, client: ModelClient) -> str:
         """What identifies the answering model in the cache: the URL the client actually sends to (for
-        `provider: openai` without base_url, OPENAI_BASE_URL or api.openai.com). The embedded server
-        listens on a new port each run, so local models are keyed by their files, the llama-cpp-python
-        release and the server settings instead (a retrained adapter is a new model)."""
+        `provider: openai` without base_url, OPENAI_BASE_URL or api.openai.com). A server the harness starts
+        listens on a new port each run, so its models are keyed by their provider's server identity instead
+        (for the embedded one: the files, the llama-cpp-python release and the server settings)."""
         return self.model_endpoint_id(v.model, client)
 
     def model_endpoint_id(self, name: str, client: ModelClient) -> str:
         m = self.cfg.models[name]
-        if m.provider != "local":
-            return redact_url(client.endpoint_url) + endpoint_scope(m)  # credentials never reach the cache
-        return "local|" + self.local_spec(name).cache_identity()
+        provider = provider_for(m)
+        if provider.started_by_harness:
+            return provider.server_identity(self.local_spec(name))
+        return redact_url(client.endpoint_url) + endpoint_scope(m)  # credentials never reach the cache
 
     # -- the plan ------------------------------------------------------------------------------------------
     async def build(self, variants: list[VariantConfig], items: list[EvalItem]) -> None:
@@ -279,7 +279,7 @@ class Plan:
                 "system_role": m.effective_system_role,
                 "price": pricing.describe(p.price) if p.price else None,
                 "price_per_hour": m.price_per_hour,
-                "adapter": adapter_record(m.lora) if m.provider == "local" else None,
+                "adapter": adapter_record(m.lora),  # only a local model takes a lora (the config checks)
                 "price_as": m.price_as,
                 "reasoning": p.client.reasoning if p.client else m.reasoning,
                 "reasoning_effort": m.reasoning_effort,
@@ -300,6 +300,5 @@ class Plan:
                     await client.aclose()
 
     def stop_local(self) -> None:
-        if self.local_server is not None:
-            self.local_server.stop()
-            self.local_server = None
+        while self.servers:
+            self.servers.popitem()[1].stop()

@@ -13,6 +13,7 @@ from harness.config import RunConfig, VariantConfig, header_values
 from harness.data.evalset import EvalSet
 from harness.errors import ConfigError
 from harness.models import pricing
+from harness.models.providers import provider_for
 from harness.prompts.variants import check_prompt, few_shot_pool_problem
 from harness.redact import redact_body
 from harness.runner.variant_plan import resolve_model_id
@@ -45,7 +46,7 @@ def skipped_before_calls(cfg: RunConfig, evalset: EvalSet, variants: list[Varian
         if m.model is None and m.model_file is not None and not m.model_file.exists():
             out[v.name] = (f"no fine-tuned model id in {m.model_file} yet; create it with "
                            f"`harness finetune openai {where}`")
-        elif m.provider == "local" and m.lora is not None and not m.lora.exists():
+        elif m.lora is not None and not m.lora.exists():  # only a local model takes a lora (the config checks)
             out[v.name] = (f"no fine-tuned adapter at {m.lora} yet; create it with "
                            f"`harness finetune local {where}` and run again")
         elif v.kind == "rag" and not evalset.docs:
@@ -64,14 +65,8 @@ def judge_in_use(cfg: RunConfig, evalset: EvalSet) -> bool:
 
 
 def _key_problem(cfg: RunConfig, name: str, what: str) -> str | None:
-    m = cfg.models[name]
-    env = m.effective_api_key_env
-    if m.provider in ("openai", "azure") and env and not os.environ.get(env):
-        return (f"{what}: environment variable {env} is not set; export it (the key is read from the "
-                f"environment only) or set models.{name}.api_key_env to the variable that holds it")
-    if m.provider == "openai-compatible" and m.api_key_env and not os.environ.get(m.api_key_env):
-        return f"{what}: environment variable {m.api_key_env} is not set; export it"
-    return None
+    problem = provider_for(cfg.models[name]).key_problem(name, os.environ)
+    return f"{what}: {problem}" if problem else None
 
 
 def preflight(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig], prices: pricing.PriceTable, *,
@@ -99,7 +94,8 @@ def preflight(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig], p
         if not price.known and not allow_unpriced:
             which = (f"no row {m.price_as!r} (price_as) in the price table" if m.price_as
                      else prices.unpriced_reason(model_id))
-            hint = "set price_as to the price-table row of the deployed model, " if m.provider == "azure" else ""
+            hint = provider_for(m).unpriced_hint
+            hint = f"{hint}, " if hint else ""
             found.errors.append(
                 f"models.{v.model}: {which}; {hint}add it to a pricing file "
                 f"(`pricing:` in the config), set `price:` (or `price_as:`) on the model, or pass --allow-unpriced "

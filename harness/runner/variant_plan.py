@@ -11,6 +11,7 @@ from typing import Any
 from harness.config import ModelConfig, RunConfig, VariantConfig
 from harness.models import pricing
 from harness.models.client import ModelClient
+from harness.models.providers import provider_for
 from harness.prompts.variants import BatchPreparer, Prepared
 
 
@@ -32,23 +33,16 @@ class VariantPlan:
 
 
 def resolve_model_id(cfg: RunConfig, name: str) -> str:
-    """The id the endpoint answers to: `model`, else the content of `model_file`, else (local) the config name."""
-    m = cfg.models[name]
-    if m.provider == "azure":
-        return m.deployment or name  # Azure routes on the deployment, and the request's model field names it
-    if m.model:
-        return m.model
-    if m.model_file is not None and m.model_file.exists():
-        return m.model_file.read_text("utf-8").strip()
-    return name
+    """The id the endpoint answers to (Provider.model_id: `model`, else the content of `model_file`, else the
+    config name; an Azure deployment's name)."""
+    return provider_for(cfg.models[name]).model_id(name)
 
 
 def endpoint_scope(m: ModelConfig) -> str:
-    """What besides the URL tells endpoints apart in the cache key: the Azure API version, and the *names* of
-    the headers sent (a gateway may route on them); never their values, so a rotated key still hits."""
-    scope = ""
-    if m.provider == "azure":
-        scope += f"|api-version={m.api_version}"
+    """What besides the URL tells endpoints apart in the cache key: the provider's scope (the Azure API version),
+    and the *names* of the headers sent (a gateway may route on them); never their values, so a rotated key
+    still hits."""
+    scope = provider_for(m).cache_scope()
     if m.headers:
         scope += "|headers=" + ",".join(sorted(h.lower() for h in m.headers))
     return scope

@@ -1,7 +1,8 @@
 import pytest
 
 from harness.config import ModelConfig
-from harness.models.pricing import PriceTable, cost_usd, fine_tuned_base
+from harness.models.model_ids import fine_tuned_base
+from harness.models.pricing import PriceTable, cost_usd
 from harness.records import Usage
 
 

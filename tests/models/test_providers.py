@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from harness.api import run
 from harness.config import REDACTED, ModelConfig, load_config
 from harness.errors import ConfigError
-from harness.models.client import ModelClient, is_reasoning_model
+from harness.models.client import ModelClient
+from harness.models.model_ids import is_reasoning_model
 from harness.models.pricing import PriceTable, cost_usd
 from harness.runner.folder import read_records
 from harness.runner.runner import RunOptions

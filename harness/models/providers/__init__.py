@@ -1,0 +1,18 @@
+"""The providers a model is called through, registered by name (see base.Provider and registry).
+
+Adding a provider: a module here with a `Provider` subclass decorated with `@register`, and its import below.
+"""
+
+from harness.models.providers import azure, local, openai, openai_compatible  # noqa: F401  (they register)
+from harness.models.providers.base import ModelSettings, Provider
+from harness.models.providers.registry import (
+    check_settings,
+    find_provider,
+    provider_class,
+    provider_for,
+    provider_names,
+    register,
+)
+
+__all__ = ["ModelSettings", "Provider", "check_settings", "find_provider", "provider_class", "provider_for",
+           "provider_names", "register"]
