@@ -67,9 +67,12 @@ def test_pacer_spreads_calls_evenly():
 
     times = asyncio.run(go())
     expected = ratelimit.MINUTE_S / (6000 * ratelimit.HEADROOM)
-    # A late wake-up is made up by the next call (the schedule is absolute), but no 10 calls come faster.
-    assert min(b - a for a, b in zip(times, times[10:], strict=False)) >= 10 * expected * 0.95
-    assert (times[-1] - times[0]) / 19 == pytest.approx(expected, rel=0.25)
+    # The schedule is absolute: call k never starts before k intervals after the first (a late wake-up on a busy
+    # machine is made up by the next call, so spacing between two late calls can be shorter, but no call is ever
+    # ahead of its slot), and lateness does not accumulate (the whole run is not much longer than scheduled).
+    for k, t in enumerate(times):
+        assert t - times[0] >= k * expected * 0.99, (k, t - times[0])
+    assert times[-1] - times[0] <= 19 * expected + 0.5
 
 
 def test_requests_per_minute_respected(tmp_path):
