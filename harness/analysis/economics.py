@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness import variant_kinds
 from harness.analysis.stats import TEST_NAMES, PairedResult, paired_compare
 from harness.records import Record
 from harness.report.format import as_float, p_value, pct, pp, usd
@@ -52,7 +53,7 @@ def _ft_variant(manifest: dict[str, Any], config: dict[str, Any]) -> str | None:
     wanted = (config.get("finetune") or {}).get("variant")
     if wanted and wanted in variants:
         return wanted
-    return next((n for n, v in variants.items() if v.get("kind") == "fine_tuned"), None)
+    return next((n for n, v in variants.items() if variant_kinds.trains(v.get("kind"))), None)
 
 
 def baseline_variant(manifest: dict[str, Any], present: list[str]) -> str | None:
@@ -60,7 +61,7 @@ def baseline_variant(manifest: dict[str, Any], present: list[str]) -> str | None
     the first variant with records."""
     variants = manifest.get("variants") or {}
     for name in present:
-        if (variants.get(name) or {}).get("kind") == "baseline":
+        if variant_kinds.paired_reference((variants.get(name) or {}).get("kind")):
             return name
     return present[0] if present else None
 
@@ -220,7 +221,7 @@ def break_even(df: pd.DataFrame, ft_name: str | None, training: TrainingEstimate
         return be
     ft = ok.loc[ft_name]
     ft_acc, ft_cost = as_float(ft["accuracy"]), as_float(ft["cost_per_request_usd"])
-    others = ok[ok["kind"] != "fine_tuned"].copy()
+    others = ok[~ok["kind"].map(variant_kinds.trains).astype(bool)].copy()
     others["acc"] = pd.to_numeric(others["accuracy"], errors="coerce")
     others["cpr"] = pd.to_numeric(others["cost_per_request_usd"], errors="coerce")
     if ft_acc is None or ft_cost is None:
@@ -344,11 +345,12 @@ def analyse(manifest: dict[str, Any], config: dict[str, Any] | None, df: pd.Data
                 "in the range usually advised for fine-tuning")
         lines.append(f"There are {n_train} training examples ({size}).")
 
-    prompt_rows = ok[ok["kind"] != "fine_tuned"].copy()
+    prompt_rows = ok[~ok["kind"].map(variant_kinds.trains).astype(bool)].copy()
     prompt_rows["acc"] = pd.to_numeric(prompt_rows["accuracy"], errors="coerce")
     prompt_rows = prompt_rows[prompt_rows["acc"].notna()]
     if prompt_rows.empty:
-        left_out = any(_not_asked(r) for _, r in measured[measured["kind"] != "fine_tuned"].iterrows())
+        untrained = measured[~measured["kind"].map(variant_kinds.trains).astype(bool)]
+        left_out = any(_not_asked(r) for _, r in untrained.iterrows())
         lines.append("No complete prompt-only variant (baseline, few-shot, RAG) was measured." if left_out else
                      "No prompt-only variant (baseline, few-shot, RAG) was measured.")
     else:
