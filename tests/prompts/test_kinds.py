@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -122,11 +123,14 @@ def test_each_kind_validates_its_own_fields(tmp_path, evalset_dir, test_kinds):
 
 
 def test_registering_is_checked():
+    class OtherRag(VariantKind):
+        name: ClassVar[str] = "rag"
+
     with pytest.raises(ValueError, match="'rag' is already registered"):
-        variant_kinds.register(type("Rag2", (VariantKind,), {"__annotations__": {"name": ClassVar[str]},
-                                                              "name": "rag"}))
+        variant_kinds.register(OtherRag)
     with pytest.raises(TypeError, match="temperature_k is not a variant key"):
-        type("Odd", (VariantKind,), {"__annotations__": {"temperature_k": int}, "temperature_k": 1})
+        class Odd(VariantKind):  # a parameter the config has no key for
+            temperature_k: int = 1
 
 
 def test_a_kind_registered_in_a_test_runs_end_to_end(tmp_path, evalset_dir, fake_server, test_kinds):
@@ -153,6 +157,23 @@ def test_a_kind_registered_in_a_test_runs_end_to_end(tmp_path, evalset_dir, fake
     summary = res.summary.set_index("variant")
     assert summary.loc["flipped", "kind"] == "reversed" and summary.loc["flipped", "accuracy"] == 1.0
     assert res.skipped["stamp-99"] == "stamped needs 99 train items; train.jsonl has 6"
+
+
+def test_the_built_in_kinds_say_why_they_are_skipped(tmp_path, evalset_dir, fake_server):
+    shutil.rmtree(evalset_dir / "docs")
+    (evalset_dir / "train.jsonl").unlink()
+    variants = [{"name": "baseline", "kind": "baseline", "model": "small"},
+                {"name": "fs", "kind": "few_shot", "model": "small"},
+                {"name": "rag", "kind": "rag", "model": "small"}]
+    cfg = make_config(tmp_path, evalset_dir, fake_server.base_url, variants=variants)
+    res = harness.run(cfg, RunOptions(results_dir=tmp_path / "results", progress=False, use_cache=False))
+    path = load_evalset(evalset_dir).path
+    assert res.skipped == {
+        "fs": f"few_shot needs train.jsonl in the eval set (the example pool); add it under {path}, or leave this "
+              f"variant out (--variants)",
+        "rag": f"the eval set has no docs/ or docs.jsonl under {path}; add the knowledge base there, or leave this "
+               f"variant out (--variants)"}
+    assert {r.variant for r in read_records(res.run_dir / "records.jsonl")} == {"baseline"}
 
 
 def test_the_fine_tuned_kind_renders_what_the_export_trains_on(tmp_path, evalset_dir):
