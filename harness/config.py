@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from harness import variant_kinds
 from harness.errors import ConfigError, read_utf8
 from harness.models.providers import check_settings, provider_class, provider_for
 from harness.yaml_errors import _yaml_line, validation_message
@@ -26,7 +27,6 @@ from harness.yaml_errors import _yaml_line, validation_message
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 REDACTED = "<redacted: not stored in the run folder>"
 StructuredOutput = Literal["json_schema", "json_object", "none"]
-VariantKind = Literal["baseline", "few_shot", "rag", "fine_tuned"]
 
 
 class _Strict(BaseModel):
@@ -126,11 +126,13 @@ class ModelConfig(_Strict):
 
 class VariantConfig(_Strict):
     name: SafeName
-    kind: VariantKind
+    kind: str  # a registered variant kind (harness.variant_kinds): baseline, few_shot, rag, fine_tuned
     model: str
-    shots: int = Field(default=4, ge=0)
-    selection: Literal["first", "stratified", "similar"] = "stratified"
-    top_k: int = Field(default=4, ge=1)
+    # A kind's own parameters, validated by the kind (harness/prompts/kinds/): few_shot reads shots and
+    # selection (first, stratified, similar), rag reads top_k; the other kinds ignore them.
+    shots: int = 4
+    selection: str = "stratified"
+    top_k: int = 4
     stop: list[str] | None = None
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0)
@@ -141,6 +143,17 @@ class VariantConfig(_Strict):
     instructions_file: Path | None = None
     input_template: str | None = Field(default=None, min_length=1)
     system: str | None = Field(default=None, min_length=1)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        variant_kinds.kind_class(value)  # raises naming the valid kinds
+        return value
+
+    @model_validator(mode="after")
+    def _kind_checks_its_fields(self) -> VariantConfig:
+        variant_kinds.kind_class(self.kind).check_config(self)
+        return self
 
 
 class JudgeSettings(_Strict):

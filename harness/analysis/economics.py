@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness import variant_kinds
 from harness.analysis.stats import PairedResult, paired_compare
 from harness.numbers import as_float
 from harness.records import Record
@@ -54,7 +55,7 @@ def _ft_variant(manifest: dict[str, Any], config: dict[str, Any]) -> str | None:
     wanted = (config.get("finetune") or {}).get("variant")
     if wanted and wanted in variants:
         return wanted
-    return next((n for n, v in variants.items() if v.get("kind") == "fine_tuned"), None)
+    return next((n for n, v in variants.items() if variant_kinds.trains(v.get("kind"))), None)
 
 
 def baseline_variant(manifest: dict[str, Any], present: list[str]) -> str | None:
@@ -62,7 +63,7 @@ def baseline_variant(manifest: dict[str, Any], present: list[str]) -> str | None
     the first variant with records."""
     variants = manifest.get("variants") or {}
     for name in present:
-        if (variants.get(name) or {}).get("kind") == "baseline":
+        if variant_kinds.paired_reference((variants.get(name) or {}).get("kind")):
             return name
     return present[0] if present else None
 
@@ -241,7 +242,7 @@ def break_even(df: pd.DataFrame, ft_name: str | None, training: TrainingEstimate
     ft = ok.loc[ft_name]
     ft_acc, ft_cost = as_float(ft["accuracy"]), as_float(ft["cost_per_request_usd"])
     be.fine_tuned_cost = ft_cost
-    others = ok[ok["kind"] != "fine_tuned"].copy()
+    others = ok[~ok["kind"].map(variant_kinds.trains).astype(bool)].copy()
     others["acc"] = pd.to_numeric(others["accuracy"], errors="coerce")
     others["cpr"] = pd.to_numeric(others["cost_per_request_usd"], errors="coerce")
     if ft_acc is None or ft_cost is None:
@@ -361,7 +362,7 @@ def _unknown(measured: pd.DataFrame) -> list[UnknownScores]:
 
 
 def _best_prompt(ok: pd.DataFrame) -> BestPrompt | None:
-    prompt_rows = ok[ok["kind"] != "fine_tuned"].copy()
+    prompt_rows = ok[~ok["kind"].map(variant_kinds.trains).astype(bool)].copy()
     prompt_rows["acc"] = pd.to_numeric(prompt_rows["accuracy"], errors="coerce")
     prompt_rows = prompt_rows[prompt_rows["acc"].notna()]
     if prompt_rows.empty:
@@ -388,7 +389,8 @@ def analyse(manifest: dict[str, Any], config: dict[str, Any] | None, df: pd.Data
     eco.unknown = _unknown(measured)
     eco.best = _best_prompt(ok)
     if eco.best is None:
-        eco.prompt_only_left_out = any(_not_asked(r) for _, r in measured[measured["kind"] != "fine_tuned"].iterrows())
+        untrained = measured[~measured["kind"].map(variant_kinds.trains).astype(bool)]
+        eco.prompt_only_left_out = any(_not_asked(r) for _, r in untrained.iterrows())
     else:
         eco.best_prompt = eco.best.variant
     if ft_name is not None and ft_name in set(measured["variant"]) and ft_name not in set(ok["variant"]):

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from harness import variant_kinds
 from harness.analysis import stats
 from harness.data.evalset import render_template
 from harness.errors import HarnessError
@@ -143,7 +144,7 @@ def pick_variants(acc: GateRun, cand: GateRun, variant: str | None,
         return [variant], []
     missing = [MissingVariant(v, cand.why_missing(v), v in allow_missing) for v in a if v not in c]
     common = [v for v in c if v in a]
-    fine_tuned = [v for v in common if cand.kind(v) == "fine_tuned" and acc.kind(v) == "fine_tuned"]
+    fine_tuned = [v for v in common if variant_kinds.trains(cand.kind(v)) and variant_kinds.trains(acc.kind(v))]
     if not common and all(m.allowed for m in missing):
         raise HarnessError(f"no variant name is in both runs ({acc.path}: {', '.join(a) or 'none'}; "
                            f"{cand.path}: {', '.join(c) or 'none'}); pick one that is with --variant")

@@ -37,10 +37,10 @@ class _Table:
     unit: str  # "row" (CSV, the header is row 1) | "line" (JSONL)
 
 
-def _read(kind: str, path: Path) -> _Table:
+def _read(fmt: str, path: Path) -> _Table:
     if not path.exists():
         raise HarnessError(f"{path}: file not found")
-    if kind == "csv":
+    if fmt == "csv":
         try:
             df = pd.read_csv(path, dtype=str, keep_default_na=False)
         except UnicodeDecodeError:
@@ -196,7 +196,7 @@ def _write_all(files: dict[Path, str]) -> None:
 
 
 def import_table(
-    kind: str,
+    fmt: str,
     path: Path,
     out: Path,
     *,
@@ -213,7 +213,7 @@ def import_table(
 ) -> dict[str, Any]:
     """Write `out/<split>.jsonl` and add the labels to `out/task.yaml`; `warn` gets each warning (repeated
     texts), by default printed to stderr."""
-    table = _read(kind, path)
+    table = _read(fmt, path)
     missing = [c for c in [*input_cols, label_col, *([id_col] if id_col else [])] if c not in table.columns]
     if missing:
         raise HarnessError(f"{path}: no column(s) {', '.join(missing)} (columns: {', '.join(table.columns)})")

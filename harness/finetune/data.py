@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from harness import variant_kinds
 from harness.config import RunConfig, VariantConfig
 from harness.data.evalset import EvalSet
 from harness.data.leakage import describe_pairs, leaked_train_items
@@ -58,13 +59,13 @@ def _named_variant(cfg: RunConfig, chosen: str) -> VariantConfig:
     except KeyError:
         known = ", ".join(x.name for x in cfg.variants)
         raise HarnessError(f"variant {chosen!r} is not in the config (variants: {known})") from None
-    if v.kind != "fine_tuned":
+    if not variant_kinds.kind_class(v.kind).trains:
         raise HarnessError(f"variant {chosen!r} is kind {v.kind}; training data is built for a fine_tuned variant")
     return v
 
 
 def _default_variant(cfg: RunConfig, want: Want | None) -> VariantConfig:
-    ft = [v for v in cfg.variants if v.kind == "fine_tuned"]
+    ft = [v for v in cfg.variants if variant_kinds.kind_class(v.kind).trains]
     if not ft:
         raise HarnessError(NO_FINE_TUNED_VARIANT)
     if want is not None:

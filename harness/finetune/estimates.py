@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import variant_kinds
 from harness.errors import HarnessError
 from harness.models.providers import provider_class
 
@@ -44,9 +45,11 @@ def calibrate_from_run(run_dir: Path) -> TokenEstimator:
     if not records:
         raise HarnessError(f"--calibrate-from {run_dir}: no records.jsonl with records in it")
     run_cfg = load_run_config(run_dir)
-    kinds = {v.name: v.kind for v in run_cfg.variants}
-    for kind in ("fine_tuned", "baseline"):
-        usable = [r for r in records if kinds.get(r.variant) == kind and r.usage is not None
+    # Variants whose prompt is the training data's: the trained one first, then the ones that ask without training.
+    same_prompt = {v.name: kind.trains for v in run_cfg.variants
+                   if (kind := variant_kinds.kind_class(v.kind)).renders_training_prompt}
+    for trained in (True, False):
+        usable = [r for r in records if same_prompt.get(r.variant) is trained and r.usage is not None
                   and r.usage.prompt_tokens > 0 and r.error is None]
         if not usable:
             continue

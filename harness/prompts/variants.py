@@ -1,11 +1,11 @@
-"""How an item becomes messages. One renderer serves evaluation and fine-tuning export, so they never drift."""
+"""How an item becomes messages. One renderer serves evaluation and fine-tuning export, so they never drift: every
+variant kind (harness/prompts/kinds/) renders through render_prompt, and the export writes render_training_example,
+which is render_prompt plus the expected answer."""
 
 from __future__ import annotations
 
 import json
-import random
 import string
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,8 +16,6 @@ from harness.records import EvalItem, Message
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from harness.retrieval.index import RagIndex
 
 EmbedFn = Callable[[Sequence[str]], "np.ndarray"]
 
@@ -133,8 +131,8 @@ def render_prompt(
     evalset: EvalSet,
     item_input: dict[str, Any],
     *,
-    examples: list[EvalItem] | tuple[EvalItem, ...] = (),
-    passages: list[Any] | tuple[Any, ...] = (),
+    examples: Sequence[EvalItem] = (),
+    passages: Sequence[Any] = (),
     system_role: bool = True,
     prompt: PromptSpec | None = None,
 ) -> list[Message]:
@@ -171,57 +169,8 @@ class Prepared:
     shot_ids: list[str] | None = None
 
 
-def example_pool(evalset: EvalSet, *, keep_leaked: bool = False) -> list[EvalItem]:
-    """The training items a few-shot prompt may show: the train split without the items that repeat or nearly
-    repeat a test item (harness.data.leakage), unless `keep_leaked` (run.keep_leaked: true)."""
-    if keep_leaked:
-        return list(evalset.train)
-    from harness.data.leakage import leaked_train_items
-
-    leaked = leaked_train_items(evalset)
-    return [i for i in evalset.train if i.id not in leaked]
-
-
-def stratified_examples(evalset: EvalSet, k: int, seed: int, pool: list[EvalItem] | None = None) -> list[EvalItem]:
-    """k examples spread over labels round-robin, so rare labels are shown too; deterministic per seed.
-    `pool` defaults to the whole train split."""
-    groups: dict[str, list[EvalItem]] = defaultdict(list)
-    for item in evalset.train if pool is None else pool:
-        groups[json.dumps(evalset.label_of(item), sort_keys=True)].append(item)
-    rng = random.Random(seed)
-    for g in groups.values():
-        rng.shuffle(g)
-    order = sorted(groups)
-    rng.shuffle(order)
-    picked: list[EvalItem] = []
-    depth = 0
-    while len(picked) < k and any(depth < len(groups[o]) for o in order):
-        for label in order:
-            if depth < len(groups[label]) and len(picked) < k:
-                picked.append(groups[label][depth])
-        depth += 1
-    return picked
-
-
-def similar_examples(evalset: EvalSet, items: list[EvalItem], k: int,
-                     pool: list[EvalItem] | None = None, *, embed_fn: EmbedFn | None = None,
-                     query_vecs: np.ndarray | None = None,
-                     pool_vecs: np.ndarray | None = None) -> dict[str, list[EvalItem]]:
-    """Per item, the k most similar training items (of `pool`, default the train split) by embedding, least
-    similar first (closest sits next to the question). Vectors already at hand are reused."""
-    from harness.retrieval.metrics import nearest_neighbours
-
-    embed_fn = embed_fn or _embed
-    pool = evalset.train if pool is None else pool
-    if pool_vecs is None:
-        pool_vecs = embed_fn([evalset.render_input(t) for t in pool])
-    if query_vecs is None:
-        query_vecs = embed_fn(query_texts(evalset, items))
-    idx = nearest_neighbours(query_vecs, pool_vecs, min(k, len(pool)))
-    return {item.id: [pool[j] for j in reversed(list(row))] for item, row in zip(items, idx, strict=True)}
-
-
-def _embed(texts: Sequence[str]) -> np.ndarray:
+def default_embed(texts: Sequence[str]) -> np.ndarray:
+    """The embedding model (harness.retrieval.embeddings), imported when first used."""
     from harness.retrieval.embeddings import embed
 
     return embed(texts)
@@ -232,111 +181,4 @@ def query_texts(evalset: EvalSet, items: list[EvalItem]) -> list[str]:
     return [evalset.render_input(i) for i in items]
 
 
-def needs_query_vectors(variant: VariantConfig) -> bool:
-    """Variants whose prompt depends on each item's embedding, so it is built in batches as the run goes."""
-    return variant.kind == "rag" or (variant.kind == "few_shot" and variant.selection == "similar")
-
-
-def _few_shot_pool(evalset: EvalSet, keep_leaked: bool) -> list[EvalItem]:
-    if not evalset.train:
-        raise ValueError(f"few_shot needs train.jsonl in the eval set (the example pool); add it under "
-                         f"{evalset.path}, or leave this variant out (--variants)")
-    pool = example_pool(evalset, keep_leaked=keep_leaked)
-    if not pool:
-        raise ValueError(f"few_shot: every item of train.jsonl repeats or nearly repeats a test item, so none "
-                         f"is left to show as an example; add other training items, or set "
-                         f"run.keep_leaked: true to use them anyway ({evalset.path / 'train.jsonl'})")
-    return pool
-
-
-def few_shot_pool_problem(evalset: EvalSet, *, keep_leaked: bool) -> str | None:
-    """Why a few-shot variant has no examples to show (checked before the first call), or None."""
-    try:
-        _few_shot_pool(evalset, keep_leaked)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
 BatchPreparer = Callable[[list[EvalItem], "np.ndarray"], dict[str, Prepared]]
-
-
-def batch_preparer(variant: VariantConfig, evalset: EvalSet, *, system_role: bool,
-                   rag_index: RagIndex | None = None, keep_leaked: bool = False,
-                   embed_fn: EmbedFn | None = None) -> BatchPreparer:
-    """For a variant that needs_query_vectors: what is fixed is checked now (the pool, the index), raising
-    ValueError as prepare() would; the returned function prepares one batch of items from their query vectors
-    (see query_texts), so the runner can prepare batch after batch while calls are in flight. The pool is
-    embedded with the first batch."""
-    prompt = prompt_of(variant)
-    if variant.kind == "few_shot":
-        pool = _few_shot_pool(evalset, keep_leaked)
-        k = variant.shots
-        pool_vecs: list[np.ndarray] = []  # embedded with the first batch, off the calls' path
-
-        def few_shot_batch(items: list[EvalItem], vecs: np.ndarray) -> dict[str, Prepared]:
-            if not pool_vecs:
-                pool_vecs.append((embed_fn or _embed)(query_texts(evalset, pool)))
-            per_item = similar_examples(evalset, items, k, pool, query_vecs=vecs, pool_vecs=pool_vecs[0])
-            return {i.id: Prepared(render_prompt(evalset, i.input, examples=per_item[i.id], system_role=system_role,
-                                                 prompt=prompt),
-                                   shot_ids=[e.id for e in per_item[i.id]]) for i in items}
-
-        return few_shot_batch
-    if variant.kind == "rag":
-        if rag_index is None:
-            raise ValueError("rag needs docs/ (or docs.jsonl) in the eval set")
-        from harness.retrieval.index import retrieved_doc_ids
-
-        def rag_batch(items: list[EvalItem], vecs: np.ndarray) -> dict[str, Prepared]:
-            results = rag_index.query_many(query_texts(evalset, items), variant.top_k, vectors=vecs)
-            return {i.id: Prepared(render_prompt(evalset, i.input, passages=passages, system_role=system_role,
-                                                 prompt=prompt),
-                                   retrieved_doc_ids=retrieved_doc_ids(passages))
-                    for i, passages in zip(items, results, strict=True)}
-
-        return rag_batch
-    raise ValueError(f"{variant.name}: a {variant.kind} variant is prepared up front, not in batches")
-
-
-def prepare(
-    variant: VariantConfig,
-    evalset: EvalSet,
-    items: list[EvalItem],
-    *,
-    system_role: bool,
-    seed: int,
-    rag_index: RagIndex | None = None,
-    keep_leaked: bool = False,
-    embed_fn: EmbedFn | None = None,
-) -> dict[str, Prepared]:
-    """Build every item's messages for one variant up front (retrieval and similarity are batched).
-    Few-shot examples never include train items that repeat a test item unless `keep_leaked`. The runner
-    prepares the variants that needs_query_vectors in batches instead (batch_preparer)."""
-    if needs_query_vectors(variant):
-        run_batch = batch_preparer(variant, evalset, system_role=system_role, rag_index=rag_index,
-                                   keep_leaked=keep_leaked, embed_fn=embed_fn)
-        return run_batch(items, (embed_fn or _embed)(query_texts(evalset, items))) if items else {}
-    prompt = prompt_of(variant)
-    if variant.kind in ("baseline", "fine_tuned"):
-        return {i.id: Prepared(render_prompt(evalset, i.input, system_role=system_role, prompt=prompt)) for i in items}
-    if variant.kind == "few_shot":
-        pool = _few_shot_pool(evalset, keep_leaked)
-        k = variant.shots
-        if variant.selection == "first":
-            fixed = pool[:k]
-            per_item = {i.id: fixed for i in items}
-        elif variant.selection == "stratified":
-            fixed = stratified_examples(evalset, k, seed, pool)
-            per_item = {i.id: fixed for i in items}
-        else:  # similar: batch_preparer above
-            raise ValueError(f"unknown few-shot selection {variant.selection}")
-        return {
-            i.id: Prepared(
-                render_prompt(evalset, i.input, examples=per_item[i.id], system_role=system_role,
-                              prompt=prompt),
-                shot_ids=[e.id for e in per_item[i.id]],
-            )
-            for i in items
-        }
-    raise ValueError(f"unknown variant kind {variant.kind}")

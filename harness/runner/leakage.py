@@ -7,32 +7,23 @@ from typing import Any
 
 from harness.config import RunConfig, VariantConfig
 from harness.data.evalset import EvalSet
-from harness.prompts.variants import example_pool, stratified_examples
+from harness.prompts.kinds.base import PrepareContext, kind_of
 
 
-def few_shot_pool(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig]) -> set[str]:
-    """The training items any few-shot variant may show the model (checked for leakage): without the train
-    items that repeat a test item unless run.keep_leaked."""
-    pool: set[str] = set()
-    for v in variants:
-        if v.kind != "few_shot":
-            continue
-        examples = example_pool(evalset, keep_leaked=cfg.run.keep_leaked)
-        if v.selection == "first":
-            pool |= {i.id for i in examples[: v.shots]}
-        elif v.selection == "stratified":
-            pool |= {i.id for i in stratified_examples(evalset, v.shots, cfg.run.seed or 0, examples)}
-        else:
-            pool |= {i.id for i in examples}
-    return pool
+def shown_train_items(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig]) -> set[str]:
+    """The training items any variant may show the model (checked for leakage): without the train items that
+    repeat a test item unless run.keep_leaked."""
+    ctx = PrepareContext.of_run(cfg, evalset)
+    return set().union(*(kind_of(v).shown_train_ids(ctx) for v in variants))
 
 
 def leakage_action(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig]) -> dict[str, Any] | None:
     """What the run does about train items that repeat a test item (the manifest's `leakage_action`): left out
-    of the few-shot pool, or kept with run.keep_leaked. None when no few-shot variant runs or none leaked."""
+    of the few-shot pool, or kept with run.keep_leaked. None when no variant shows train items (few-shot) or none
+    leaked."""
     from harness.data.leakage import leaked_train_items
 
-    if not any(v.kind == "few_shot" for v in variants):
+    if not any(kind_of(v).shows_train_items for v in variants):
         return None
     leaked = leaked_train_items(evalset)
     if not leaked:
@@ -45,7 +36,7 @@ def leakage_lines(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig
     """Readable leakage findings, and what is done about them."""
     from harness.data.leakage import check_leakage, describe_pairs, leaked_train_items, summarize_findings
 
-    lines = summarize_findings(check_leakage(evalset), evalset, few_shot_pool(cfg, evalset, variants))
+    lines = summarize_findings(check_leakage(evalset), evalset, shown_train_items(cfg, evalset, variants))
     if leakage_action(cfg, evalset, variants) is not None:
         leaked = leaked_train_items(evalset)
         if cfg.run.keep_leaked:

@@ -21,12 +21,8 @@ from harness.models import cache as response_cache
 from harness.models import pricing
 from harness.models.client import ModelClient
 from harness.models.providers import provider_class, provider_for
-from harness.prompts.variants import (
-    batch_preparer,
-    needs_query_vectors,
-    prepare,
-    query_texts,
-)
+from harness.prompts.kinds.base import PrepareContext, VariantKind, kind_of
+from harness.prompts.variants import query_texts
 from harness.records import EvalItem
 from harness.redact import redact_url
 from harness.runner.preflight import judge_in_use, preflight, skipped_before_calls
@@ -119,21 +115,6 @@ class Plan:
             return server.base_url if server else None
         return m.endpoint
 
-    def build_rag(self) -> Any:
-        from harness.retrieval.index import RagIndex
-
-        server = self.cfg.rag.server
-        index_dir = None if server else self.cfg.rag.index_dir or (response_cache.cache_dir() / "chroma")
-        t0 = time.perf_counter()
-        index = RagIndex.build(self.evalset.docs, index_dir, self.evalset.name,
-                               max_chars=self.cfg.rag.chunk_chars, overlap=self.cfg.rag.chunk_overlap,
-                               show_progress=self.progress, server=server)
-        where = {"server": server} if server else {"index_dir": str(index_dir)}
-        self.manifest["rag"] = {**where, "collection": index.collection_name, "chunks": index.n_chunks,
-                                "reused": index.reused, "embedded": index.embedded,
-                                "build_s": round(time.perf_counter() - t0, 3), "docs": len(self.evalset.docs)}
-        return index
-
     def local_spec(self, name: str) -> Any:
         """The spec of a model the harness starts (the embedded server's, for a local model): the one the
         server is started with and the cache is keyed on, built once."""
@@ -160,30 +141,29 @@ class Plan:
         """Start what is needed, then give every variant a client, a price and its prepared prompts."""
         skipped = self.not_yet_trained(variants)
         self.start_local(variants, skipped)
-        rag_index = None
-        if any(v.kind == "rag" for v in variants if v.name not in skipped):
-            rag_index = self.build_rag()
+        kinds = {v.name: kind_of(v) for v in variants if v.name not in skipped}
+        ctx = PrepareContext.of_run(self.cfg, self.evalset, cache_dir=response_cache.cache_dir(),
+                                    progress=self.progress, manifest=self.manifest)
+        resources = self.prepare_needs(kinds, ctx)
         clients = self._clients(variants, skipped)
         probes = {name: await c.probe() for name, c in clients.items()}
         for plan in self.variants.values():
             if plan.client is not None and probes.get(plan.variant.model):
                 plan.skipped = probes[plan.variant.model]
-        seed = self.cfg.run.seed or 0
         t_prepare = time.perf_counter()
         vectors = None
         for plan in self.variants.values():
             if plan.skipped:
                 continue
-            m = self.cfg.models[plan.variant.model]
+            kind, system_role = kinds[plan.variant.name], self.cfg.models[plan.variant.model].effective_system_role
             try:
-                if needs_query_vectors(plan.variant):
+                if kind.streamed:
                     vectors = vectors or self.vector_cache()
-                    plan.preparer = batch_preparer(plan.variant, self.evalset, system_role=m.effective_system_role,
-                                                   rag_index=rag_index, keep_leaked=self.cfg.run.keep_leaked,
-                                                   embed_fn=vectors.embed)
+                    plan.preparer = kind.batch_preparer(ctx, system_role=system_role,
+                                                        resources=resources[plan.variant.name], embed_fn=vectors.embed)
                 else:
-                    plan.prepared = prepare(plan.variant, self.evalset, items, system_role=m.effective_system_role,
-                                            seed=seed, rag_index=rag_index, keep_leaked=self.cfg.run.keep_leaked)
+                    plan.prepared = kind.prepare(ctx, items, system_role=system_role,
+                                                 resources=resources[plan.variant.name])
             except ValueError as exc:  # what the variant needs is missing (a pool, the docs): the config's to fix
                 raise ConfigError(f"{self.config_path or 'config'}: variants: {plan.variant.name}: {exc}") from None
         streamed = [p for p in self.active if p.preparer is not None]
@@ -197,13 +177,29 @@ class Plan:
         self.manifest.setdefault("timings", {})["prepare_s"] = round(time.perf_counter() - t_prepare, 3)
         if streamed:
             texts = query_texts(self.evalset, items)
-            if any(p.variant.kind == "few_shot" for p in streamed):
-                texts += query_texts(self.evalset, self.evalset.train)
+            for p in streamed:
+                texts += kinds[p.variant.name].embedded_texts(self.evalset)
             if vectors.missing(texts):
                 from harness.retrieval.embeddings import load_model
 
                 load_model()  # start-up, like the index: the stream embeds what is missing as the calls go
         await self.build_judge(clients)
+
+    def prepare_needs(self, kinds: dict[str, VariantKind], ctx: PrepareContext) -> dict[str, dict[str, Any]]:
+        """What the variants' kinds need before the first call (the RAG index, the few-shot pool), each prepared
+        once however many variants declare it (same fingerprint): variant name -> its resources by name."""
+        built: dict[str, Any] = {}
+        out: dict[str, dict[str, Any]] = {}
+        for name, kind in kinds.items():
+            out[name] = {}
+            for need in kind.needs(ctx):
+                if need.fingerprint not in built:
+                    try:
+                        built[need.fingerprint] = need.build(ctx)
+                    except ValueError as exc:  # what the variant needs is missing: the config's to fix
+                        raise ConfigError(f"{self.config_path or 'config'}: variants: {name}: {exc}") from None
+                out[name][need.name] = built[need.fingerprint]
+        return out
 
     async def build_judge(self, clients: dict[str, ModelClient]) -> None:
         """The judge's own client (its answer schema is the verdict's, not the task's), price and cache identity.

@@ -14,7 +14,8 @@ from harness.data.evalset import EvalSet
 from harness.errors import ConfigError
 from harness.models import pricing
 from harness.models.providers import provider_for
-from harness.prompts.variants import check_prompt, few_shot_pool_problem
+from harness.prompts.kinds.base import PrepareContext, kind_of
+from harness.prompts.variants import check_prompt
 from harness.redact import redact_body
 from harness.runner.variant_plan import resolve_model_id
 from harness.scoring.task_yaml import scorers_of
@@ -49,13 +50,8 @@ def skipped_before_calls(cfg: RunConfig, evalset: EvalSet, variants: list[Varian
         elif m.lora is not None and not m.lora.exists():  # only a local model takes a lora (the config checks)
             out[v.name] = (f"no fine-tuned adapter at {m.lora} yet; create it with "
                            f"`harness finetune local {where}` and run again")
-        elif v.kind == "rag" and not evalset.docs:
-            out[v.name] = (f"the eval set has no docs/ or docs.jsonl under {evalset.path}; add the knowledge "
-                           f"base there, or leave this variant out (--variants)")
-        elif v.kind == "few_shot":
-            problem = few_shot_pool_problem(evalset, keep_leaked=cfg.run.keep_leaked)
-            if problem is not None:
-                out[v.name] = problem
+        elif (reason := kind_of(v).skip_reason(PrepareContext.of_run(cfg, evalset))) is not None:
+            out[v.name] = reason  # what the kind needs is missing: no docs, no train split
     return out
 
 

@@ -13,7 +13,7 @@ import harness
 from harness.cli import main
 from harness.config import VariantConfig, load_config
 from harness.data.evalset import load_evalset
-from harness.prompts.variants import prepare
+from harness.prompts.kinds.base import PrepareContext, kind_of
 from harness.runner.folder import read_records
 from harness.runner.runner import RunOptions
 from tests.conftest import make_config
@@ -46,7 +46,7 @@ def fake_embed(texts, **_):
 
 def shots(ev, selection, n, *, keep_leaked=False):
     v = VariantConfig(name="fs", kind="few_shot", model="m", shots=n, selection=selection)
-    prepared = prepare(v, ev, ev.test, system_role=True, seed=0, keep_leaked=keep_leaked)
+    prepared = kind_of(v).prepare(PrepareContext(ev, keep_leaked=keep_leaked), ev.test, system_role=True)
     return {item_id: set(p.shot_ids) for item_id, p in prepared.items()}
 
 

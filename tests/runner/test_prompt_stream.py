@@ -11,9 +11,8 @@ import numpy as np
 from harness.api import run
 from harness.config import VariantConfig
 from harness.data.evalset import load_evalset
-from harness.prompts.variants import prepare
+from harness.prompts.kinds.base import PrepareContext, kind_of
 from harness.retrieval import embeddings
-from harness.retrieval.index import RagIndex
 from harness.retrieval.vector_cache import VectorCache
 from harness.runner.folder import read_records
 from harness.runner.prompt_stream import batches
@@ -37,9 +36,9 @@ def test_streamed_prompts_equal_the_up_front_ones(tmp_path, evalset_dir, fake_se
     assert len(recs) == 12 and not any(r.error for r in recs.values())
 
     ev = load_evalset(evalset_dir)
-    index = RagIndex.build(ev.docs, isolated_cache / "chroma", ev.name, show_progress=False)
+    ctx = PrepareContext(ev, seed=7, cache_dir=isolated_cache)  # the run's index, reused
     for v in VARIANTS[1:]:
-        eager = prepare(VariantConfig(**v), ev, ev.test, system_role=True, seed=7, rag_index=index)
+        eager = kind_of(VariantConfig(**v)).prepare(ctx, ev.test, system_role=True)
         for item in ev.test:
             r = recs[(v["name"], item.id)]
             assert r.request["messages"] == eager[item.id].messages
