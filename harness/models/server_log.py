@@ -8,6 +8,7 @@ the message of its LocalModelError.
 from __future__ import annotations
 
 import re
+import signal
 from pathlib import Path
 
 _LORA_REJECTED = re.compile(r"fail\w*\b.*\blora|\blora\b.*\b(fail\w*|error)\b", re.IGNORECASE)
@@ -46,3 +47,19 @@ def lora_rejections(lines: list[str]) -> list[str]:
 def port_in_use(lines: list[str]) -> bool:
     """Whether the server failed to bind its port (another process took it between our check and its bind)."""
     return any("address already in use" in ln.lower() for ln in lines)
+
+
+def crashed(code: int | None) -> str:
+    """Why the server died on its first completion. Killed by a signal there, it is almost always a llama.cpp
+    compiled for CPU features this machine cannot run (llama-cpp-python builds for the compiling CPU)."""
+    if code is None or code >= 0:
+        return f"the local model server exited with code {code} on its first completion"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return (f"the local model server crashed on its first completion ({name}): llama-cpp-python was most likely "
+            f"compiled for CPU features this machine cannot run (a native build using AMX or AVX-512); install the "
+            f"portable build with `make clean-venv && make install`, or reinstall it with "
+            f"CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF "
+            f"-DGGML_AMX_BF16=OFF\" pip install --force-reinstall --no-cache-dir llama-cpp-python")
