@@ -5,7 +5,8 @@ not fit the budget of a large run. The summary, the report and the regression ga
 each record, so this reader keeps exactly that, in a `__slots__` object with the Record's attribute names, and
 shares what repeats from record to record (the same scores, answer, expected label, usage and names are one
 object each). The request is reduced to the size of its prompt (`prompt_chars`), which is all the reports use
-of it (tokens per character, for training-cost estimates).
+of it (tokens per character, for training-cost estimates). Lines in the layout before the typed score are
+upgraded as the full reader does (harness.records.upgrade_layout), so both readers see the same fields.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.records import Record, Usage
+from harness.records import Record, Retrieval, Score, ScoreError, Usage, unknown_if_nan, upgrade_layout
 from harness.runner.record_line import parse_record_line
 
 SHARE_TEXT_UP_TO = 512  # answers this short are shared when they repeat (classification labels); longer ones not
@@ -62,6 +63,7 @@ class _Sharer:
         self._usage: dict[tuple[int, ...], Usage] = {}
         self._lists: dict[tuple[str, ...], list[str]] = {}
         self._text: dict[str, str] = {}
+        self._typed: dict[tuple[str, str], Any] = {}
 
     def value(self, v: Any) -> Any:
         if not isinstance(v, dict | list):
@@ -84,6 +86,21 @@ class _Sharer:
             return None
         return self._lists.setdefault(tuple(v), v)
 
+    def typed(self, name: str, v: Any) -> Any:
+        """The typed form of a record's scores, score errors or retrieval metrics, one object per distinct value."""
+        if v is None:
+            return {} if name in _SCORE_MAPS else None
+        key = (name, json.dumps(v, sort_keys=True, separators=(",", ":")))
+        found = self._typed.get(key)
+        if found is None:
+            if name == "retrieval":
+                found = Retrieval(**v)
+            else:
+                cls = _SCORE_MAPS[name]
+                found = {k: cls(**x) for k, x in v.items()}
+            self._typed[key] = found
+        return found
+
     def text(self, v: str | None) -> str | None:
         if v is None or len(v) > SHARE_TEXT_UP_TO:
             return v
@@ -101,9 +118,12 @@ def prompt_chars(request: dict[str, Any] | None) -> int | None:
 
 _NAMES = ("variant", "model", "model_id", "finish_reason", "error_kind")
 _IDS = ("retrieved_doc_ids", "shot_ids")
+_SCORE_MAPS: dict[str, type[Score] | type[ScoreError]] = {"scores": Score, "score_errors": ScoreError}
+_TYPED = (*_SCORE_MAPS, "retrieval")
 
 
 def compact(data: dict[str, Any], share: _Sharer) -> CompactRecord:
+    data = upgrade_layout(data)
     values: dict[str, Any] = {}
     for name in _FIELDS:
         if name not in data:
@@ -117,12 +137,14 @@ def compact(data: dict[str, Any], share: _Sharer) -> CompactRecord:
             v = share.text(v)
         elif name in _IDS:
             v = share.ids(v)
+        elif name in _TYPED:
+            v = share.typed(name, v)
+        elif name == "primary":
+            v = unknown_if_nan(v)  # a NaN in a hand-written line is unknown, as Record reads it
         elif isinstance(v, dict | list):
             v = share.value(v)
         values[name] = v
     values["cache_hit"] = bool(values.get("cache_hit"))
-    if values.get("scores") is None:
-        values["scores"] = {}
     values["prompt_chars"] = prompt_chars(data.get("request"))
     return CompactRecord(**values)
 

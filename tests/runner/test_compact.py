@@ -41,6 +41,8 @@ def test_compact_tables_equal_the_full_ones(tmp_path, evalset_dir):
     for f, c in zip(full, small, strict=True):
         assert (f.raw_text, f.parsed, f.scores, f.usage, f.cost_usd, f.error, f.expected) == \
             (c.raw_text, c.parsed, c.scores, c.usage, c.cost_usd, c.error, c.expected)
+        assert (f.format_valid, f.correct, f.fields, f.primary, f.retrieval) == \
+            (c.format_valid, c.correct, c.fields, c.primary, c.retrieval)
         assert c.request["prompt_chars"] == sum(len(m["content"]) for m in f.request["messages"])
 
 
