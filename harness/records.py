@@ -85,6 +85,14 @@ def unknown_if_nan(value: float | None) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
+def _nan_to_none(obj: Any, *names: str) -> None:
+    """unknown_if_nan on fields of a frozen dataclass, once per object (cheaper than a validator per field)."""
+    for name in names:
+        v = getattr(obj, name)
+        if v is not None and v != v:
+            object.__setattr__(obj, name, None)
+
+
 _SCORE_CONFIG = ConfigDict(extra="forbid")
 
 
@@ -105,10 +113,8 @@ class Score:
     scorer: str | None = None
     version: str | None = None
 
-    @field_validator("value", "cost_usd")
-    @classmethod
-    def _nan_is_unknown(cls, v: float | None) -> float | None:
-        return unknown_if_nan(v)
+    def __post_init__(self) -> None:
+        _nan_to_none(self, "value", "cost_usd")
 
 
 @typed_dataclass(frozen=True, slots=True, config=_SCORE_CONFIG)
@@ -122,10 +128,8 @@ class ScoreError:
     scorer: str | None = None
     version: str | None = None
 
-    @field_validator("cost_usd")
-    @classmethod
-    def _nan_is_unknown(cls, v: float | None) -> float | None:
-        return unknown_if_nan(v)
+    def __post_init__(self) -> None:
+        _nan_to_none(self, "cost_usd")
 
 
 @typed_dataclass(frozen=True, slots=True, config=_SCORE_CONFIG)
@@ -135,10 +139,8 @@ class Retrieval:
     recall_at_k: float | None
     mrr: float | None
 
-    @field_validator("recall_at_k", "mrr")
-    @classmethod
-    def _nan_is_unknown(cls, v: float | None) -> float | None:
-        return unknown_if_nan(v)
+    def __post_init__(self) -> None:
+        _nan_to_none(self, "recall_at_k", "mrr")
 
 
 # The keys records.jsonl held in one `scores` dict before each got its own field (runs written before the

@@ -64,6 +64,8 @@ class _Sharer:
         self._lists: dict[tuple[str, ...], list[str]] = {}
         self._text: dict[str, str] = {}
         self._typed: dict[tuple[str, str], Any] = {}
+        self._none: dict[str, Any] = {}  # the record has none (no named scorers, no failures): one for all
+        self._retrieval: dict[tuple[Any, Any], Retrieval] = {}
 
     def value(self, v: Any) -> Any:
         if not isinstance(v, dict | list):
@@ -86,19 +88,24 @@ class _Sharer:
             return None
         return self._lists.setdefault(tuple(v), v)
 
-    def typed(self, name: str, v: Any) -> Any:
-        """The typed form of a record's scores, score errors or retrieval metrics, one object per distinct value."""
-        if v is None:
-            return {} if name in _SCORE_MAPS else None
+    def scores(self, name: str, v: dict[str, Any] | None) -> dict[str, Any]:
+        """A record's named Scores (or ScoreErrors), one mapping per distinct value."""
+        if not v:
+            return self._none
         key = (name, json.dumps(v, sort_keys=True, separators=(",", ":")))
         found = self._typed.get(key)
         if found is None:
-            if name == "retrieval":
-                found = Retrieval(**v)
-            else:
-                cls = _SCORE_MAPS[name]
-                found = {k: cls(**x) for k, x in v.items()}
-            self._typed[key] = found
+            cls = _SCORE_MAPS[name]
+            found = self._typed[key] = {k: cls(**x) for k, x in v.items()}
+        return found
+
+    def retrieval(self, v: dict[str, Any] | None) -> Retrieval | None:
+        if v is None:
+            return None
+        key = (v.get("recall_at_k"), v.get("mrr"))
+        found = self._retrieval.get(key)
+        if found is None:
+            found = self._retrieval[key] = Retrieval(**v)
         return found
 
     def text(self, v: str | None) -> str | None:
@@ -119,7 +126,6 @@ def prompt_chars(request: dict[str, Any] | None) -> int | None:
 _NAMES = ("variant", "model", "model_id", "finish_reason", "error_kind")
 _IDS = ("retrieved_doc_ids", "shot_ids")
 _SCORE_MAPS: dict[str, type[Score] | type[ScoreError]] = {"scores": Score, "score_errors": ScoreError}
-_TYPED = (*_SCORE_MAPS, "retrieval")
 
 
 def compact(data: dict[str, Any], share: _Sharer) -> CompactRecord:
@@ -137,8 +143,10 @@ def compact(data: dict[str, Any], share: _Sharer) -> CompactRecord:
             v = share.text(v)
         elif name in _IDS:
             v = share.ids(v)
-        elif name in _TYPED:
-            v = share.typed(name, v)
+        elif name in _SCORE_MAPS:
+            v = share.scores(name, v)
+        elif name == "retrieval":
+            v = share.retrieval(v)
         elif name == "primary":
             v = unknown_if_nan(v)  # a NaN in a hand-written line is unknown, as Record reads it
         elif isinstance(v, dict | list):
