@@ -280,7 +280,9 @@ def test_cells_and_detail_read_old_and_new_record_layouts_alike():
     cells = []
     for line in fixture.read_text("utf-8").splitlines():
         rec = Record.model_validate_json(line)
-        old, new = cell_of(json.loads(line), 0, {}), cell_of(json.loads(rec.model_dump_json()), 0, {})
+        new_line = json.loads(rec.model_dump_json())
+        assert "score_errors" in new_line and "explanations" not in new_line  # written in the typed layout
+        old, new = cell_of(json.loads(line), 0, {}), cell_of(new_line, 0, {})
         assert (old.score, old.flags) == (new.score, new.flags)
         cells.append(old)
     # judged, judge failed, verdict unusable, empty answer, refused call, free-text primary judge failed
