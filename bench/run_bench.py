@@ -120,7 +120,7 @@ def bench_throughput(tmp: Path, n: int, results: dict) -> None:
             dt, run_dir = harness_run(cfg, tmp / f"a-{k}")
             times.append(dt)
         harness_s = min(times)
-        acc = sum(1 for r in read_records(run_dir / "records.jsonl") if r.scores.get("correct")) / n
+        acc = sum(1 for r in read_records(run_dir / "records.jsonl") if r.correct) / n
         results["a_throughput_vs_bare"] = {
             "requests": n, "concurrency": 32, "bare_s": round(bare, 3), "harness_s": round(harness_s, 3),
             "harness_calls_phase_s": round(calls_phase_s(run_dir), 3),

@@ -92,7 +92,7 @@ def make_record(ev: Any, item_id: str, it: Any, variant: tuple[str, str, float, 
     latency = rng.lognormvariate(0, 0.35) * mean_latency
     fields = {k: parsed.get(k) == v for k, v in it.expected.items()} if parsed else {}
     correct = bool(parsed) and all(fields.values())
-    scores = {} if error else {"json_parsed": parsed is not None, "format_valid": parsed is not None,
+    checks = {} if error else {"json_parsed": parsed is not None, "format_valid": parsed is not None,
                                "correct": correct, "fields": fields, "primary": 1.0 if correct else 0.0}
     prompt_tokens = sum(len(m["content"]) for m in messages) // 4
     return Record(item_id=item_id, variant=name, model="gemma-ft" if kind == "fine_tuned" else "gemma",
@@ -102,7 +102,7 @@ def make_record(ev: Any, item_id: str, it: Any, variant: tuple[str, str, float, 
                   error_kind="server_error" if error else None, latency_s=round(latency, 3),
                   usage=None if error else Usage(prompt_tokens=prompt_tokens, completion_tokens=24,
                                                  total_tokens=prompt_tokens + 24),
-                  finish_reason=None if error else "stop", scores=scores,
+                  finish_reason=None if error else "stop", **checks,
                   cost_usd=None if error else latency * PRICE_PER_HOUR / 3600,
                   shot_ids=[s.id for s in shots] or None, retrieved_doc_ids=[p.doc_id for p in passages] or None)
 

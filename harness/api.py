@@ -23,7 +23,7 @@ import pandas as pd
 
 from harness.analysis.compare import compare_runs
 from harness.errors import HarnessError
-from harness.records import Record
+from harness.records import CORE_CHECKS, Record
 from harness.report.gate_text import GateReport
 from harness.report.write import write_summary
 from harness.runner.folder import load_run as _read_run_folder
@@ -81,7 +81,7 @@ def records_frame(records: list[Record]) -> pd.DataFrame:
         row: dict[str, Any] = {
             "item_id": r.item_id, "variant": r.variant, "model": r.model, "model_id": r.model_id,
             "repeat": r.repeat, "raw_text": r.raw_text, "parsed": r.parsed, "expected": r.expected,
-            "format_valid": r.scores.get("format_valid"), "correct": r.scores.get("correct"),
+            "format_valid": r.format_valid, "correct": r.correct,
             "cost_usd": r.cost_usd, "latency_s": r.latency_s, "cache_hit": r.cache_hit, "attempts": r.attempts,
             "finish_reason": r.finish_reason, "error": r.error, "error_kind": r.error_kind,
             "prompt_tokens": usage.prompt_tokens if usage else None,
@@ -89,11 +89,24 @@ def records_frame(records: list[Record]) -> pd.DataFrame:
             "cached_tokens": usage.cached_tokens if usage else None,
             "reasoning_tokens": usage.reasoning_tokens if usage else None,
         }
-        for key, value in r.scores.items():
-            if key not in row and not isinstance(value, dict | list):
+        for key, value in score_values(r).items():
+            if key not in row:
                 row[f"score_{key}"] = value
         rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else RECORD_COLUMNS)
+
+
+def score_values(r: Record) -> dict[str, Any]:
+    """What the `score_<name>` columns hold for one record: the core checks it has, every named scorer's value
+    (None where unknown or failed), its primary score and its retrieval metrics."""
+    out: dict[str, Any] = {k: getattr(r, k) for k in CORE_CHECKS if getattr(r, k) is not None}
+    out.update({k: s.value for k, s in r.scores.items()})
+    out.update(dict.fromkeys(r.score_errors))
+    if r.error is None:
+        out["primary"] = r.primary
+    if r.retrieval is not None:
+        out["recall_at_k"], out["mrr"] = r.retrieval.recall_at_k, r.retrieval.mrr
+    return out
 
 
 _OPTION_NAMES = {f.name for f in fields(RunOptions)}

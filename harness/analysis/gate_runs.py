@@ -21,6 +21,7 @@ from harness.data.evalset import render_template
 from harness.errors import HarnessError
 from harness.records import Record
 from harness.runner.folder import load_run
+from harness.scoring.scorers import primary_value
 
 INPUT_CHARS = 160  # input text shown beside a changed item's answers
 
@@ -56,8 +57,7 @@ class GateRun:
         scored lowest (worst=True: the side that went down) or highest, an unanswered repeat counting as 0 and
         an unknown score skipped; the lowest repeat among equals."""
         recs = self.by_item.get((variant, item_id), [])
-        scored = [(0.0 if r.error is not None else r.scores.get("primary", 1.0 if r.scores.get("correct") else 0.0),
-                   r.repeat, r) for r in recs]
+        scored = [(primary_value(r), r.repeat, r) for r in recs]
         known = [(float(s) if worst else -float(s), rep, r) for s, rep, r in scored if s is not None]
         if not known:
             return recs[0] if recs else None
@@ -69,7 +69,7 @@ class GateRun:
     def unknown(self, variant: str) -> tuple[int, int]:
         """(answers whose primary score is unknown — a judge that failed —, answers)."""
         answered = [r for r in self.records if r.variant == variant and r.error is None]
-        return sum(1 for r in answered if "primary" in r.scores and r.scores["primary"] is None), len(answered)
+        return sum(1 for r in answered if primary_value(r) is None), len(answered)
 
     def why_missing(self, variant: str) -> str:
         """Why a variant has no records in this run, from its manifest."""

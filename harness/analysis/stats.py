@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from harness.records import Record
+from harness.scoring.scorers import primary_value
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 BOOTSTRAP_SAMPLES = 2000
@@ -160,7 +161,7 @@ def outcomes_frame(records: list[Record]) -> pd.DataFrame:
     below reads it, so they all work on whichever score the task made primary."""
     rows = [
         (r.variant, r.item_id, r.repeat, r.error is None, _primary(r),
-         bool(r.scores.get("format_valid")), r.latency_s, r.cache_hit, r.started_at,
+         bool(r.format_valid), r.latency_s, r.cache_hit, r.started_at,
          r.usage.prompt_tokens if r.usage is not None else None, r.cost_usd)
         for r in records
     ]
@@ -169,10 +170,8 @@ def outcomes_frame(records: list[Record]) -> pd.DataFrame:
 
 
 def _primary(r: Record) -> float:
-    if "primary" in r.scores:  # written by harness.scoring.suite; None = unknown
-        v = r.scores["primary"]
-        return float("nan") if v is None else float(v)
-    return 1.0 if r.scores.get("correct") else 0.0  # a run from before primary scores existed
+    v = primary_value(r)  # written by harness.scoring.suite; None = unknown, a failed call 0
+    return float("nan") if v is None else v
 
 
 def item_outcomes(frame: pd.DataFrame) -> pd.DataFrame:

@@ -5,7 +5,8 @@ not fit the budget of a large run. The summary, the report and the regression ga
 each record, so this reader keeps exactly that, in a `__slots__` object with the Record's attribute names, and
 shares what repeats from record to record (the same scores, answer, expected label, usage and names are one
 object each). The request is reduced to the size of its prompt (`prompt_chars`), which is all the reports use
-of it (tokens per character, for training-cost estimates).
+of it (tokens per character, for training-cost estimates). Lines in the layout before the typed score are
+upgraded as the full reader does (harness.records.upgrade_layout), so both readers see the same fields.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.records import Record, Usage
+from harness.records import Record, Retrieval, Score, ScoreError, Usage, unknown_if_nan, upgrade_layout
 from harness.runner.record_line import parse_record_line
 
 SHARE_TEXT_UP_TO = 512  # answers this short are shared when they repeat (classification labels); longer ones not
@@ -62,6 +63,9 @@ class _Sharer:
         self._usage: dict[tuple[int, ...], Usage] = {}
         self._lists: dict[tuple[str, ...], list[str]] = {}
         self._text: dict[str, str] = {}
+        self._typed: dict[tuple[str, str], Any] = {}
+        self._none: dict[str, Any] = {}  # the record has none (no named scorers, no failures): one for all
+        self._retrieval: dict[tuple[Any, Any], Retrieval] = {}
 
     def value(self, v: Any) -> Any:
         if not isinstance(v, dict | list):
@@ -84,6 +88,26 @@ class _Sharer:
             return None
         return self._lists.setdefault(tuple(v), v)
 
+    def scores(self, name: str, v: dict[str, Any] | None) -> dict[str, Any]:
+        """A record's named Scores (or ScoreErrors), one mapping per distinct value."""
+        if not v:
+            return self._none
+        key = (name, json.dumps(v, sort_keys=True, separators=(",", ":")))
+        found = self._typed.get(key)
+        if found is None:
+            cls = _SCORE_MAPS[name]
+            found = self._typed[key] = {k: cls(**x) for k, x in v.items()}
+        return found
+
+    def retrieval(self, v: dict[str, Any] | None) -> Retrieval | None:
+        if v is None:
+            return None
+        key = (v.get("recall_at_k"), v.get("mrr"))
+        found = self._retrieval.get(key)
+        if found is None:
+            found = self._retrieval[key] = Retrieval(**v)
+        return found
+
     def text(self, v: str | None) -> str | None:
         if v is None or len(v) > SHARE_TEXT_UP_TO:
             return v
@@ -101,9 +125,11 @@ def prompt_chars(request: dict[str, Any] | None) -> int | None:
 
 _NAMES = ("variant", "model", "model_id", "finish_reason", "error_kind")
 _IDS = ("retrieved_doc_ids", "shot_ids")
+_SCORE_MAPS: dict[str, type[Score] | type[ScoreError]] = {"scores": Score, "score_errors": ScoreError}
 
 
 def compact(data: dict[str, Any], share: _Sharer) -> CompactRecord:
+    data = upgrade_layout(data)
     values: dict[str, Any] = {}
     for name in _FIELDS:
         if name not in data:
@@ -117,12 +143,16 @@ def compact(data: dict[str, Any], share: _Sharer) -> CompactRecord:
             v = share.text(v)
         elif name in _IDS:
             v = share.ids(v)
+        elif name in _SCORE_MAPS:
+            v = share.scores(name, v)
+        elif name == "retrieval":
+            v = share.retrieval(v)
+        elif name == "primary":
+            v = unknown_if_nan(v)  # a NaN in a hand-written line is unknown, as Record reads it
         elif isinstance(v, dict | list):
             v = share.value(v)
         values[name] = v
     values["cache_hit"] = bool(values.get("cache_hit"))
-    if values.get("scores") is None:
-        values["scores"] = {}
     values["prompt_chars"] = prompt_chars(data.get("request"))
     return CompactRecord(**values)
 

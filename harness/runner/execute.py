@@ -19,7 +19,7 @@ from harness.config import RunConfig
 from harness.models import pricing
 from harness.models.cache import ResponseCache, cache_key
 from harness.models.client import ModelRefused
-from harness.records import CallError, Completion, EvalItem, Record, Usage
+from harness.records import CallError, Completion, EvalItem, Record, Retrieval, Usage
 from harness.runner.variant_plan import VariantPlan
 from harness.scoring.scorers import answer_issue
 from harness.scoring.suite import TaskScoring
@@ -93,8 +93,8 @@ class Executor:
         if prep.retrieved_doc_ids is not None and item.expected_doc_ids:
             from harness.retrieval.metrics import recall_at_k, reciprocal_rank
 
-            rec.scores["recall_at_k"] = recall_at_k(item.expected_doc_ids, prep.retrieved_doc_ids, v.top_k)
-            rec.scores["mrr"] = reciprocal_rank(item.expected_doc_ids, prep.retrieved_doc_ids)
+            rec.retrieval = Retrieval(recall_at_k(item.expected_doc_ids, prep.retrieved_doc_ids, v.top_k),
+                                      reciprocal_rank(item.expected_doc_ids, prep.retrieved_doc_ids))
         return rec
 
     def cached_record(self, plan: VariantPlan, item: EvalItem, repeat: int, request: dict[str, Any],

@@ -3,24 +3,27 @@
 A named scorer is one entry of a task's `scoring:` list. It is a small pydantic model whose fields are its
 configuration (unknown keys are rejected, so a typo in task.yaml fails loudly with its line), resolved by its
 `scorer:` name against a registry built per call (harness.scoring.registry). It reads one `ScoreContext` (the
-answer, the item) and returns one `ScoreResult`: a value in 0..1, or None when it cannot tell (unknown, which is
-not 0), with a short explanation. The suite (harness.scoring.suite) writes them into the record.
+answer, the item) and returns one `harness.records.Score`: a value in 0..1, or None when it cannot tell
+(unknown, which is not 0), with a short explanation — or a `ScoreError` when it failed (a judge call that
+failed), which is never a score. The suite (harness.scoring.suite) stamps the scorer's family and version on it
+and keeps it in `record.scores[name]` (`record.score_errors[name]`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.records import EvalItem
+from harness.records import EvalItem, Score, ScoreError
 
-# Keys the core scores already use in record.scores (and the alias of the default scorer): a named scorer
-# cannot take them, or it would overwrite them.
+# The core scores' names, which the API's record table and the summary's columns use beside the named scores
+# (and the aliases of the default scorer): a named scorer cannot take them, or a column would mean two things.
 RESERVED_NAMES = frozenset({
     "json_parsed", "format_valid", "json_extractable", "correct", "correct_lenient", "fields", "recall_at_k", "mrr",
     "primary", "accuracy", "exact",
@@ -44,14 +47,6 @@ class ScoreContext:
     @property
     def expected(self) -> Any:
         return self.item.expected
-
-
-@dataclass
-class ScoreResult:
-    value: float | None  # 0..1, or None: unknown (the scorer could not tell; never counted as 0)
-    why: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)  # kept in record.evaluations (judge prompts, verdicts)
-    cost_usd: float | None = None  # what producing this score cost (a judge call): evaluation cost
 
 
 class TaskInfo:
@@ -86,24 +81,34 @@ class ScorerSpec(BaseModel):
 
     # Whether the scorer calls a model (the judge): the suite awaits it after the answer is in.
     is_async: ClassVar[bool] = False
+    # The version of the scoring code, kept on every Score: raise it when the same answer would score differently.
+    version: ClassVar[str | None] = "1"
 
     def bind(self, task: TaskInfo) -> None:
         """Check the configuration against the task and prepare (compile, import, read files). Raise
         ValueError with a sentence saying what to change."""
 
-    def score(self, ctx: ScoreContext) -> ScoreResult:
-        """The record's score in 0..1 (None: unknown) with a one-line explanation. Every scorer family in
-        harness.scoring.builtin / judge / python_scorer defines it; the registry only builds those."""
+    def score(self, ctx: ScoreContext) -> Score | ScoreError:
+        """The record's score in 0..1 (None: unknown) with a one-line explanation, or a ScoreError. Every scorer
+        family in harness.scoring.builtin / judge / python_scorer defines it; the registry only builds those."""
         raise NotImplementedError(f"scorer {self.scorer!r} does not define score()")
 
-    def zero(self, expected: Any, why: str) -> ScoreResult:
-        """The score of a record without a usable answer (a failed call; a truncated, empty or refused answer):
-        0, since every record stays in the denominator."""
-        return ScoreResult(0.0, why)
+    def zero(self, expected: Any, why: str) -> Score:
+        """The score of a record without a usable answer (a truncated, empty or refused one): 0, since every
+        record stays in the denominator."""
+        return Score(0.0, why)
 
     def describe(self) -> str:
         """One phrase for the report: what this scorer measures."""
         return self.scorer
+
+    def code_version(self) -> str | None:
+        """What the Score's `version` says about the code that scored."""
+        return self.version
+
+    def stamp(self, result: Score | ScoreError) -> Score | ScoreError:
+        """The result with this scorer's family and version on it, as the record keeps it."""
+        return dataclasses.replace(result, scorer=self.scorer, version=self.code_version())
 
 
 class FieldMixin(BaseModel):

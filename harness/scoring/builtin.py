@@ -17,10 +17,10 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from harness.records import Score
 from harness.scoring.base import (
     FieldMixin,
     ScoreContext,
-    ScoreResult,
     ScorerSpec,
     TaskInfo,
     answer_field,
@@ -52,24 +52,24 @@ class Exact(FieldMixin, ScorerSpec):
         self.check_field(task)
         self._schema = task.field_schema(self.field) if self.field else task.schema
 
-    def score(self, ctx: ScoreContext) -> ScoreResult:
+    def score(self, ctx: ScoreContext) -> Score:
         if ctx.free_text:
             ok = bool(ctx.raw_text.strip()) and text_matches(ctx.raw_text, ctx.expected)
-            return ScoreResult(float(ok), "matches an acceptable answer" if ok else "matches no acceptable answer")
+            return Score(float(ok), "matches an acceptable answer" if ok else "matches no acceptable answer")
         exp = expected_field(ctx, self.field) if self.field else ctx.expected
         if missing(exp):
-            return ScoreResult(None, f"the item's expected answer has no {self.field}")
+            return Score(None, f"the item's expected answer has no {self.field}")
         if not ctx.format_valid:
-            return ScoreResult(0.0, INVALID)
+            return Score(0.0, INVALID)
         got = answer_field(ctx, self.field) if self.field else ctx.answer
         if missing(got):
-            return ScoreResult(0.0, f"the answer has no {self.field}")
+            return Score(0.0, f"the answer has no {self.field}")
         if isinstance(exp, dict) and not self.field:
             props = (self._schema or {}).get("properties") or {}
             ok = isinstance(got, dict) and all(k in got and values_equal(got[k], v, props.get(k)) for k, v in exp.items())
         else:
             ok = values_equal(got, exp, self._schema)
-        return ScoreResult(float(ok), "equal" if ok else f"{_short(got)} != {_short(exp)}")
+        return Score(float(ok), "equal" if ok else f"{_short(got)} != {_short(exp)}")
 
     def describe(self) -> str:
         return f"exact match of {self.field}" if self.field else "exact / normalised match"
@@ -90,19 +90,19 @@ class Partial(ScorerSpec):
                 raise ValueError(f"field {f!r} is not in output_schema")
         self._props = (task.schema or {}).get("properties") or {}
 
-    def score(self, ctx: ScoreContext) -> ScoreResult:
+    def score(self, ctx: ScoreContext) -> Score:
         if not isinstance(ctx.expected, dict):
-            return ScoreResult(None, "the expected answer is not a JSON object")
+            return Score(None, "the expected answer is not a JSON object")
         names = self.fields or list(ctx.expected)
         names = [n for n in names if n in ctx.expected]
         if not names:
-            return ScoreResult(None, "the expected answer has none of the fields")
+            return Score(None, "the expected answer has none of the fields")
         if not ctx.format_valid or not isinstance(ctx.answer, dict):
-            return ScoreResult(0.0, INVALID)
+            return Score(0.0, INVALID)
         right = [n for n in names if n in ctx.answer and values_equal(ctx.answer[n], ctx.expected[n], self._props.get(n))]
         wrong = [n for n in names if n not in right]
         why = f"{len(right)} of {len(names)} fields right" + (f"; wrong: {', '.join(wrong)}" if wrong else "")
-        return ScoreResult(len(right) / len(names), why)
+        return Score(len(right) / len(names), why)
 
     def describe(self) -> str:
         return "per-field partial credit" + (f" ({', '.join(self.fields)})" if self.fields else "")
@@ -124,19 +124,19 @@ class F1(FieldMixin, ScorerSpec):
         if sch is not None and sch.get("type") not in (None, "array") and "array" not in (sch.get("type") or []):
             raise ValueError(f"f1 scores an array field; {self.field!r} is of type {sch.get('type')!r}")
 
-    def zero(self, expected: Any, why: str) -> ScoreResult:
+    def zero(self, expected: Any, why: str) -> Score:
         exp = get_path(expected, self.field or "")
         n = 0 if missing(exp) or exp is None else len({_label_key(v) for v in (exp if isinstance(exp, list) else [exp])})
-        return ScoreResult(0.0, why, {"tp": 0, "fp": 0, "fn": n})
+        return Score(0.0, why, {"tp": 0, "fp": 0, "fn": n})
 
-    def score(self, ctx: ScoreContext) -> ScoreResult:
+    def score(self, ctx: ScoreContext) -> Score:
         assert self.field is not None
         exp = expected_field(ctx, self.field)
         if missing(exp):
-            return ScoreResult(None, f"the item's expected answer has no {self.field}")
+            return Score(None, f"the item's expected answer has no {self.field}")
         exp_set = {_label_key(v) for v in (exp if isinstance(exp, list) else [] if exp is None else [exp])}
         if not ctx.format_valid:
-            return ScoreResult(0.0, INVALID, {"tp": 0, "fp": 0, "fn": len(exp_set)})
+            return Score(0.0, INVALID, {"tp": 0, "fp": 0, "fn": len(exp_set)})
         got = answer_field(ctx, self.field)
         got_list = [] if missing(got) or got is None else (got if isinstance(got, list) else [got])
         got_set = {_label_key(v) for v in got_list}
@@ -147,7 +147,7 @@ class F1(FieldMixin, ScorerSpec):
             parts.append("extra: " + ", ".join(sorted(got_set - exp_set)))
         if exp_set - got_set:
             parts.append("missed: " + ", ".join(sorted(exp_set - got_set)))
-        return ScoreResult(f1, "; ".join(parts), {"tp": tp, "fp": fp, "fn": fn})
+        return Score(f1, "; ".join(parts), {"tp": tp, "fp": fp, "fn": fn})
 
     def describe(self) -> str:
         return f"multi-label F1 of {self.field}"
@@ -209,29 +209,29 @@ class Number(FieldMixin, ScorerSpec):
         got = answer_field(ctx, self.field)
         return (None, False) if missing(got) else (got, True)
 
-    def score(self, ctx: ScoreContext) -> ScoreResult:
+    def score(self, ctx: ScoreContext) -> Score:
         exp = expected_field(ctx, self.field) if self.field else ctx.expected
         if missing(exp):
-            return ScoreResult(None, f"the item's expected answer has no {self.field}")
+            return Score(None, f"the item's expected answer has no {self.field}")
         if not ctx.free_text and not ctx.format_valid:
-            return ScoreResult(0.0, INVALID)
+            return Score(0.0, INVALID)
         got, present = self._answer(ctx)
         if not present:
-            return ScoreResult(0.0, "no number in the answer" if ctx.free_text else f"the answer has no {self.field}")
+            return Score(0.0, "no number in the answer" if ctx.free_text else f"the answer has no {self.field}")
         exps = exp if (ctx.free_text and isinstance(exp, list)) else [exp]
         if all(e is None for e in exps):
-            return ScoreResult(float(got is None), "null expected" + (", null given" if got is None else
+            return Score(float(got is None), "null expected" + (", null given" if got is None else
                                                                        f", {_short(got)} given"))
         target = [to_number(e) for e in exps]
         if all(t is None for t in target):
-            return ScoreResult(None, f"the expected value {_short(exp)} is not a number")
+            return Score(None, f"the expected value {_short(exp)} is not a number")
         value = to_number(got)
         if value is None:
-            return ScoreResult(0.0, f"{_short(got) if got is not None else 'null'} is not a number")
+            return Score(0.0, f"{_short(got) if got is not None else 'null'} is not a number")
         best = min((abs(value - t), t) for t in target if t is not None)
         allowed = self.tolerance * abs(best[1]) if self.relative else self.tolerance
         ok = best[0] <= allowed + 1e-9 * max(1.0, abs(best[1]))
-        return ScoreResult(float(ok), f"{value:g} vs expected {best[1]:g} (off by {best[0]:g}, "
+        return Score(float(ok), f"{value:g} vs expected {best[1]:g} (off by {best[0]:g}, "
                                       f"tolerance {allowed:g})")
 
     def describe(self) -> str:
@@ -277,29 +277,29 @@ class Contains(FieldMixin, ScorerSpec):
         for t in self.templates:
             check_template(t)
 
-    def score(self, ctx: ScoreContext) -> ScoreResult:
+    def score(self, ctx: ScoreContext) -> Score:
         needles: list[str] = []
         for t in self.templates:
             texts = expand_template(t, ctx.item)
             if texts is None:
-                return ScoreResult(None, f"the item has no value for {t!r}")
+                return Score(None, f"the item has no value for {t!r}")
             needles += [x for x in texts if x.strip()]
         if not needles:
-            return ScoreResult(None, "no texts to look for on this item")
+            return Score(None, "no texts to look for on this item")
         text = answer_text(ctx, self.field)
         if text is None:
-            return ScoreResult(0.0, INVALID if not ctx.format_valid else f"the answer has no {self.field}")
+            return Score(0.0, INVALID if not ctx.format_valid else f"the answer has no {self.field}")
         hay = _text_key(text, self.ignore_case)
         found = [n for n in needles if _text_key(n, self.ignore_case).strip() in hay]
         lost = [n for n in needles if n not in found]
         if self.mode == "any":
-            return ScoreResult(float(bool(found)), f"found {_short(found[0])!r}" if found else
+            return Score(float(bool(found)), f"found {_short(found[0])!r}" if found else
                                f"none of {len(needles)} found")
         if self.mode == "none":
-            return ScoreResult(float(not found), f"found {_short(found[0])!r}" if found else "none found")
+            return Score(float(not found), f"found {_short(found[0])!r}" if found else "none found")
         why = f"{len(found)} of {len(needles)} found" + (f"; missing: {'; '.join(_short(x, 40) for x in lost)}"
                                                          if lost else "")
-        return ScoreResult(len(found) / len(needles), why)
+        return Score(len(found) / len(needles), why)
 
     def describe(self) -> str:
         return f"contains {self.mode} of {', '.join(self.templates)}"
@@ -325,15 +325,15 @@ class Regex(FieldMixin, ScorerSpec):
         except re.error as exc:
             raise ValueError(f"pattern {self.pattern!r} is not a valid regular expression: {exc}") from None
 
-    def score(self, ctx: ScoreContext) -> ScoreResult:
+    def score(self, ctx: ScoreContext) -> Score:
         assert self._compiled is not None
         text = answer_text(ctx, self.field)
         if text is None:
-            return ScoreResult(0.0, INVALID if not ctx.format_valid else f"the answer has no {self.field}")
+            return Score(0.0, INVALID if not ctx.format_valid else f"the answer has no {self.field}")
         m = self._compiled.fullmatch(text) if self.full else self._compiled.search(text)
         ok = (m is None) if self.negate else (m is not None)
         seen = f"matched {_short(m.group(0), 40)!r}" if m is not None else "no match"
-        return ScoreResult(float(ok), seen)
+        return Score(float(ok), seen)
 
     def describe(self) -> str:
         return f"{'does not match' if self.negate else 'matches'} /{self.pattern}/"
@@ -381,19 +381,19 @@ class Similarity(FieldMixin, ScorerSpec):
             self.warm([text])
         return self._vectors[text]
 
-    def score(self, ctx: ScoreContext) -> ScoreResult:
+    def score(self, ctx: ScoreContext) -> Score:
         refs = self.references(ctx)
         if not refs:
-            return ScoreResult(None, "no reference text for this item")
+            return Score(None, "no reference text for this item")
         text = answer_text(ctx, self.field)
         if text is None or not text.strip():
-            return ScoreResult(0.0, "no answer text" if ctx.format_valid else INVALID)
+            return Score(0.0, "no answer text" if ctx.format_valid else INVALID)
         vec = self._vec(text)
         cos = max(float(vec @ self._vec(r)) for r in refs)
         if self.threshold is None:
-            return ScoreResult(min(1.0, max(0.0, cos)), f"cosine {cos:.3f}")
+            return Score(min(1.0, max(0.0, cos)), f"cosine {cos:.3f}")
         ok = cos >= self.threshold
-        return ScoreResult(float(ok), f"cosine {cos:.3f} {'>=' if ok else '<'} {self.threshold:g}")
+        return Score(float(ok), f"cosine {cos:.3f} {'>=' if ok else '<'} {self.threshold:g}")
 
     def describe(self) -> str:
         tail = f" >= {self.threshold:g}" if self.threshold is not None else ""

@@ -14,11 +14,12 @@ Method, and why:
   Temperature 0, the run's seed.
 - The call goes through the same client (retries, Retry-After) and the same response cache as the variants'
   calls: a re-run re-grades nothing it graded before. The prompt, the raw verdict, usage and cost are kept in the
-  record (`record.evaluations[name]`).
-- Its cost is *evaluation* cost (`record.eval_cost_usd`, the summary's `eval_cost_usd`): what it costs to
-  measure, never part of what a variant costs per request.
-- A judge that fails (no answer after retries, a verdict that is not JSON, a score off the scale) leaves the
-  score unknown (None) with the reason: unknown is not 0, and is counted apart.
+  score's `detail` (`record.scores[name].detail`).
+- Its cost is *evaluation* cost (the score's `cost_usd`, summed in `record.eval_cost_usd` and the summary's
+  `eval_cost_usd`): what it costs to measure, never part of what a variant costs per request.
+- A judge that fails (no answer after retries, a verdict that is not JSON, a score off the scale) is a
+  `ScoreError` with the reason (`record.score_errors[name]`), never a score: unknown is not 0, and is counted
+  apart. Without a judge model (or an unreachable one) the score is unknown (a Score whose value is None).
 - Score: an integer or number on `scale: [lo, hi]` (default [0, 1], i.e. fail/pass; a boolean is 0/1), mapped
   to 0..1 as (score - lo) / (hi - lo).
 - Judge–human agreement: items may carry a person's score of an answer (`human:`; see
@@ -38,8 +39,8 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr, model_validator
 
 from harness.errors import not_utf8_message
-from harness.records import CallError, Completion, EvalItem, HumanLabel, Usage
-from harness.scoring.base import ScoreContext, ScoreResult, ScorerSpec, TaskInfo
+from harness.records import CallError, Completion, EvalItem, HumanLabel, Score, ScoreError, Usage
+from harness.scoring.base import ScoreContext, ScorerSpec, TaskInfo
 from harness.scoring.scorers import acceptable_texts, extract_json
 
 VERDICT_SCHEMA: dict[str, Any] = {
@@ -90,7 +91,7 @@ class Judge(ScorerSpec):
     def describe(self) -> str:
         return f"LLM judge, rubric {self.rubric}, scale {self.scale[0]:g}-{self.scale[1]:g}"
 
-    def score(self, ctx: ScoreContext) -> ScoreResult:  # the suite awaits ascore instead
+    def score(self, ctx: ScoreContext) -> Score:  # the suite awaits ascore instead
         raise TypeError("the judge scorer is asynchronous: use ascore")
 
     # -- prompt and verdict ----------------------------------------------------------------------------------
@@ -145,14 +146,15 @@ class Judge(ScorerSpec):
         lo, hi = self.scale
         return (raw - lo) / (hi - lo)
 
-    async def ascore(self, ctx: ScoreContext, runtime: JudgeRuntime | None) -> ScoreResult:
+    async def ascore(self, ctx: ScoreContext, runtime: JudgeRuntime | None) -> Score | ScoreError:
         return await self.grade(ctx.item, ctx.input_text, ctx.raw_text, runtime)
 
-    async def grade(self, item: EvalItem, input_text: str, answer: str, runtime: JudgeRuntime | None) -> ScoreResult:
+    async def grade(self, item: EvalItem, input_text: str, answer: str,
+                    runtime: JudgeRuntime | None) -> Score | ScoreError:
         if runtime is None:
-            return ScoreResult(None, NO_JUDGE)
+            return Score(None, NO_JUDGE)
         if runtime.unavailable:
-            return ScoreResult(None, f"judge {runtime.model} unavailable: {runtime.unavailable}")
+            return Score(None, f"judge {runtime.model} unavailable: {runtime.unavailable}")
         messages = self.messages(input_text, answer, self.reference_text(item))
         call = await runtime.ask(messages)
         cut: JudgeCall | None = None
@@ -171,20 +173,20 @@ class Judge(ScorerSpec):
                                  "verdict_text": cut.text, "cost_usd": cut.cost_usd}
         if call.error is not None:
             detail["error"] = call.error
-            return ScoreResult(None, f"judge failed: {call.error}", detail, cost)
+            return ScoreError(f"judge failed: {call.error}", detail, cost)
         if call.finish_reason == "length":  # the retry was cut off too
             budget = call.request.get("max_tokens") or call.request.get("max_completion_tokens")
             detail["error"] = f"verdict cut off at max_tokens={budget}"
-            return ScoreResult(None, f"judge verdict cut off at max_tokens={budget} (also after one retry with a "
-                                     "larger budget): raise judge.max_tokens", detail, cost)
+            return ScoreError(f"judge verdict cut off at max_tokens={budget} (also after one retry with a larger "
+                              "budget): raise judge.max_tokens", detail, cost)
         try:
             raw, reasoning = self.parse_verdict(call.text or "")
         except ValueError as exc:
             detail["error"] = str(exc)
-            return ScoreResult(None, f"judge verdict unusable: {exc}", detail, cost)
+            return ScoreError(f"judge verdict unusable: {exc}", detail, cost)
         detail["score_raw"] = raw
         detail["reasoning"] = reasoning
-        return ScoreResult(self.normalise(raw), f"{raw:g}/{self.scale[1]:g}: {reasoning}", detail, cost)
+        return Score(self.normalise(raw), f"{raw:g}/{self.scale[1]:g}: {reasoning}", detail, cost)
 
 
 def fence(answer: str) -> str:
@@ -350,9 +352,12 @@ async def calibrate(judges: list[Judge], items: list[EvalItem], render_input: An
 
     async def one(j: Judge, item: EvalItem, answer: str, human: float) -> dict[str, Any]:
         result = await j.grade(item, render_input(item), answer, runtime)
+        failed = isinstance(result, ScoreError)
         return {"scorer": j.name, "item_id": item.id, "judge_model": runtime.model, "answer": answer,
-                "human": human, "judge_raw": result.detail.get("score_raw"), "judge_score": result.value,
-                "why": result.why, "cost_usd": result.cost_usd, "cache_hit": result.detail.get("cache_hit"),
+                "human": human, "judge_raw": result.detail.get("score_raw"),
+                "judge_score": None if failed else result.value,
+                "why": result.error if failed else result.explanation, "cost_usd": result.cost_usd,
+                "cache_hit": result.detail.get("cache_hit"),
                 "request": result.detail.get("request"), "verdict_text": result.detail.get("verdict_text")}
 
     return list(await asyncio.gather(*(one(*job) for job in jobs)))

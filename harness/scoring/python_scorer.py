@@ -32,7 +32,8 @@ from pydantic import Field, PrivateAttr
 
 from harness.data.scorer_modules import module_file
 from harness.errors import HarnessError
-from harness.scoring.base import ScoreContext, ScoreResult, ScorerSpec, TaskInfo
+from harness.records import Score
+from harness.scoring.base import ScoreContext, ScorerSpec, TaskInfo
 
 
 def _load_module(folder: Path, module: str) -> ModuleType:
@@ -60,6 +61,7 @@ class Python(ScorerSpec):
     scorer: Literal["python"]
     function: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     _fn: Callable[..., Any] | None = PrivateAttr(default=None)
+    _source: str | None = PrivateAttr(default=None)
 
     def bind(self, task: TaskInfo) -> None:
         module, func = self.function.split(":")
@@ -72,8 +74,9 @@ class Python(ScorerSpec):
         if not callable(fn):
             raise ValueError(f"{module!r} has no function {func!r}")
         self._fn = fn
+        self._source = _source_hash(getattr(mod, "__file__", None))
 
-    def score(self, ctx: ScoreContext) -> ScoreResult:
+    def score(self, ctx: ScoreContext) -> Score:
         assert self._fn is not None
         where = f"scorer {self.name!r} ({self.function}) on item {ctx.item.id!r}"
         answer = ctx.answer if (ctx.free_text or ctx.format_valid) else None
@@ -86,18 +89,29 @@ class Python(ScorerSpec):
     def describe(self) -> str:
         return f"python {self.function}"
 
+    def code_version(self) -> str | None:
+        """The user's code is its own version: the hash of its module's file (None without one)."""
+        return self._source
 
-def to_result(out: Any, where: str) -> ScoreResult:
-    """bool | float | (float, str) | None -> ScoreResult; anything else is the scorer's bug."""
+
+def _source_hash(path: str | None) -> str | None:
+    try:
+        return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12] if path else None
+    except OSError:
+        return None
+
+
+def to_result(out: Any, where: str) -> Score:
+    """bool | float | (float, str) | None -> Score; anything else is the scorer's bug."""
     why = ""
     if isinstance(out, tuple):
         if len(out) != 2 or not isinstance(out[1], str):
             raise HarnessError(f"{where} returned {out!r}; a tuple must be (score, explanation)")
         out, why = out
     if out is None:
-        return ScoreResult(None, why or "the scorer could not tell")
+        return Score(None, why or "the scorer could not tell")
     if isinstance(out, bool):
-        return ScoreResult(float(out), why)
+        return Score(float(out), why)
     if isinstance(out, int | float) and math.isfinite(out) and 0 <= out <= 1:
-        return ScoreResult(float(out), why)
+        return Score(float(out), why)
     raise HarnessError(f"{where} returned {out!r}; return a bool, a number in 0..1, or (number, explanation)")

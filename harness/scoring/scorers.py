@@ -5,6 +5,7 @@ macro-F1, latency, tokens, cost. The named scorers of a task's `scoring:` list l
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 import jsonschema
 
 from harness.data.text import match_key
-from harness.records import Record
+from harness.records import Record, Score, ScoreError
 
 _decoder = json.JSONDecoder()
 
@@ -28,6 +29,30 @@ def extract_json(text: str) -> tuple[bool, Any]:
                 continue
             return True, value
     return False, None
+
+
+@dataclass(frozen=True)
+class Checks:
+    """The core checks of one answer; the record keeps each in its field of the same name (harness.records).
+
+    json_parsed / json_extractable / fields apply to JSON tasks only (None on a free-text task, so no table
+    shows it as "0% JSON"); fields is None too where the expected answer is not a JSON object."""
+
+    format_valid: bool
+    correct: bool
+    correct_lenient: bool
+    json_parsed: bool | None = None
+    json_extractable: bool | None = None
+    fields: dict[str, bool] | None = None
+
+    def invalid(self) -> Checks:
+        """The checks of an answer with an issue: format-invalid and wrong (lenient extraction is left as found)."""
+        wrong = {k: False for k in self.fields} if self.fields is not None else None
+        return dataclasses.replace(self, format_valid=False, correct=False, fields=wrong)
+
+    def write(self, rec: Record) -> None:
+        for f in dataclasses.fields(self):
+            setattr(rec, f.name, getattr(self, f.name))
 
 
 @dataclass
@@ -77,29 +102,27 @@ class Scorer:
             self._parsed[raw_text] = out
         return out
 
-    def score(self, raw_text: str, expected: Any) -> tuple[Any, dict[str, Any]]:
-        """Returns (parsed answer, scores). The parsed answer is the strict parse, else the extracted one
+    def score(self, raw_text: str, expected: Any) -> tuple[Any, Checks]:
+        """Returns (parsed answer, checks). The parsed answer is the strict parse, else the extracted one
         (the raw text for a free-text task). Callers get a fresh copy of the parsed value (the parse itself is
         shared between equal texts)."""
         if self.schema is None:
             return raw_text, text_scores(raw_text, expected)
         strict_ok, strict, format_valid, extract_ok, extracted, extracted_valid = self._parse(raw_text or "")
-        scores: dict[str, Any] = {
-            "json_parsed": strict_ok,
-            "format_valid": format_valid,
-            "json_extractable": extracted_valid,
-            "correct": format_valid and answers_equal(strict, expected, self.schema),
-            "correct_lenient": extract_ok and answers_equal(extracted, expected, self.schema),
-        }
+        fields = None
         if isinstance(expected, dict):
             answer = strict if format_valid else None
             props = self.schema.get("properties") or {}
-            scores["fields"] = {
+            fields = {
                 k: isinstance(answer, dict) and k in answer and values_equal(answer[k], v, props.get(k))
                 for k, v in expected.items()
             }
+        checks = Checks(format_valid=format_valid,
+                        correct=format_valid and answers_equal(strict, expected, self.schema),
+                        correct_lenient=extract_ok and answers_equal(extracted, expected, self.schema),
+                        json_parsed=strict_ok, json_extractable=extracted_valid, fields=fields)
         parsed = strict if strict_ok else (extracted if extract_ok else None)
-        return (copy.deepcopy(parsed) if isinstance(parsed, dict | list) else parsed), scores
+        return (copy.deepcopy(parsed) if isinstance(parsed, dict | list) else parsed), checks
 
 
 def acceptable_texts(expected: Any) -> list[str]:
@@ -119,12 +142,12 @@ def text_matches(answer: str | None, expected: Any) -> bool:
     return any(key == match_key(e) for e in acceptable_texts(expected))
 
 
-def text_scores(raw_text: str | None, expected: Any) -> dict[str, Any]:
-    """Core scores of a free-text answer. The JSON scores do not apply and are left out (None), so no table
+def text_scores(raw_text: str | None, expected: Any) -> Checks:
+    """Core checks of a free-text answer. The JSON checks do not apply and are left out (None), so no table
     shows a free-text task as "0% JSON"."""
     valid = bool((raw_text or "").strip())
     correct = valid and text_matches(raw_text, expected)
-    return {"format_valid": valid, "correct": correct, "correct_lenient": correct}
+    return Checks(format_valid=valid, correct=correct, correct_lenient=correct)
 
 
 def answer_issue(text: str | None, finish_reason: str | None, *, refusal: str | None = None,
@@ -142,15 +165,6 @@ def answer_issue(text: str | None, finish_reason: str | None, *, refusal: str | 
     if not (text or "").strip():
         return "empty answer"
     return None
-
-
-def mark_invalid(scores: dict[str, Any]) -> dict[str, Any]:
-    """Scores of an answer with an issue: format-invalid and wrong (lenient extraction is left as found)."""
-    scores["format_valid"] = False
-    scores["correct"] = False
-    if isinstance(scores.get("fields"), dict):
-        scores["fields"] = {k: False for k in scores["fields"]}
-    return scores
 
 
 def values_equal(a: Any, b: Any, schema: dict[str, Any] | None = None) -> bool:
@@ -217,12 +231,23 @@ def _mean(xs: list[float]) -> float | None:
 
 
 def primary_value(rec: Record) -> float | None:
-    """The record's primary score (harness.scoring.suite writes it; None = unknown); runs written before
-    primary scores existed fall back to exact match."""
-    if "primary" in rec.scores:
-        v = rec.scores["primary"]
-        return None if v is None else float(v)
-    return 1.0 if rec.scores.get("correct") else 0.0
+    """The record's primary score as every table reads it: what harness.scoring.suite wrote (None = unknown),
+    and 0 for a call that never answered (it is in the denominator). Runs written before primary scores
+    existed read exact match as their primary (harness.records.upgrade_layout)."""
+    if rec.error is not None:
+        return 0.0
+    return None if rec.primary is None else float(rec.primary)
+
+
+def named_value(rec: Record, name: str) -> float | None:
+    """A named scorer's value on a record: None where it is unknown, failed (a ScoreError) or absent."""
+    score = rec.scores.get(name)
+    return None if score is None else score.value
+
+
+def named_outcome(rec: Record, name: str) -> Score | ScoreError | None:
+    """A named scorer's Score or ScoreError on a record, or None."""
+    return rec.scores.get(name) or rec.score_errors.get(name)
 
 
 def _known_mean(values: list[float | None]) -> tuple[float | None, int]:
@@ -257,8 +282,8 @@ def summarize(records: list[Record], label_fields: dict[str, list[Any]], expecte
         "truncated": sum(1 for r in answered if r.finish_reason == "length"),
     }
 
-    def share(key: str, among: list[Record] = records) -> float | None:
-        return sum(1 for r in among if r.scores.get(key)) / len(among) if among else None
+    def share(check: str, among: list[Record] = records) -> float | None:
+        return sum(1 for r in among if getattr(r, check)) / len(among) if among else None
 
     scoring = scoring or {}
     primary = scoring.get("primary") or "exact"
@@ -266,7 +291,7 @@ def summarize(records: list[Record], label_fields: dict[str, list[Any]], expecte
     row["format_valid"] = share("format_valid")
     # A free-text task has no JSON to extract: the column stays empty rather than reading 0%.
     row["json_extractable"] = (share("json_extractable")
-                               if any("json_extractable" in r.scores for r in answered) or not answered else None)
+                               if any(r.json_extractable is not None for r in answered) or not answered else None)
     row["accuracy"], row["accuracy_unknown"] = _known_mean([primary_value(r) for r in records])
     row["accuracy_lenient"] = share("correct_lenient")
     row["accuracy_answered"] = _known_mean([primary_value(r) for r in answered])[0] if answered else None
@@ -279,17 +304,18 @@ def summarize(records: list[Record], label_fields: dict[str, list[Any]], expecte
             exp = expected.get(r.item_id)
             if not isinstance(exp, dict) or f not in exp:
                 continue
-            pred = r.parsed.get(f) if (r.scores.get("format_valid") and isinstance(r.parsed, dict)) else None
+            pred = r.parsed.get(f) if (r.format_valid and isinstance(r.parsed, dict)) else None
             pairs.append((exp[f], pred))
         row[f"macro_f1_{f}"] = macro_f1(pairs)
-    row.update(_named_scores(records, scoring))
+    names = _scorer_names(records, scoring)
+    row.update(_named_scores(records, scoring, names))
     row.update(_latency_tokens(records, answered))
     row.update(_costs(answered))
-    row.update(_eval_costs(records))
-    retr = [r for r in records if "recall_at_k" in r.scores]
+    row.update(_eval_costs(records, names))
+    retr = [r.retrieval for r in records if r.retrieval is not None]
     if retr:
-        row["recall_at_k"] = _mean([r.scores["recall_at_k"] for r in retr])
-        row["mrr"] = _mean([r.scores["mrr"] for r in retr])
+        row["recall_at_k"] = _mean([m.recall_at_k for m in retr if m.recall_at_k is not None])
+        row["mrr"] = _mean([m.mrr for m in retr if m.mrr is not None])
     row.update(bad_answer_counts(answered))
     return row
 
@@ -303,18 +329,18 @@ def bad_answer_counts(answered: list[Record]) -> dict[str, int]:
         "refused": sum(1 for i in issues if i.startswith("refused")),
         "empty_answers": sum(1 for i in issues if i == "empty answer"),
         "content_filtered": sum(1 for r in answered if r.finish_reason == "content_filter"),
-        "unparseable": sum(1 for r in answered if not r.answer_issue and not r.scores.get("format_valid")),
+        "unparseable": sum(1 for r in answered if not r.answer_issue and not r.format_valid),
     }
 
 
 def _field_accuracy(records: list[Record], answered: list[Record]) -> dict[str, Any]:
     """acc_<field>: the share right among the records whose expected answer has that field (an optional field
     expected by 9 of 30 items is scored over those 9; an unanswered one of them counts as wrong)."""
-    fields = sorted({f for r in answered for f in (r.scores.get("fields") or {})})
+    fields = sorted({f for r in answered for f in (r.fields or {})})
     out: dict[str, Any] = {}
     for f in fields:
         expecting = [r for r in records if isinstance(r.expected, dict) and f in r.expected]
-        right = sum(1 for r in expecting if r.error is None and (r.scores.get("fields") or {}).get(f))
+        right = sum(1 for r in expecting if r.error is None and (r.fields or {}).get(f))
         out[f"acc_{f}"] = right / len(expecting) if expecting else None
     return out
 
@@ -350,17 +376,28 @@ def _costs(answered: list[Record]) -> dict[str, Any]:
     }
 
 
-def _named_scores(records: list[Record], scoring: dict[str, Any]) -> dict[str, Any]:
+def _scorer_names(records: list[Record], scoring: dict[str, Any]) -> list[str]:
+    """The named scorers: the manifest's, in its order, then any other a record holds."""
+    specs = [s["name"] for s in scoring.get("scorers") or []]
+    seen = dict.fromkeys(k for r in records for k in (*r.scores, *r.score_errors))
+    return specs + [n for n in seen if n not in specs]
+
+
+def _detail(rec: Record, name: str) -> dict[str, Any]:
+    outcome = named_outcome(rec, name)
+    return outcome.detail if outcome is not None else {}
+
+
+def _named_scores(records: list[Record], scoring: dict[str, Any], names: list[str]) -> dict[str, Any]:
     """score_<name> per named scorer. A record without an answer (error) keeps no scores and counts as 0 here,
-    on every score: every record is in the denominator."""
+    on every score: every record is in the denominator; a scorer that failed (ScoreError) counts as unknown."""
     specs = {s["name"]: s for s in scoring.get("scorers") or []}
-    names = list(specs) + [n for n in dict.fromkeys(k for r in records for k in r.explanations) if n not in specs]
     row: dict[str, Any] = {}
     for name in names:
-        values = [0.0 if r.error is not None else r.scores.get(name) for r in records]
+        values = [0.0 if r.error is not None else named_value(r, name) for r in records]
         row[f"score_{name}"], row[f"score_{name}_unknown"] = _known_mean(values)
         spec = specs.get(name) or {}
-        counts = [r.evaluations.get(name) or {} for r in records]
+        counts = [_detail(r, name) for r in records]
         if spec.get("scorer") == "f1" or any("tp" in c for c in counts):  # micro F1 over pooled label decisions
             tp, fp, fn = (sum(int(c.get(k) or 0) for c in counts) for k in ("tp", "fp", "fn"))
             fn += sum(_label_count(r.expected, spec.get("field")) for r in records if r.error is not None)
@@ -378,10 +415,10 @@ def _label_count(expected: Any, field: str | None) -> int:
     return len({json.dumps(v, sort_keys=True) for v in (value if isinstance(value, list) else [value])})
 
 
-def _eval_costs(records: list[Record]) -> dict[str, Any]:
+def _eval_costs(records: list[Record], names: list[str]) -> dict[str, Any]:
     """Evaluation cost: what the model-graded scorers' calls cost (priced like any call, cache hits included,
-    as the variants' are), apart from the variants' own cost."""
-    calls = [e for r in records for e in r.evaluations.values() if isinstance(e, dict) and e.get("request")]
+    as the variants' are), apart from the variants' own cost. A call's detail keeps its cost and count."""
+    calls = [e for r in records for e in (_detail(r, n) for n in names) if e.get("request")]
     if not calls:
         return {}
     costs = [e.get("cost_usd") for e in calls]

@@ -2,18 +2,19 @@
 primary score (`primary:`), applied to one record.
 
 Where each value goes:
-- `record.scores[name]`: the named scorer's value in 0..1, or None (unknown);
-- `record.explanations[name]`: why; `record.evaluations[name]`: what a model-graded scorer asked and got back;
-- `record.scores["primary"]`: the value of the primary score, which the tables, the statistics and the gate
-  read as "accuracy" (so they need not know the task: a run folder stays self-describing);
+- `record.format_valid`, `.correct`, `.fields`, ... (harness.scoring.scorers.Checks): the core checks;
+- `record.scores[name]`: the named scorer's `Score` (value in 0..1 or None: unknown; why; what a model-graded
+  scorer asked and got back in `detail`; its cost), or `record.score_errors[name]` where the scorer failed;
+- `record.primary`: the value of the primary score, which the tables, the statistics and the gate read as
+  "accuracy" (so they need not know the task: a run folder stays self-describing);
 - `record.eval_cost_usd`: what the scoring cost (judge calls).
 
 The rule "every record is in the denominator" holds for every score: an answer with an issue (truncated,
 empty, refused) scores 0 on every scorer, as it is wrong on the core score; an errored call (no answer) is not
 scored at all (its record keeps no scores) and the summary counts it as 0 on every score.
 Only a scorer that cannot tell (a judge that failed, an item without the value a scorer needs) leaves a score
-unknown. A built-in scorer that raises (a bug) is recorded as unknown with the error; a user's python scorer
-that raises stops the run (HarnessError, exit 2), since its numbers would be wrong everywhere.
+unknown. A built-in scorer that raises (a bug) is recorded as a ScoreError (unknown in the tables); a user's
+python scorer that raises stops the run (HarnessError, exit 2), since its numbers would be wrong everywhere.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.records import EvalItem, Record
-from harness.scoring.base import ScoreContext, ScoreResult, ScorerSpec
-from harness.scoring.scorers import Scorer, mark_invalid, primary_value  # noqa: F401  (re-exported)
+from harness.records import EvalItem, Record, Score, ScoreError
+from harness.scoring.base import ScoreContext, ScorerSpec
+from harness.scoring.scorers import Scorer, named_value
 
 DEFAULT_PRIMARY = "exact"
 
@@ -68,25 +69,27 @@ class TaskScoring:
     # -- one record ----------------------------------------------------------------------------------------
     def context(self, rec: Record, item: EvalItem) -> ScoreContext:
         return ScoreContext(item=item, raw_text=rec.raw_text or "", answer=rec.parsed,
-                            format_valid=bool(rec.scores.get("format_valid")), free_text=self.free_text,
+                            format_valid=bool(rec.format_valid), free_text=self.free_text,
                             input_text=self.render_input(item))
 
     def score_answer(self, rec: Record, item: EvalItem, text: str, issue: str | None) -> None:
         """Core scores and every synchronous scorer; a model-graded scorer waits for `finish`."""
-        rec.parsed, rec.scores = self.core.score(text, item.expected)
+        rec.parsed, checks = self.core.score(text, item.expected)
         if issue is not None:
             rec.answer_issue = issue
-            mark_invalid(rec.scores)
+            checks = checks.invalid()
+        checks.write(rec)
         ctx = self.context(rec, item) if issue is None else None
         for sc in self.scorers:
             if issue is not None:
-                _write(rec, sc.name, sc.zero(item.expected, f"bad answer ({issue}): wrong on every score"))
+                _write(rec, sc.name, sc.stamp(sc.zero(item.expected, f"bad answer ({issue}): wrong on every score")))
             elif not sc.is_async:
-                _write(rec, sc.name, _safe_score(sc, ctx))
+                _write(rec, sc.name, sc.stamp(_safe_score(sc, ctx)))
         self.set_primary(rec)
 
     def needs_finish(self, rec: Record) -> bool:
-        return rec.error is None and rec.answer_issue is None and any(sc.name not in rec.scores for sc in self.judges())
+        return rec.error is None and rec.answer_issue is None and any(
+            sc.name not in rec.scores and sc.name not in rec.score_errors for sc in self.judges())
 
     async def finish(self, rec: Record, item: EvalItem, runtime: Any) -> None:
         """The model-graded scorers (the judge), after the answer is in."""
@@ -99,15 +102,15 @@ class TaskScoring:
             except HarnessError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a failed evaluator is a recorded unknown, not a crash
-                result = ScoreResult(None, f"scorer error: {type(exc).__name__}: {exc}")
-            _write(rec, sc.name, result)
+                result = ScoreError(f"scorer error: {type(exc).__name__}: {exc}")
+            _write(rec, sc.name, sc.stamp(result))
         self.set_primary(rec)
 
     def set_primary(self, rec: Record) -> None:
         if self.primary == DEFAULT_PRIMARY:
-            rec.scores["primary"] = 1.0 if rec.scores.get("correct") else 0.0
+            rec.primary = 1.0 if rec.correct else 0.0
         else:
-            rec.scores["primary"] = rec.scores.get(self.primary)
+            rec.primary = named_value(rec, self.primary)
 
     def warm(self, texts: list[str], items: list[EvalItem]) -> None:
         """Batch what batches well before scoring many records at once (embeddings for similarity)."""
@@ -122,24 +125,27 @@ class TaskScoring:
             warm([t for t in texts if t and t.strip()] + refs)
 
 
-def _safe_score(sc: ScorerSpec, ctx: ScoreContext | None) -> ScoreResult:
+def _safe_score(sc: ScorerSpec, ctx: ScoreContext | None) -> Score | ScoreError:
     assert ctx is not None
     try:
         result = sc.score(ctx)
     except HarnessError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a built-in scorer's bug is recorded as unknown, not a crash
-        return ScoreResult(None, f"scorer error: {type(exc).__name__}: {exc}")
-    if result.value is not None and not 0.0 <= result.value <= 1.0:
-        return ScoreResult(None, f"scorer returned {result.value!r}, outside 0..1")
+    except Exception as exc:  # noqa: BLE001 - a built-in scorer's bug is recorded as a failure, not a crash
+        return ScoreError(f"scorer error: {type(exc).__name__}: {exc}")
+    if isinstance(result, Score) and result.value is not None and not 0.0 <= result.value <= 1.0:
+        return ScoreError(f"scorer returned {result.value!r}, outside 0..1", result.detail, result.cost_usd)
     return result
 
 
-def _write(rec: Record, name: str, result: ScoreResult) -> None:
-    rec.scores[name] = result.value
-    rec.explanations[name] = result.why
-    if result.detail:
-        rec.evaluations[name] = result.detail
+def _write(rec: Record, name: str, result: Score | ScoreError) -> None:
+    """Keep one scorer's (stamped) result in the record's place for it; its cost is evaluation cost."""
+    if isinstance(result, ScoreError):
+        rec.score_errors[name] = result
+        rec.scores.pop(name, None)
+    else:
+        rec.scores[name] = result
+        rec.score_errors.pop(name, None)
     if result.cost_usd is not None:
         rec.eval_cost_usd = (rec.eval_cost_usd or 0.0) + result.cost_usd
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.records import Record
+from harness.records import Record, upgrade_layout
 from harness.runner.folder import RECORDS, load_manifest
 from harness.runner.record_line import parse_record_line
 
@@ -57,34 +57,31 @@ def _num(x: Any) -> float | None:
 
 
 def primary_score(data: dict[str, Any]) -> float | None:
-    """The record's primary score as the tables and the gate read it (harness.analysis.stats)."""
+    """The record's primary score as the tables and the gate read it (harness.scoring.scorers.primary_value),
+    from a record line in either layout (harness.records.upgrade_layout)."""
     if data.get("error") is not None:
         return 0.0
-    scores = data.get("scores") or {}
-    if "primary" in scores:
-        return _num(scores["primary"])
-    return 1.0 if scores.get("correct") else 0.0
+    return _num(upgrade_layout(data).get("primary"))
 
 
-def _unknown(scores: dict[str, Any]) -> bool:
-    """Whether any score (or any per-field score) is unknown."""
-    for v in scores.values():
-        if v is None or (type(v) is dict and None in v.values()):
-            return True
-    return False
+def _unknown(data: dict[str, Any]) -> bool:
+    """Whether the primary score or any named score is unknown (or its scorer failed)."""
+    named = (data.get("scores") or {}).values()
+    return (_num(data.get("primary")) is None or bool(data.get("score_errors"))
+            or any(not isinstance(s, dict) or _num(s.get("value")) is None for s in named))
 
 
 def cell_of(data: dict[str, Any], offset: int, interned: dict[Any, Any]) -> Cell:
-    scores = data.get("scores") or {}
+    data = upgrade_layout(data)  # a line of a run written before the typed score
     flags = 0
     if data.get("error") is not None:
         flags |= ERROR
     else:
-        if not scores.get("format_valid", True):
+        if data.get("format_valid") is False:
             flags |= INVALID
         if data.get("answer_issue"):
             flags |= ISSUE
-        if _unknown(scores):
+        if _unknown(data):
             flags |= UNKNOWN
     if data.get("cache_hit"):
         flags |= CACHE

@@ -9,7 +9,7 @@ import math
 import re
 from typing import Any
 
-from harness.records import Record
+from harness.records import CORE_CHECKS, Record
 from harness.view.data import PASSAGES, PASSAGES_END
 
 # Request keys shown as the call's settings (the messages are shown apart, the schema is the task's).
@@ -85,26 +85,34 @@ def split_messages(messages: list[Any], shot_ids: list[str] | None,
     return out
 
 
+def _named(rec: Record) -> list[tuple[str, Any, str, dict[str, Any]]]:
+    """(name, value, explanation, detail) of every named scorer; a failed one has no value and says why."""
+    out = [(n, s.value, s.explanation, s.detail) for n, s in rec.scores.items()]
+    return out + [(n, None, e.error, e.detail) for n, e in rec.score_errors.items()]
+
+
 def _scores(rec: Record) -> list[dict[str, Any]]:
-    rows = []
-    for name, value in rec.scores.items():
-        if isinstance(value, dict):
-            rows += [{"name": f"{name}.{k}", "value": clean(v), "explanation": ""} for k, v in value.items()]
-        else:
-            rows.append({"name": name, "value": clean(value), "explanation": rec.explanations.get(name, "")})
-    known = {r["name"] for r in rows}
-    rows += [{"name": n, "value": None, "explanation": why} for n, why in rec.explanations.items() if n not in known]
+    def row(name: str, value: Any, why: str = "") -> dict[str, Any]:
+        return {"name": name, "value": clean(value), "explanation": why}
+
+    rows = [row(k, getattr(rec, k)) for k in CORE_CHECKS if getattr(rec, k) is not None]
+    rows += [row(f"fields.{k}", v) for k, v in (rec.fields or {}).items()]
+    rows += [row(name, value, why) for name, value, why, _ in _named(rec)]
+    if rec.error is None:
+        rows.append(row("primary", rec.primary))
+    if rec.retrieval is not None:
+        rows += [row("recall_at_k", rec.retrieval.recall_at_k), row("mrr", rec.retrieval.mrr)]
     return rows
 
 
 def _judges(rec: Record) -> list[dict[str, Any]]:
     out = []
-    for name, ev in rec.evaluations.items():
-        if not isinstance(ev, dict):
+    for name, _, why, ev in _named(rec):
+        if not ev:
             continue
         row = {k: clean(ev.get(k)) for k in JUDGE_KEYS if k in ev}
         row["name"] = name
-        row["explanation"] = rec.explanations.get(name, "")
+        row["explanation"] = why
         msgs = (ev.get("request") or {}).get("messages") if isinstance(ev.get("request"), dict) else None
         if msgs:
             row["prompt"] = [{"role": str(m.get("role")), "content": _content(m)} for m in msgs if isinstance(m, dict)]
@@ -120,8 +128,8 @@ def record_detail(rec: Record) -> dict[str, Any]:
         "messages": split_messages(messages, rec.shot_ids, rec.retrieved_doc_ids),
         "settings": {k: request[k] for k in SETTINGS if k in request},
         "raw": rec.raw_text, "parsed": rec.parsed,
-        "format_valid": rec.scores.get("format_valid") if rec.error is None else None,
-        "primary": rec.scores.get("primary"),
+        "format_valid": rec.format_valid if rec.error is None else None,
+        "primary": rec.primary,
         "scores": _scores(rec), "judges": _judges(rec),
         "cost": rec.cost_usd, "eval_cost": rec.eval_cost_usd, "latency": rec.latency_s, "attempts": rec.attempts,
         "cache_hit": rec.cache_hit, "finish_reason": rec.finish_reason,

@@ -52,7 +52,7 @@ def test_azure_calls_the_deployment_with_api_version_and_api_key(tmp_path, evals
     assert all(AZURE_KEY not in h.get("authorization", "") for h in server.headers_seen)
     assert {b["model"] for b in server.requests} == {"gpt-4o-mini-prod"}  # the model field is the deployment
     recs = read_records(res.run_dir / "records.jsonl")
-    assert all(r.scores["correct"] for r in recs)
+    assert all(r.correct for r in recs)
     # Priced as the row price_as names: 100 prompt x $0.15 + 10 completion x $0.60 per 1M tokens.
     assert all(r.cost_usd == pytest.approx((100 * 0.15 + 10 * 0.60) / 1e6) for r in recs)
     info = json.loads((res.run_dir / "manifest.json").read_text())["variants"]["baseline"]
@@ -248,7 +248,7 @@ def test_reasoning_cut_off_says_reasoning_shares_the_budget(tmp_path, evalset_di
         res = do_run(cfg, tmp_path)
     recs = read_records(res.run_dir / "records.jsonl")
     # a truncated answer is scored (format-invalid, wrong), and says that reasoning shares the budget
-    assert all(r.error is None and not r.scores["correct"] for r in recs)
+    assert all(r.error is None and not r.correct for r in recs)
     assert all("max_tokens=64" in r.answer_issue and "hidden reasoning tokens" in r.answer_issue for r in recs)
 
 

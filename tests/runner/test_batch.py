@@ -93,6 +93,7 @@ def test_batch_run_matches_the_synchronous_run(tmp_path, evalset_dir):
         assert b.request == s.request
         assert (b.raw_text, b.parsed, b.scores, b.usage, b.error_kind) == (s.raw_text, s.parsed, s.scores,
                                                                             s.usage, s.error_kind)
+        assert (b.format_valid, b.correct, b.fields, b.primary) == (s.format_valid, s.correct, s.fields, s.primary)
         assert b.shot_ids == s.shot_ids
         if s.cost_usd is not None:
             assert b.cost_usd == pytest.approx(s.cost_usd / 2)  # the Batch API's 50% discount
@@ -141,7 +142,7 @@ def test_expired_lines_and_failed_batches_are_errors_with_their_reason(tmp_path,
         res = do_run(batch_config(tmp_path, evalset_dir, srv.base_url), tmp_path, variants=["baseline"])
     recs = {r.item_id: r for r in read_records(res.run_dir / "records.jsonl")}
     assert recs["t2"].error_kind == "batch_expired" and "expired" in recs["t2"].error
-    assert all(recs[i].error is None and recs[i].scores["correct"] for i in ("t1", "t3", "t4"))
+    assert all(recs[i].error is None and recs[i].correct for i in ("t1", "t3", "t4"))
     manifest = json.loads((res.run_dir / "manifest.json").read_text())
     assert manifest["calls"]["batches"][0]["status"] == "expired"
 
@@ -226,7 +227,7 @@ def test_batch_records_are_judged_like_synchronous_ones(tmp_path):
         assert len(batch_srv.created) == 1 and len(judge.judge_requests()) == 3
     assert not [r for r in judge.fake.requests if r.get("model") != "judge-1"], "answers came from the batch"
     recs = {r.item_id: r for r in read_records(res.run_dir / "records.jsonl")}
-    assert recs["fr"].scores["voice"] == 1.0 and recs["jp"].scores["voice"] == 0.75
+    assert recs["fr"].scores["voice"].value == 1.0 and recs["jp"].scores["voice"].value == 0.75
     assert recs["fr"].eval_cost_usd == pytest.approx(JUDGE_CALL_COST)
     assert recs["fr"].cost_usd == pytest.approx(VARIANT_COST / 2)  # the answer at the batch price
 

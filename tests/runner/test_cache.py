@@ -178,7 +178,7 @@ def test_corrupt_cache_file_runs_uncached_with_one_warning(tmp_path, evalset_dir
         res = do_run(cfg, tmp_path, cache_path=path)
         assert res.status == "completed"
         recs = read_records(res.run_dir / "records.jsonl")
-        assert len(recs) == 4 and all(r.scores["correct"] and not r.cache_hit for r in recs)
+        assert len(recs) == 4 and all(r.correct and not r.cache_hit for r in recs)
         warnings = [line for line in capsys.readouterr().err.splitlines() if "response cache" in line]
         assert len(warnings) == 1, warnings
         assert str(path) in warnings[0]
@@ -290,7 +290,7 @@ def test_missing_usage_stays_unknown_through_the_cache(tmp_path, evalset_dir):
         recs = read_records(res.run_dir / "records.jsonl")
         assert len(recs) == 4
         assert all(r.cache_hit is hit and r.usage is None and r.cost_usd is None for r in recs)
-        assert all(r.scores["correct"] for r in recs)
+        assert all(r.correct for r in recs)
 
 
 def test_refusal_survives_the_cache(tmp_path, evalset_dir):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+from pathlib import Path
 
 import pandas as pd
 
@@ -41,6 +42,8 @@ def test_compact_tables_equal_the_full_ones(tmp_path, evalset_dir):
     for f, c in zip(full, small, strict=True):
         assert (f.raw_text, f.parsed, f.scores, f.usage, f.cost_usd, f.error, f.expected) == \
             (c.raw_text, c.parsed, c.scores, c.usage, c.cost_usd, c.error, c.expected)
+        assert (f.format_valid, f.correct, f.fields, f.primary, f.retrieval) == \
+            (c.format_valid, c.correct, c.fields, c.primary, c.retrieval)
         assert c.request["prompt_chars"] == sum(len(m["content"]) for m in f.request["messages"])
 
 
@@ -79,3 +82,19 @@ def test_compact_records_are_small(tmp_path, evalset_dir, fake_server):
     tracemalloc.stop()
     assert len(recs) == n
     assert current / n < 700, f"{current / n:.0f} bytes per record"
+
+
+def test_old_layout_lines_read_the_same_compact_and_full(tmp_path):
+    """A run folder written before the typed score: both readers upgrade its lines to the same typed fields."""
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "records_old_layout.jsonl"
+    path = tmp_path / "records.jsonl"
+    path.write_bytes(fixture.read_bytes())
+    full = read_records(path)
+    small = read_latest_compact(path)
+    assert len(full) == len(small) == 6
+    typed = ("json_parsed", "format_valid", "json_extractable", "correct", "correct_lenient", "fields", "primary",
+             "retrieval", "scores", "score_errors", "eval_cost_usd")
+    for f, c in zip(full, small, strict=True):
+        assert [getattr(f, k) for k in typed] == [getattr(c, k) for k in typed]
+    assert small[0].scores["voice"].value == 0.75 and small[1].score_errors["voice"].error.startswith("judge failed")
+    assert small[0].retrieval.recall_at_k == 0.0 and small[4].primary is None and small[5].primary is None

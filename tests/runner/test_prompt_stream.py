@@ -44,7 +44,7 @@ def test_streamed_prompts_equal_the_up_front_ones(tmp_path, evalset_dir, fake_se
             assert r.request["messages"] == eager[item.id].messages
             assert r.shot_ids == eager[item.id].shot_ids and r.retrieved_doc_ids == eager[item.id].retrieved_doc_ids
     # Retrieval finds each ticket's document; the nearest training ticket sits next to the question.
-    assert all(recs[("rag", i)].scores["recall_at_k"] == 1.0 for i in ("t2", "t3", "t4"))
+    assert all(recs[("rag", i)].retrieval.recall_at_k == 1.0 for i in ("t2", "t3", "t4"))
     assert recs[("similar", "t2")].shot_ids[-1] == "r5"  # "my card was stolen at the station"
     manifest = res.run_dir / "manifest.json"
     assert '"prompt_stream_s"' in manifest.read_text()

@@ -89,7 +89,7 @@ def test_two_processes_share_the_cache_safely(tmp_path):
         for k in range(2):
             recs = read_records(tmp_path / f"run{k}" / "records.jsonl")
             assert len(recs) == 80 and len({r.key for r in recs}) == 80
-            assert all(r.scores["correct"] for r in recs)
+            assert all(r.correct for r in recs)
         # a third run finds every answer in the shared cache
         n_before = len(srv.requests)
         third = subprocess.run([*HARNESS_RUN, str(cfg), "--no-progress", "--out",
@@ -199,7 +199,7 @@ def test_faults_are_retried_or_recorded(tmp_path):
     for i, r in recs.items():
         kind = FAULTS[i % len(FAULTS)]
         if kind in ("rate_limit", "server_500", "server_503", "timeout", "reset", "ok"):
-            assert r.error is None and r.scores["correct"], (kind, r.error)
+            assert r.error is None and r.correct, (kind, r.error)
         expected_attempts = {"rate_limit": 2, "server_500": 2, "server_503": 3, "timeout": 2, "reset": 2, "ok": 1}
         if kind in expected_attempts:
             assert r.attempts == expected_attempts[kind], kind
@@ -208,7 +208,7 @@ def test_faults_are_retried_or_recorded(tmp_path):
     # a truncated answer is an answer: scored (format-invalid, wrong) with its reason, never an error
     truncated = [r for i, r in recs.items() if FAULTS[i % 10] == "length"]
     assert len(truncated) == 4 and all(r.error is None and r.answer_issue.startswith("truncated") for r in truncated)
-    assert all(not r.scores["format_valid"] and not r.scores["correct"] for r in truncated)
+    assert all(not r.format_valid and not r.correct for r in truncated)
     assert all(recs[i].attempts == 4 for i in recs if FAULTS[i % 10] == "always_500")
     assert all(seen[i] == 1 for i in recs if FAULTS[i % 10] in ("malformed", "empty_choices", "length"))
     row = pd.read_csv(res.run_dir / "summary.csv").iloc[0]

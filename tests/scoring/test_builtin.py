@@ -40,7 +40,7 @@ def scored(specs: list[dict], text: str, expected, *, schema=SCHEMA, metadata=No
 
 def one(spec: dict, text: str, expected, **kw) -> float | None:
     spec = {"name": "s", **spec}
-    return scored([spec], text, expected, **kw).scores["s"]
+    return scored([spec], text, expected, **kw).scores["s"].value
 
 
 # -- free text: normalised match --------------------------------------------------------------------------------
@@ -60,9 +60,9 @@ def one(spec: dict, text: str, expected, **kw) -> float | None:
 def test_free_text_normalised_match(answer, expected, ok):
     parsed, s = Scorer(None).score(answer, expected)
     assert parsed == answer
-    assert s["correct"] is ok
-    assert s["format_valid"] is bool(answer.strip())
-    assert "json_parsed" not in s and "json_extractable" not in s
+    assert s.correct is ok
+    assert s.format_valid is bool(answer.strip())
+    assert s.json_parsed is None and s.json_extractable is None
 
 
 def test_match_key_is_exactly_what_the_issue_says():
@@ -74,10 +74,10 @@ def test_match_key_is_exactly_what_the_issue_says():
 def test_free_text_empty_answer_is_format_invalid_and_wrong_on_every_score():
     rec = scored([{"name": "hi", "scorer": "regex", "pattern": "!", "negate": True}], "", "Hello",
                  schema=None, issue="empty answer")
-    assert rec.scores["format_valid"] is False and rec.scores["correct"] is False
-    assert rec.scores["hi"] == 0.0  # "no exclamation mark" must not pass on an empty answer
-    assert "empty answer" in rec.explanations["hi"] and rec.answer_issue == "empty answer"
-    assert rec.scores["primary"] == 0.0
+    assert rec.format_valid is False and rec.correct is False
+    assert rec.scores["hi"].value == 0.0  # "no exclamation mark" must not pass on an empty answer
+    assert "empty answer" in rec.scores["hi"].explanation and rec.answer_issue == "empty answer"
+    assert rec.primary == 0.0
 
 
 # -- JSON exact match: uniqueItems arrays are sets ---------------------------------------------------------------
@@ -85,14 +85,14 @@ def test_free_text_empty_answer_is_format_invalid_and_wrong_on_every_score():
 def test_unique_items_array_compares_as_a_set():
     s = Scorer(SCHEMA)
     exp = {"intent": "a", "labels": ["x", "y"]}
-    assert s.score('{"intent": "a", "labels": ["y", "x"]}', exp)[1]["correct"]
-    assert s.score('{"intent": "a", "labels": ["y", "x"]}', exp)[1]["fields"]["labels"]
-    assert not s.score('{"intent": "a", "labels": ["x"]}', exp)[1]["correct"]
-    assert not s.score('{"intent": "a", "labels": ["x", "y", "z"]}', exp)[1]["correct"]
+    assert s.score('{"intent": "a", "labels": ["y", "x"]}', exp)[1].correct
+    assert s.score('{"intent": "a", "labels": ["y", "x"]}', exp)[1].fields["labels"]
+    assert not s.score('{"intent": "a", "labels": ["x"]}', exp)[1].correct
+    assert not s.score('{"intent": "a", "labels": ["x", "y", "z"]}', exp)[1].correct
     # without uniqueItems the order counts
     exp2 = {"intent": "a", "steps": ["x", "y"]}
-    assert not s.score('{"intent": "a", "steps": ["y", "x"]}', exp2)[1]["correct"]
-    assert s.score('{"intent": "a", "steps": ["x", "y"]}', exp2)[1]["correct"]
+    assert not s.score('{"intent": "a", "steps": ["y", "x"]}', exp2)[1].correct
+    assert s.score('{"intent": "a", "steps": ["x", "y"]}', exp2)[1].correct
 
 
 def test_exact_scorer_on_one_field_and_on_invalid_json():
@@ -121,16 +121,16 @@ def test_f1_per_answer_and_micro_over_records():
     spec = {"name": "lab", "scorer": "f1", "field": "labels"}
     r1 = scored([spec], '{"intent": "a", "labels": ["a", "d"]}', {"intent": "a", "labels": ["a", "b", "c"]})
     # tp=1 (a), fp=1 (d), fn=2 (b, c): F1 = 2*1 / (2*1 + 1 + 2) = 0.4
-    assert r1.scores["lab"] == pytest.approx(0.4)
-    assert r1.evaluations["lab"] == {"tp": 1, "fp": 1, "fn": 2}
+    assert r1.scores["lab"].value == pytest.approx(0.4)
+    assert r1.scores["lab"].detail == {"tp": 1, "fp": 1, "fn": 2}
     r2 = scored([spec], '{"intent": "a", "labels": ["y", "x"]}', {"intent": "a", "labels": ["x", "y"]})
-    assert r2.scores["lab"] == 1.0  # order does not count
+    assert r2.scores["lab"].value == 1.0  # order does not count
     r3 = scored([spec], '{"intent": "a", "labels": []}', {"intent": "a", "labels": None})
-    assert r3.scores["lab"] == 1.0  # a null expected field is "no labels": nothing to find, nothing predicted
+    assert r3.scores["lab"].value == 1.0  # a null expected field is "no labels": nothing to find, nothing predicted
     r4 = scored([spec], '{"intent": "a", "labels": ["x"', {"intent": "a", "labels": ["x"]})
-    assert r4.scores["lab"] == 0.0 and r4.evaluations["lab"]["fn"] == 1  # invalid JSON
+    assert r4.scores["lab"].value == 0.0 and r4.scores["lab"].detail["fn"] == 1  # invalid JSON
     r5 = scored([spec], '{"intent": "a", "labels": ["Zürich", "Köln"]}', {"intent": "a", "labels": ["Köln", "Zürich"]})
-    assert r5.scores["lab"] == 1.0  # unicode labels
+    assert r5.scores["lab"].value == 1.0  # unicode labels
     row = summarize([r1, r2], {}, {}, {"primary": "exact", "scorers": [{"name": "lab", "scorer": "f1",
                                                                          "field": "labels"}]})
     assert row["score_lab"] == pytest.approx((0.4 + 1.0) / 2)
@@ -182,8 +182,8 @@ def test_contains_any_all_none_with_item_templates():
     all_ = {"scorer": "contains", "all": ["{metadata.facts}"]}
     rec = scored([{"name": "facts", **all_}], "Cards arrive in 5 working days from ZÜRICH.", "x", schema=None,
                  metadata=meta)
-    assert rec.scores["facts"] == pytest.approx(2 / 3)  # "zürich" casefolds; "tracking" is missing
-    assert "tracking" in rec.explanations["facts"]
+    assert rec.scores["facts"].value == pytest.approx(2 / 3)  # "zürich" casefolds; "tracking" is missing
+    assert "tracking" in rec.scores["facts"].explanation
     none_ = {"scorer": "contains", "none": ["!"]}
     assert one(none_, "Hello!", "x", schema=None) == 0.0
     assert one(none_, "Hello.", "x", schema=None) == 1.0
@@ -221,8 +221,8 @@ def test_similarity_threshold_and_raw_cosine():
     assert one(close, "I like turtles.", "Your card will arrive within five working days.", schema=None) == 0.0
     rec = scored([{"name": "cos", "scorer": "similarity", "threshold": None}], "The card arrives in five days.",
                  "Your card will arrive within five working days.", schema=None)
-    assert 0.5 < rec.scores["cos"] < 1.0 and rec.explanations["cos"].startswith("cosine")
-    assert scored([{"name": "c", **close}], "", "x", schema=None, issue="empty answer").scores["c"] == 0.0
+    assert 0.5 < rec.scores["cos"].value < 1.0 and rec.scores["cos"].explanation.startswith("cosine")
+    assert scored([{"name": "c", **close}], "", "x", schema=None, issue="empty answer").scores["c"].value == 0.0
 
 
 # -- configuration errors ----------------------------------------------------------------------------------------

@@ -20,29 +20,29 @@ def scorer():
 def test_valid_and_correct(scorer):
     parsed, s = scorer.score('{"intent": "a", "urgent": true}', EXPECTED)
     assert parsed == EXPECTED
-    assert s["format_valid"] and s["json_extractable"] and s["correct"] and s["correct_lenient"]
-    assert s["fields"] == {"intent": True, "urgent": True}
+    assert s.format_valid and s.json_extractable and s.correct and s.correct_lenient
+    assert s.fields == {"intent": True, "urgent": True}
 
 
 def test_valid_but_wrong_field(scorer):
     _, s = scorer.score('{"intent": "b", "urgent": true}', EXPECTED)
-    assert s["format_valid"] and not s["correct"]
-    assert s["fields"] == {"intent": False, "urgent": True}
+    assert s.format_valid and not s.correct
+    assert s.fields == {"intent": False, "urgent": True}
 
 
 def test_invalid_json(scorer):
     parsed, s = scorer.score('{"intent": "a", "urgent": tru', EXPECTED)
     assert parsed is None
-    assert not s["json_parsed"] and not s["format_valid"] and not s["json_extractable"] and not s["correct"]
-    assert s["fields"] == {"intent": False, "urgent": False}
+    assert not s.json_parsed and not s.format_valid and not s.json_extractable and not s.correct
+    assert s.fields == {"intent": False, "urgent": False}
 
 
 def test_json_with_surrounding_text_is_extractable_not_valid(scorer):
     parsed, s = scorer.score('Sure! Here it is: {"intent": "a", "urgent": true} Hope that helps {', EXPECTED)
     assert parsed == EXPECTED
-    assert not s["format_valid"]
-    assert s["json_extractable"]
-    assert not s["correct"] and s["correct_lenient"]
+    assert not s.format_valid
+    assert s.json_extractable
+    assert not s.correct and s.correct_lenient
 
 
 def test_code_fence_extraction():
@@ -55,29 +55,29 @@ def test_code_fence_extraction():
 
 def test_schema_violation_enum(scorer):
     _, s = scorer.score('{"intent": "zzz", "urgent": true}', EXPECTED)
-    assert s["json_parsed"] and not s["format_valid"] and not s["correct"]
+    assert s.json_parsed and not s.format_valid and not s.correct
 
 
 def test_schema_violation_extra_key_counts_invalid_but_lenient_correct(scorer):
     _, s = scorer.score('{"intent": "a", "urgent": true, "why": "x"}', EXPECTED)
-    assert not s["format_valid"]
-    assert s["correct_lenient"]  # extra optional field ignored by the content comparison
+    assert not s.format_valid
+    assert s.correct_lenient  # extra optional field ignored by the content comparison
 
 
 def test_missing_field(scorer):
     _, s = scorer.score('{"intent": "a"}', EXPECTED)
-    assert s["json_parsed"] and not s["format_valid"] and not s["correct"]
-    assert s["fields"] == {"intent": False, "urgent": False}  # nothing counts from an invalid answer
+    assert s.json_parsed and not s.format_valid and not s.correct
+    assert s.fields == {"intent": False, "urgent": False}  # nothing counts from an invalid answer
 
 
 def test_boolean_not_equal_to_int(scorer):
     _, s = scorer.score('{"intent": "a", "urgent": 1}', EXPECTED)
-    assert not s["format_valid"] and not s["correct_lenient"]
+    assert not s.format_valid and not s.correct_lenient
 
 
 def test_empty_text(scorer):
     parsed, s = scorer.score("", EXPECTED)
-    assert parsed is None and not s["format_valid"]
+    assert parsed is None and not s.format_valid
 
 
 def test_macro_f1_known_values():
@@ -104,7 +104,9 @@ def _rec(i, raw, err=None, cache=False, latency=1.0, cost=0.01):
         r.error, r.error_kind = err, "server_error"
     else:
         r.raw_text = raw
-        r.parsed, r.scores = scorer.score(raw, EXPECTED)
+        r.parsed, checks = scorer.score(raw, EXPECTED)
+        checks.write(r)
+        r.primary = 1.0 if r.correct else 0.0
     return r
 
 
@@ -142,7 +144,9 @@ def _order_rec(i: int, expected: dict, answer: dict | None) -> Record:
         import json
 
         r.raw_text = json.dumps(answer)
-        r.parsed, r.scores = Scorer(ORDER_SCHEMA).score(r.raw_text, expected)
+        r.parsed, checks = Scorer(ORDER_SCHEMA).score(r.raw_text, expected)
+        checks.write(r)
+        r.primary = 1.0 if r.correct else 0.0
     return r
 
 

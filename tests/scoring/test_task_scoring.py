@@ -92,13 +92,13 @@ def test_free_text_run_scores_every_named_scorer(tmp_path):
     assert "response_format" not in req  # nothing to constrain a free-text answer to
     assert req["messages"][0]["content"] == "Name the capital."  # no JSON-schema sentence
     recs = {r.item_id: r for r in read_records(res.run_dir / "records.jsonl")}
-    assert recs["fr"].parsed == "Paris." and recs["fr"].scores["correct"]  # normalised match
-    assert not recs["de"].scores["correct"] and recs["jp"].scores["correct"]
-    assert recs["it"].answer_issue == "empty answer" and recs["it"].scores["format_valid"] is False
-    assert recs["fr"].scores["short"] == 1.0 and recs["fr"].explanations["short"] == "6 characters"
-    assert recs["de"].scores["short"] == 0.0 and recs["de"].scores["calm"] == 0.0
-    assert recs["it"].scores["short"] == 0.0 and recs["it"].scores["calm"] == 0.0  # empty: wrong everywhere
-    assert recs["fr"].scores["primary"] == 1.0
+    assert recs["fr"].parsed == "Paris." and recs["fr"].correct  # normalised match
+    assert not recs["de"].correct and recs["jp"].correct
+    assert recs["it"].answer_issue == "empty answer" and recs["it"].format_valid is False
+    assert recs["fr"].scores["short"].value == 1.0 and recs["fr"].scores["short"].explanation == "6 characters"
+    assert recs["de"].scores["short"].value == 0.0 and recs["de"].scores["calm"].value == 0.0
+    assert recs["it"].scores["short"].value == 0.0 and recs["it"].scores["calm"].value == 0.0  # empty: wrong everywhere
+    assert recs["fr"].primary == 1.0
     df = pd.read_csv(res.run_dir / "summary.csv")
     row = df.iloc[0]
     # short: fr 1, de 0, it 0 (empty), jp 1 ("tokyo" is 5 characters)
@@ -146,7 +146,7 @@ def test_python_scorer_return_values(tmp_path):
     with pytest.raises(HarnessError, match=r"scorer 'w' \(pkg.mod:wrong_type\) on item 'x1' returned 'yes'"):
         wrong.score(ctx)
     assert to_result(True, "w").value == 1.0 and to_result(False, "w").value == 0.0
-    assert (to_result((0.25, "a quarter"), "w").value, to_result((0.25, "a quarter"), "w").why) == (0.25, "a quarter")
+    assert (to_result((0.25, "a quarter"), "w").value, to_result((0.25, "a quarter"), "w").explanation) == (0.25, "a quarter")
     assert to_result(None, "w").value is None  # "cannot tell": unknown
     with pytest.raises(HarnessError, match="outside|return a bool"):
         to_result(1.5, "w")

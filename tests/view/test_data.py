@@ -267,3 +267,30 @@ def test_view_serves_until_ctrl_c_and_opens_the_browser_unless_told(view_runs, m
     assert opened == [url] and "stopped" in out and "Ctrl-C" in out
     assert main(["view", str(view_runs[1]), "--no-open"]) == 0
     assert opened == [url]
+
+
+def test_cells_and_detail_read_old_and_new_record_layouts_alike():
+    """A run folder written before the typed score reads as the same cells and detail as its lines rewritten."""
+    from pathlib import Path
+
+    from harness.view.data import cell_of
+    from harness.view.detail import record_detail
+
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "records_old_layout.jsonl"
+    cells = []
+    for line in fixture.read_text("utf-8").splitlines():
+        rec = Record.model_validate_json(line)
+        new_line = json.loads(rec.model_dump_json())
+        assert "score_errors" in new_line and "explanations" not in new_line  # written in the typed layout
+        old, new = cell_of(json.loads(line), 0, {}), cell_of(new_line, 0, {})
+        assert (old.score, old.flags) == (new.score, new.flags)
+        cells.append(old)
+    # judged, judge failed, verdict unusable, empty answer, refused call, free-text primary judge failed
+    assert [c.score for c in cells] == [1.0, 0.0, 1.0, 0.0, 0.0, None]
+    assert [bool(c.flags & UNKNOWN) for c in cells] == [False, True, True, False, False, True]
+    assert cells[3].flags & INVALID and cells[3].flags & ISSUE and cells[4].flags & ERROR
+    detail = record_detail(Record.model_validate_json(fixture.read_text("utf-8").splitlines()[1]))
+    voice = next(s for s in detail["scores"] if s["name"] == "voice")
+    assert voice["value"] is None and voice["explanation"].startswith("judge failed: server_error")
+    assert {"name": "recall_at_k", "value": 1.0, "explanation": ""} in detail["scores"]
+    assert next(j for j in detail["judges"] if j["name"] == "voice")["error"].startswith("server_error")

@@ -120,7 +120,7 @@ def test_a_provider_added_in_one_module_runs_a_config_end_to_end(tmp_path, evals
         assert all(h.get("x-gateway-route") == "evals" for h in srv.headers_seen)  # its client, its header
         assert {b["response_format"]["type"] for b in srv.requests} == {"json_object"}  # its default mode
     recs = read_records(res.run_dir / "records.jsonl")
-    assert all(r.scores["correct"] for r in recs)
+    assert all(r.correct for r in recs)
     assert all(r.cost_usd is None for r in recs)  # self-hosted: no per-token price (costed per hour, if at all)
     info = json.loads((res.run_dir / "manifest.json").read_text())["variants"]["baseline"]
     assert (info["provider"], info["structured_output"], info["price"]["basis"]) == (
