@@ -24,6 +24,7 @@ import pandas as pd
 from harness.analysis.stats import TEST_NAMES, PairedResult, paired_compare
 from harness.records import Record
 from harness.report.format import as_float, p_value, pct, pp, usd
+from harness.rundir.manifest import Manifest, VariantInfo
 
 # -- training cost -------------------------------------------------------------------------------------
 
@@ -47,20 +48,18 @@ class TrainingEstimate:
     train_seconds: float | None = None  # measured training time (local LoRA)
 
 
-def _ft_variant(manifest: dict[str, Any], config: dict[str, Any]) -> str | None:
-    variants = manifest.get("variants") or {}
+def _ft_variant(manifest: Manifest, config: dict[str, Any]) -> str | None:
     wanted = (config.get("finetune") or {}).get("variant")
-    if wanted and wanted in variants:
+    if wanted and wanted in manifest.variants:
         return wanted
-    return next((n for n, v in variants.items() if v.get("kind") == "fine_tuned"), None)
+    return next((n for n, v in manifest.variants.items() if v.kind == "fine_tuned"), None)
 
 
-def baseline_variant(manifest: dict[str, Any], present: list[str]) -> str | None:
+def baseline_variant(manifest: Manifest, present: list[str]) -> str | None:
     """The reference for paired comparisons: the first variant of kind baseline that has records, else
     the first variant with records."""
-    variants = manifest.get("variants") or {}
     for name in present:
-        if (variants.get(name) or {}).get("kind") == "baseline":
+        if manifest.variant(name).kind == "baseline":
             return name
     return present[0] if present else None
 
@@ -71,7 +70,7 @@ def tokens_per_char(records: list[Record]) -> tuple[float | None, int]:
         if r.error is not None or r.usage is None or not r.usage.prompt_tokens:
             continue
         req = r.request or {}
-        # a compact record (harness.runner.compact) keeps only the prompt's size
+        # a compact record (harness.rundir.compact) keeps only the prompt's size
         c = req.get("prompt_chars") or sum(len(str(m.get("content") or "")) for m in req.get("messages") or [])
         if c:
             chars += c
@@ -80,11 +79,11 @@ def tokens_per_char(records: list[Record]) -> tuple[float | None, int]:
     return (tokens / chars if chars else None), n
 
 
-def _local_training_cost(est: TrainingEstimate, ft_info: dict[str, Any]) -> None:
+def _local_training_cost(est: TrainingEstimate, ft_info: VariantInfo) -> None:
     """A local LoRA costs the machine's time: measured training seconds x the model's price_per_hour, as
     recorded with the adapter. Without either the cost is unknown — never a plausible-looking $0."""
-    adapter = ft_info.get("adapter") or {}
-    secs, pph = as_float(adapter.get("train_seconds")), as_float(ft_info.get("price_per_hour"))
+    adapter = ft_info.adapter or {}
+    secs, pph = as_float(adapter.get("train_seconds")), as_float(ft_info.price_per_hour)
     est.steps = adapter.get("steps")
     est.epochs = adapter.get("epochs")
     if secs is None:
@@ -100,25 +99,24 @@ def _local_training_cost(est: TrainingEstimate, ft_info: dict[str, Any]) -> None
     est.price_source = f"local LoRA training: {secs / 60:.1f} min measured x ${pph:g}/hour (price_per_hour)"
 
 
-def estimate_training(manifest: dict[str, Any], config: dict[str, Any],
+def estimate_training(manifest: Manifest, config: dict[str, Any],
                       records: list[Record]) -> TrainingEstimate:
     from harness.models.pricing import PriceTable
 
     ft = config.get("finetune") or {}
     est = TrainingEstimate(epochs=int(ft.get("epochs") or 3), base_model=ft.get("base_model"))
-    ev_info = manifest.get("evalset") or {}
-    est.train_examples = ev_info.get("train_items")
-    variants = manifest.get("variants") or {}
+    ev_info = manifest.evalset
+    est.train_examples = ev_info.train_items
     ft_name = _ft_variant(manifest, config)
-    ft_info = variants.get(ft_name or "", {})
+    ft_info = manifest.variant(ft_name)
 
     # Training price first: it decides whether token counting matters at all.
-    price = ft_info.get("price") or {}
-    if ft_info.get("provider") == "local":
+    price = ft_info.price
+    if ft_info.provider == "local":
         _local_training_cost(est, ft_info)
-    elif price.get("training_per_1m") is not None:
-        est.price_per_1m = float(price["training_per_1m"])
-        est.price_source = f"price of {ft_info.get('model_id')} used in the run ({price.get('source')})"
+    elif price is not None and price.training_per_1m is not None:
+        est.price_per_1m = float(price.training_per_1m)
+        est.price_source = f"price of {ft_info.model_id} used in the run ({price.source})"
     elif est.base_model:
         override = Path(config["pricing"]) if config.get("pricing") and Path(config["pricing"]).exists() else None
         table = PriceTable.load(override)
@@ -140,8 +138,9 @@ def estimate_training(manifest: dict[str, Any], config: dict[str, Any],
     calib_name = ft_name if ft_name in present else baseline_variant(manifest, present)
     calib = [r for r in records if r.variant == calib_name]
     ratio, n_prompts = tokens_per_char(calib)
-    system_role = bool((variants.get(ft_name or calib_name or "", {}) or {}).get("system_role", True))
-    ev_path = ev_info.get("path")
+    calib_info = manifest.variant(ft_name or calib_name)
+    system_role = calib_info.system_role is not False
+    ev_path = ev_info.path
     if ratio is None:
         est.note = "no measured prompt tokens in this run to convert characters to tokens"
     elif not ev_path or not Path(ev_path).is_dir():
@@ -159,7 +158,7 @@ def estimate_training(manifest: dict[str, Any], config: dict[str, Any],
         used = train[: len(train) - n_val]
         est.train_examples = len(evalset.train)
         est.examples_used = len(used)
-        prompt = prompt_of((variants.get(ft_name or calib_name or "", {}) or {}).get("settings"))
+        prompt = prompt_of(calib_info.settings)
         est.training_chars = sum(len(m["content"]) for it in used
                                  for m in render_training_example(evalset, it, system_role=system_role, prompt=prompt))
         est.tokens_per_char = ratio
@@ -167,9 +166,9 @@ def estimate_training(manifest: dict[str, Any], config: dict[str, Any],
                            f"({ratio:.3f} tokens per character)")
         est.tokens_per_epoch = ratio * est.training_chars
         est.billed_tokens = est.tokens_per_epoch * est.epochs if est.epochs is not None else None
-        if evalset.content_hash != ev_info.get("content_hash"):
+        if evalset.content_hash != ev_info.content_hash:
             est.note = "the eval set changed since this run; the estimate uses its current train split"
-    if ft_info.get("provider") == "local":
+    if ft_info.provider == "local":
         est.billed_tokens = None  # no per-token bill: the cost is compute time, set above
     if est.price_per_1m is not None and est.cost_usd is None and est.billed_tokens is not None:
         est.cost_usd = est.billed_tokens * est.price_per_1m / 1_000_000
@@ -302,9 +301,9 @@ def _incomplete_lines(df: pd.DataFrame, measured: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _unknown_lines(manifest: dict[str, Any], measured: pd.DataFrame) -> list[str]:
+def _unknown_lines(manifest: Manifest, measured: pd.DataFrame) -> list[str]:
     """Where the primary score could not be told (a judge that failed): accuracy is over the known ones."""
-    primary = (manifest.get("scoring") or {}).get("primary") or "exact"
+    primary = manifest.scoring.primary
     lines = []
     for _, row in measured.iterrows():
         unknown = int(as_float(row.get("accuracy_unknown")) or 0)
@@ -320,7 +319,7 @@ def _eq(p_text: str) -> str:
     return p_text if p_text.startswith("<") else f"= {p_text}"
 
 
-def analyse(manifest: dict[str, Any], config: dict[str, Any] | None, df: pd.DataFrame,
+def analyse(manifest: Manifest, config: dict[str, Any] | None, df: pd.DataFrame,
             items: pd.DataFrame, records: list[Record]) -> Economics:
     """Training cost, break-even and the plain-language decision summary, from measured facts only."""
     config = config or {}
@@ -374,7 +373,7 @@ def analyse(manifest: dict[str, Any], config: dict[str, Any] | None, df: pd.Data
     elif ft_name is None or ft_name not in set(ok["variant"]):
         lines.append("No fine-tuned variant was measured in this run." if ft_name is None else
                      f"The fine-tuned variant {ft_name} was not measured "
-                     f"({(manifest.get('variants') or {}).get(ft_name, {}).get('skipped') or 'no answered calls'}).")
+                     f"({manifest.variant(ft_name).skipped or 'no answered calls'}).")
     elif eco.best_prompt is not None:
         idx = set(items.index.get_level_values(0)) if len(items) else set()
         if eco.best_prompt in idx and ft_name in idx:

@@ -27,6 +27,7 @@ from harness.prompts.variants import (
 )
 from harness.records import EvalItem
 from harness.redact import redact_url
+from harness.rundir.manifest import Manifest
 from harness.runner import cache as response_cache
 from harness.runner.preflight import judge_in_use, preflight, skipped_before_calls
 from harness.runner.variant_plan import VariantPlan, adapter_record, endpoint_scope, resolve_model_id
@@ -47,7 +48,7 @@ class Plan:
     """Builds one VariantPlan per variant and owns what planning started (the embedded server, clients)."""
 
     def __init__(self, cfg: RunConfig, evalset: EvalSet, *, run_dir: Path, config_path: str | None,
-                 manifest: dict[str, Any], allow_unpriced: bool = False, progress: bool = True,
+                 manifest: Manifest, allow_unpriced: bool = False, progress: bool = True,
                  today: dt.date | None = None):
         self.cfg = cfg
         self.evalset = evalset
@@ -89,7 +90,7 @@ class Plan:
 
     def note_warning(self, warning: str) -> None:
         """A table price older than 180 days is used: say so once, naming its date, and keep it in the manifest."""
-        seen = self.manifest.setdefault("price_warnings", [])
+        seen = self.manifest.price_warnings
         if warning not in seen:
             seen.append(warning)
             print(f"warning: {warning}", file=sys.stderr)
@@ -126,9 +127,9 @@ class Plan:
                                max_chars=self.cfg.rag.chunk_chars, overlap=self.cfg.rag.chunk_overlap,
                                show_progress=self.progress, server=server)
         where = {"server": server} if server else {"index_dir": str(index_dir)}
-        self.manifest["rag"] = {**where, "collection": index.collection_name, "chunks": index.n_chunks,
-                                "reused": index.reused, "embedded": index.embedded,
-                                "build_s": round(time.perf_counter() - t0, 3), "docs": len(self.evalset.docs)}
+        self.manifest.rag = {**where, "collection": index.collection_name, "chunks": index.n_chunks,
+                             "reused": index.reused, "embedded": index.embedded,
+                             "build_s": round(time.perf_counter() - t0, 3), "docs": len(self.evalset.docs)}
         return index
 
     def local_spec(self, name: str) -> Any:
@@ -194,7 +195,7 @@ class Plan:
             for p in streamed:
                 p.stream = stream
         # Prompt preparation that holds back the first call (the benchmark counts it with the calls phase).
-        self.manifest.setdefault("timings", {})["prepare_s"] = round(time.perf_counter() - t_prepare, 3)
+        self.manifest.timings["prepare_s"] = round(time.perf_counter() - t_prepare, 3)
         if streamed:
             texts = query_texts(self.evalset, items)
             if any(p.variant.kind == "few_shot" for p in streamed):

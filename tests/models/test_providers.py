@@ -12,7 +12,7 @@ from harness.config import REDACTED, ModelConfig, load_config
 from harness.errors import ConfigError
 from harness.models.client import ModelClient, is_reasoning_model
 from harness.models.pricing import PriceTable, cost_usd
-from harness.runner.folder import read_records
+from harness.rundir.folder import read_records
 from harness.runner.runner import RunOptions
 from tests.conftest import make_config, right_answer
 from tests.fakes.openai_server import FakeOpenAIServer, Reply

@@ -15,7 +15,7 @@ from harness.prompts.variants import prepare
 from harness.retrieval import embeddings
 from harness.retrieval.index import RagIndex
 from harness.retrieval.vector_cache import VectorCache
-from harness.runner.folder import read_records
+from harness.rundir.folder import read_records
 from harness.runner.prompt_stream import batches
 from harness.runner.runner import RunOptions
 from tests.conftest import make_config, right_answer
