@@ -170,8 +170,8 @@ def test_training_price_from_table_local_and_unknown():
 
 def test_local_training_cost_is_measured_time_times_price_per_hour():
     def local(adapter, pph):
-        return {"evalset": {"train_items": 3}, "variants": {"ft": {
-            "kind": "fine_tuned", "provider": "local", "price_per_hour": pph, "adapter": adapter}}}
+        return Manifest(evalset={"train_items": 3}, variants={"ft": {
+            "kind": "fine_tuned", "provider": "local", "price_per_hour": pph, "adapter": adapter}})
 
     trained = {"path": "a.gguf", "train_seconds": 1800.0, "steps": 56, "batch_size": 8, "train_items": 441,
                "epochs": 1.02}
