@@ -291,6 +291,9 @@ def read_manifest(path: Path) -> Manifest:
         return Manifest.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise HarnessError(f"{path}: {where}: {err['msg'].removeprefix('Value error, ')}; the run folder is "
-                           f"damaged or was written by another version of the harness") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        if not err["loc"]:  # the version check (harness.rundir.manifest.migrate): its message says what to do
+            raise HarnessError(f"{path}: {msg}") from None
+        where = ".".join(str(p) for p in err["loc"])
+        raise HarnessError(f"{path}: {where}: {msg}; the run folder is damaged or was written by another "
+                           f"version of the harness") from None
