@@ -236,7 +236,8 @@ class Manifest(Entry):
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
     """An older manifest brought up to SCHEMA_VERSION (see the module docstring); a current one is unchanged.
-    Also runs on assignment to a field, where `data` holds the current values: already current."""
+    A manifest built in code without `schema_version` takes the same steps, which fill only what it leaves out
+    (the runner gives both). Also runs on assignment to a field, where `data` holds the current values."""
     version = data.get("schema_version", 1)
     if not isinstance(version, int) or isinstance(version, bool):
         raise ValueError(f"schema_version {version!r}: expected a whole number")
