@@ -47,7 +47,7 @@ MODULE_LAYERS = {"runner.folder": 4, "runner.record_line": 4, "runner.compact": 
                  # asks the provider class"): they import nothing of the harness above the base layer.
                  "models.providers": 0, "models.model_ids": 0}
 # Imports that run up the flow and are allowed for now, each with why. None today: with the run folder at its
-# own layer, analysis/gate_runs.py and report/write.py reading harness.runner.folder import downward, and the
+# own layer, analysis/gate_runs.py and report/write.py reading harness.rundir.folder import downward, and the
 # move to harness/rundir keeps it so.
 ALLOWED: dict[tuple[str, str], str] = {
     ("models.providers.local", "models.local"): "the local provider starts the embedded server, importing it "
