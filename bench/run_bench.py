@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from harness.api import run  # noqa: E402
-from harness.runner.folder import read_records  # noqa: E402
+from harness.rundir.folder import read_records  # noqa: E402
 from harness.runner.runner import RunOptions  # noqa: E402
 
 LABELS = ["card_arrival", "lost_card", "refund", "exchange_rate"]

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +25,7 @@ from harness.errors import HarnessError
 from harness.records import CORE_CHECKS, Record
 from harness.report.gate_text import GateReport
 from harness.report.write import write_summary
-from harness.runner.folder import load_run as _read_run_folder
+from harness.rundir import Manifest, RunFolder
 from harness.runner.runner import RunOptions
 from harness.runner.runner import run as _run
 from harness.runner.shards import merge_runs
@@ -53,22 +52,25 @@ class Run:
         return self.path
 
     @cached_property
-    def manifest(self) -> dict[str, Any]:
-        return json.loads((self.path / "manifest.json").read_text("utf-8"))
+    def folder(self) -> RunFolder:
+        """The run folder itself: its files, typed manifest, config and records (harness.rundir)."""
+        return RunFolder.open(self.path)
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.folder.manifest
 
     @property
     def summary(self) -> pd.DataFrame:
         """One row per variant: exactly summary.csv."""
-        csv = self.path / "summary.csv"
-        if not csv.exists():
+        if not self.folder.summary_csv.exists():
             write_summary(self.path)
-        return pd.read_csv(csv)
+        return pd.read_csv(self.folder.summary_csv)
 
     @cached_property
     def records(self) -> pd.DataFrame:
         """One row per record (item x variant x repeat), with the scores flattened into columns."""
-        _, records = _read_run_folder(self.path)
-        return records_frame(records)
+        return records_frame(self.folder.latest_records())
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, status={self.status!r})"
@@ -226,15 +228,9 @@ def load_run(run_dir: str | Path | None = None, *, path: str | Path | None = Non
     has none). `path` is the earlier name of `run_dir`."""
     if (run_dir is None) == (path is None):
         raise TypeError("harness.load_run(): give the run folder once, as run_dir")
-    path = Path(run_dir if run_dir is not None else path)
-    if not (path / "manifest.json").exists():
-        raise HarnessError(f"{path}: not a run folder (no manifest.json)")
-    run_ = Run(path, status="")
-    run_.status = run_.manifest.get("status") or "unknown"
-    skipped = {name: info.get("skipped") for name, info in (run_.manifest.get("variants") or {}).items()
-               if info.get("skipped")}
-    run_.skipped, run_.message = skipped, run_.manifest.get("message")
-    return run_
+    folder = RunFolder.open(Path(run_dir if run_dir is not None else path))
+    manifest = folder.manifest
+    return Run(folder.path, manifest.status or "unknown", manifest.skipped, manifest.message)
 
 
 @_keyword_errors()

@@ -289,16 +289,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report.markdown import console_summary
     from harness.report.write import write_summary
-    from harness.runner.folder import RECORDS, load_manifest
+    from harness.rundir import RunFolder
 
-    manifest = load_manifest(args.run_dir)
-    records = args.run_dir / RECORDS
-    if not records.exists() or not records.stat().st_size:
-        why = str(manifest.get("message") or "").splitlines()
-        raise HarnessError(f"{args.run_dir}: no records to report (run status {manifest.get('status', '?')}"
+    folder = RunFolder.open(args.run_dir)
+    if not folder.has_records():
+        why = (folder.manifest.message or "").splitlines()
+        raise HarnessError(f"{args.run_dir}: no records to report (run status {folder.manifest.status or '?'}"
                            f"{': ' + why[0] if why else ''}); fix the cause and run it again")
     df = write_summary(args.run_dir)
-    print(console_summary(load_manifest(args.run_dir), df))
+    print(console_summary(folder.manifest, df))
     print(f"wrote {args.run_dir / 'summary.csv'}, {args.run_dir / 'summary.md'}, {args.run_dir / 'report.md'} "
           f"and {args.run_dir / 'report.html'}")
     return 0
@@ -312,9 +311,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
     print(markdown_table(result.summary))
     if result.message:
         print(result.message)
-    shards = result.manifest.get("merged_from") or {}
-    n = sum(s.get("records") or 0 for s in shards.get("shards", []))
-    print(f"merged {len(shards.get('shards', []))} shards ({n} records) into {result.path}")
+    shards = result.manifest.merged_from.shards if result.manifest.merged_from else []
+    n = sum(s.records or 0 for s in shards)
+    print(f"merged {len(shards)} shards ({n} records) into {result.path}")
     return 0 if result.status == "completed" else 1
 
 

@@ -84,7 +84,7 @@ def test_variants_as_on_the_command_line(tmp_path, evalset_dir, fake_server):
     ])
     run = harness.run(cfg, limit=2, variants="baseline, few-shot", out=tmp_path / "r", progress=False)
     assert list(run.summary["variant"]) == ["baseline", "few-shot"]
-    assert run.manifest["selected_variants"] == ["baseline", "few-shot"]
+    assert run.manifest.selected_variants == ["baseline", "few-shot"]
     with pytest.raises(TypeError, match="variants=3: give variant names as a list or a comma-separated string"):
         harness.run(cfg, variants=3)
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from harness.api import run
-from harness.runner.folder import read_records
+from harness.rundir.folder import read_records
 from harness.runner.runner import RunOptions
 from tests.conftest import REPO
 from tests.models.test_local import write_lora_gguf

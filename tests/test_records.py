@@ -65,7 +65,7 @@ def test_old_line_fields_land_in_their_typed_places():
 
 def test_new_line_is_readable_one_object_with_named_fields():
     data = json.loads(old(0).model_dump_json())
-    assert list(data)[0] == "item_id"  # the run folder's line-repair rule looks for it (runner.record_line)
+    assert list(data)[0] == "item_id"  # the run folder's line-repair rule looks for it (rundir.record_line)
     assert data["format_valid"] is True and data["primary"] == 1.0
     assert data["retrieval"] == {"recall_at_k": 0.0, "mrr": 0.0}
     assert data["scores"]["voice"]["value"] == 0.75 and data["scores"]["voice"]["explanation"] == "4/5: fits"

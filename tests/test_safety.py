@@ -135,7 +135,7 @@ def test_error_messages_and_skip_reasons_hold_no_credential(tmp_path, evalset_di
 
 
 def test_resume_takes_the_credentials_back_from_the_config_file(tmp_path, evalset_dir, isolated_cache):
-    from harness.runner.folder import load_run_config
+    from harness.rundir.folder import load_run_config
 
     calls = {"n": 0}
 

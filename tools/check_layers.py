@@ -7,7 +7,7 @@ The flow, lowest first; a module may import its own layer or a lower one, never 
     1 data        eval sets
     2 models, retrieval
     3 prompts, scoring
-    4 run folder  harness/rundir (until it lands: runner/folder, record_line, compact)
+    4 run folder  harness/rundir
     5 runner
     6 analysis    returns numbers
     7 report      formats them
@@ -40,15 +40,10 @@ LAYERS: dict[str, int] = {
     "report": 7,
     **dict.fromkeys(("view", "finetune", "api", "cli", "__main__", "__init__"), 8),
 }
-# Modules whose layer is not their package's. The run folder still lives in the runner package until it moves
-# to harness/rundir; it sits below the runner.
-MODULE_LAYERS = {"runner.folder": 4, "runner.record_line": 4, "runner.compact": 4,
-                 # The provider classes and model-id rules the config's validation asks (issue 19: "the config
-                 # asks the provider class"): they import nothing of the harness above the base layer.
-                 "models.providers": 0, "models.model_ids": 0}
-# Imports that run up the flow and are allowed for now, each with why. None today: with the run folder at its
-# own layer, analysis/gate_runs.py and report/write.py reading harness.runner.folder import downward, and the
-# move to harness/rundir keeps it so.
+# Modules whose layer is not their package's: the provider classes and model-id rules the config's validation
+# asks (issue 19: "the config asks the provider class"); they import nothing of the harness above the base layer.
+MODULE_LAYERS = {"models.providers": 0, "models.model_ids": 0}
+# Imports that run up the flow and are allowed, each with why.
 ALLOWED: dict[tuple[str, str], str] = {
     ("models.providers.local", "models.local"): "the local provider starts the embedded server, importing it "
     "inside the method that starts it, only when a run uses a local model; models.local imports no config",

@@ -303,8 +303,7 @@ def compare_runs(accepted_dir: Path, candidate_dir: Path, *, variant: str | None
     if isinstance(allow_missing_variant, str):
         allow_missing_variant = [v.strip() for v in allow_missing_variant.split(",") if v.strip()]
     acc, cand = load_gate_run(Path(accepted_dir)), load_gate_run(Path(candidate_dir))
-    ha = (acc.manifest.get("evalset") or {}).get("content_hash")
-    hc = (cand.manifest.get("evalset") or {}).get("content_hash")
+    ha, hc = acc.manifest.evalset.content_hash, cand.manifest.evalset.content_hash
     match = ha == hc and ha is not None
     if not match and not allow_different_evalset:
         raise HarnessError(f"eval sets differ ({accepted_dir}: {str(ha)[:12]}, {candidate_dir}: {str(hc)[:12]}); "
@@ -314,9 +313,9 @@ def compare_runs(accepted_dir: Path, candidate_dir: Path, *, variant: str | None
     result = CompareResult(str(accepted_dir), str(candidate_dir), ha, hc, match, max_drop, alpha,
                            len(ids_a - ids_c), len(ids_c - ids_a))
     result.primary = cand.scoring_identity()["primary"]
-    result.candidate_status = cand.manifest.get("status")
+    result.candidate_status = cand.manifest.status
     if result.candidate_status != "completed":
-        why = cand.manifest.get("message") or None
+        why = cand.manifest.message or None
         result.run_failures.append(Failure("incomplete", Incomplete(result.candidate_status, why,
                                                                     str(candidate_dir))))
     names, missing = pick_variants(acc, cand, variant, list(allow_missing_variant))

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from harness.numbers import as_float
+from harness.rundir.manifest import Manifest, VariantInfo
 
 
 def busy_seconds(starts: np.ndarray, ends: np.ndarray) -> float:
@@ -44,7 +45,7 @@ class SelfHosted:
     throughput_rps: float | None = None
 
 
-def self_hosted_costs(frame: pd.DataFrame, variants: dict[str, dict[str, Any]],
+def self_hosted_costs(frame: pd.DataFrame, variants: dict[str, VariantInfo],
                       models: dict[str, Any]) -> dict[str, SelfHosted]:
     """Cost per request for variants whose price basis is self-hosted (see the module docstring).
 
@@ -53,10 +54,10 @@ def self_hosted_costs(frame: pd.DataFrame, variants: dict[str, dict[str, Any]],
     out: dict[str, SelfHosted] = {}
     by_model: dict[str, list[str]] = {}
     for name, info in variants.items():
-        if (info.get("price") or {}).get("basis") == "self-hosted" and not info.get("skipped"):
-            by_model.setdefault(str(info.get("model")), []).append(name)
+        if info.price is not None and info.price.basis == "self-hosted" and not info.skipped:
+            by_model.setdefault(str(info.model), []).append(name)
     for model, names in by_model.items():
-        pph = variants[names[0]].get("price_per_hour")
+        pph = variants[names[0]].price_per_hour
         if pph is None:
             pph = (models.get(model) or {}).get("price_per_hour")
         if pph is None:
@@ -101,20 +102,18 @@ def _hosted_model_costs(frame: pd.DataFrame, names: list[str], model: str, pph: 
     return out
 
 
-def apply_costs(df: pd.DataFrame, frame: pd.DataFrame, manifest: dict[str, Any],
+def apply_costs(df: pd.DataFrame, frame: pd.DataFrame, manifest: Manifest,
                 config: dict[str, Any] | None) -> pd.DataFrame:
     """Fill cost per request / per 1,000 / per correct answer / per month (at `monthly_requests`) and a
     cost_note saying how each was obtained."""
     config = config or {}
-    variants = manifest.get("variants") or {}
-    hosted = self_hosted_costs(frame, variants, config.get("models") or {})
+    hosted = self_hosted_costs(frame, manifest.variants, config.get("models") or {})
     monthly = config.get("monthly_requests")
     notes: list[str | None] = []
     rps: list[float | None] = []
     for i, row in df.iterrows():
         name = row["variant"]
-        info = variants.get(name, {})
-        price = info.get("price") or {}
+        price = manifest.variant(name).price
         note: str | None = None
         tput: float | None = None
         if str(row.get("status", "ok")).startswith("skipped") or not as_float(row.get("answered")):
@@ -129,10 +128,10 @@ def apply_costs(df: pd.DataFrame, frame: pd.DataFrame, manifest: dict[str, Any],
             if h.cost_per_request is not None and "cost_unknown" in df.columns:
                 df.at[i, "cost_unknown"] = 0
             note, tput = h.note, h.throughput_rps
-        elif price.get("basis") in (None, "unknown"):
+        elif price is None or price.basis in (None, "unknown"):
             note = f"no price known for {row.get('model_id')}; add it to a pricing file or set price: on the model"
         else:
-            note = f"token prices: {price.get('basis')} ({price.get('source')})"
+            note = f"token prices: {price.basis} ({price.source})"
         cpr = as_float(df.at[i, "cost_per_request_usd"])
         # total cost (answered calls were billed) over correct answers (of every item asked)
         n_correct = (as_float(row.get("accuracy")) or 0) * (as_float(row.get("n")) or 0)

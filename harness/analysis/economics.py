@@ -27,6 +27,7 @@ from harness import variant_kinds
 from harness.analysis.stats import PairedResult, paired_compare
 from harness.numbers import as_float
 from harness.records import Record
+from harness.rundir.manifest import Manifest, VariantInfo
 
 # -- training cost -------------------------------------------------------------------------------------
 
@@ -50,20 +51,18 @@ class TrainingEstimate:
     train_seconds: float | None = None  # measured training time (local LoRA)
 
 
-def _ft_variant(manifest: dict[str, Any], config: dict[str, Any]) -> str | None:
-    variants = manifest.get("variants") or {}
+def _ft_variant(manifest: Manifest, config: dict[str, Any]) -> str | None:
     wanted = (config.get("finetune") or {}).get("variant")
-    if wanted and wanted in variants:
+    if wanted and wanted in manifest.variants:
         return wanted
-    return next((n for n, v in variants.items() if variant_kinds.trains(v.get("kind"))), None)
+    return next((n for n, v in manifest.variants.items() if variant_kinds.trains(v.kind)), None)
 
 
-def baseline_variant(manifest: dict[str, Any], present: list[str]) -> str | None:
+def baseline_variant(manifest: Manifest, present: list[str]) -> str | None:
     """The reference for paired comparisons: the first variant of kind baseline that has records, else
     the first variant with records."""
-    variants = manifest.get("variants") or {}
     for name in present:
-        if variant_kinds.paired_reference((variants.get(name) or {}).get("kind")):
+        if variant_kinds.paired_reference(manifest.variant(name).kind):
             return name
     return present[0] if present else None
 
@@ -74,7 +73,7 @@ def tokens_per_char(records: list[Record]) -> tuple[float | None, int]:
         if r.error is not None or r.usage is None or not r.usage.prompt_tokens:
             continue
         req = r.request or {}
-        # a compact record (harness.runner.compact) keeps only the prompt's size
+        # a compact record (harness.rundir.compact) keeps only the prompt's size
         c = req.get("prompt_chars") or sum(len(str(m.get("content") or "")) for m in req.get("messages") or [])
         if c:
             chars += c
@@ -83,11 +82,11 @@ def tokens_per_char(records: list[Record]) -> tuple[float | None, int]:
     return (tokens / chars if chars else None), n
 
 
-def _local_training_cost(est: TrainingEstimate, ft_info: dict[str, Any]) -> None:
+def _local_training_cost(est: TrainingEstimate, ft_info: VariantInfo) -> None:
     """A local LoRA costs the machine's time: measured training seconds x the model's price_per_hour, as
     recorded with the adapter. Without either the cost is unknown — never a plausible-looking $0."""
-    adapter = ft_info.get("adapter") or {}
-    secs, pph = as_float(adapter.get("train_seconds")), as_float(ft_info.get("price_per_hour"))
+    adapter = ft_info.adapter or {}
+    secs, pph = as_float(adapter.get("train_seconds")), as_float(ft_info.price_per_hour)
     est.steps = adapter.get("steps")
     est.epochs = adapter.get("epochs")
     if secs is None:
@@ -103,28 +102,27 @@ def _local_training_cost(est: TrainingEstimate, ft_info: dict[str, Any]) -> None
     est.price_source = f"local LoRA training: {secs / 60:.1f} min measured x ${pph:g}/hour (price_per_hour)"
 
 
-def estimate_training(manifest: dict[str, Any], config: dict[str, Any],
+def estimate_training(manifest: Manifest, config: dict[str, Any],
                       records: list[Record]) -> TrainingEstimate:
     from harness.models.pricing import PriceTable
     from harness.models.providers import find_provider
 
     ft = config.get("finetune") or {}
     est = TrainingEstimate(epochs=int(ft.get("epochs") or 3), base_model=ft.get("base_model"))
-    ev_info = manifest.get("evalset") or {}
-    est.train_examples = ev_info.get("train_items")
-    variants = manifest.get("variants") or {}
+    ev_info = manifest.evalset
+    est.train_examples = ev_info.train_items
     ft_name = _ft_variant(manifest, config)
-    ft_info = variants.get(ft_name or "", {})
-    provider = find_provider(ft_info.get("provider"))
+    ft_info = manifest.variant(ft_name)
+    provider = find_provider(ft_info.provider)
     trained_locally = provider is not None and provider.fine_tune_with == "local"  # billed in compute time
 
     # Training price first: it decides whether token counting matters at all.
-    price = ft_info.get("price") or {}
+    price = ft_info.price
     if trained_locally:
         _local_training_cost(est, ft_info)
-    elif price.get("training_per_1m") is not None:
-        est.price_per_1m = float(price["training_per_1m"])
-        est.price_source = f"price of {ft_info.get('model_id')} used in the run ({price.get('source')})"
+    elif price is not None and price.training_per_1m is not None:
+        est.price_per_1m = float(price.training_per_1m)
+        est.price_source = f"price of {ft_info.model_id} used in the run ({price.source})"
     elif est.base_model:
         override = Path(config["pricing"]) if config.get("pricing") and Path(config["pricing"]).exists() else None
         table = PriceTable.load(override)
@@ -146,8 +144,9 @@ def estimate_training(manifest: dict[str, Any], config: dict[str, Any],
     calib_name = ft_name if ft_name in present else baseline_variant(manifest, present)
     calib = [r for r in records if r.variant == calib_name]
     ratio, n_prompts = tokens_per_char(calib)
-    system_role = bool((variants.get(ft_name or calib_name or "", {}) or {}).get("system_role", True))
-    ev_path = ev_info.get("path")
+    calib_info = manifest.variant(ft_name or calib_name)
+    system_role = calib_info.system_role is not False
+    ev_path = ev_info.path
     if ratio is None:
         est.note = "no measured prompt tokens in this run to convert characters to tokens"
     elif not ev_path or not Path(ev_path).is_dir():
@@ -165,7 +164,7 @@ def estimate_training(manifest: dict[str, Any], config: dict[str, Any],
         used = train[: len(train) - n_val]
         est.train_examples = len(evalset.train)
         est.examples_used = len(used)
-        prompt = prompt_of((variants.get(ft_name or calib_name or "", {}) or {}).get("settings"))
+        prompt = prompt_of(calib_info.settings)
         est.training_chars = sum(len(m["content"]) for it in used
                                  for m in render_training_example(evalset, it, system_role=system_role, prompt=prompt))
         est.tokens_per_char = ratio
@@ -173,7 +172,7 @@ def estimate_training(manifest: dict[str, Any], config: dict[str, Any],
                            f"({ratio:.3f} tokens per character)")
         est.tokens_per_epoch = ratio * est.training_chars
         est.billed_tokens = est.tokens_per_epoch * est.epochs if est.epochs is not None else None
-        if evalset.content_hash != ev_info.get("content_hash"):
+        if evalset.content_hash != ev_info.content_hash:
             est.note = "the eval set changed since this run; the estimate uses its current train split"
     if trained_locally:
         est.billed_tokens = None  # no per-token bill: the cost is compute time, set above
@@ -373,7 +372,7 @@ def _best_prompt(ok: pd.DataFrame) -> BestPrompt | None:
     return BestPrompt(str(best["variant"]), float(best["acc"]), lo, hi, int(items) if items is not None else None)
 
 
-def analyse(manifest: dict[str, Any], config: dict[str, Any] | None, df: pd.DataFrame,
+def analyse(manifest: Manifest, config: dict[str, Any] | None, df: pd.DataFrame,
             items: pd.DataFrame, records: list[Record]) -> Economics:
     """Training cost, break-even and the facts of the decision summary, from measured facts only."""
     config = config or {}
@@ -384,7 +383,7 @@ def analyse(manifest: dict[str, Any], config: dict[str, Any] | None, df: pd.Data
     ft_name = _ft_variant(manifest, config)
     eco = Economics(training, break_even(df, ft_name, training, monthly), target_accuracy=config.get("target_accuracy"),
                     monthly_requests=monthly, fine_tuned=ft_name)
-    eco.primary = (manifest.get("scoring") or {}).get("primary") or "exact"
+    eco.primary = manifest.scoring.primary
     eco.incomplete = _incomplete(df, measured)
     eco.unknown = _unknown(measured)
     eco.best = _best_prompt(ok)
@@ -399,7 +398,7 @@ def analyse(manifest: dict[str, Any], config: dict[str, Any] | None, df: pd.Data
         eco.fine_tuned_state = FineTuned.NONE
     elif ft_name not in set(ok["variant"]):
         eco.fine_tuned_state = FineTuned.NOT_MEASURED
-        eco.fine_tuned_skipped = (manifest.get('variants') or {}).get(ft_name, {}).get('skipped') or None
+        eco.fine_tuned_skipped = manifest.variant(ft_name).skipped or None
     else:
         eco.fine_tuned_state = FineTuned.MEASURED
         idx = set(items.index.get_level_values(0)) if len(items) else set()

@@ -20,7 +20,7 @@ from harness.analysis import stats
 from harness.data.evalset import render_template
 from harness.errors import HarnessError
 from harness.records import Record
-from harness.runner.folder import load_run
+from harness.rundir import Manifest, RunFolder
 from harness.scoring.scorers import primary_value
 
 INPUT_CHARS = 160  # input text shown beside a changed item's answers
@@ -29,7 +29,7 @@ INPUT_CHARS = 160  # input text shown beside a changed item's answers
 @dataclass
 class GateRun:
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     records: list[Record]
     items: pd.DataFrame  # stats.item_outcomes, indexed by (variant, item_id)
     by_item: dict[tuple[str, str], list[Record]]  # (variant, item) -> its records, in file order
@@ -37,16 +37,15 @@ class GateRun:
     def variants_with_answers(self) -> list[str]:
         """Variants with at least one record (an errored call is a record: it counts as wrong, not missing)."""
         present = set(self.items.index.get_level_values(0)) if len(self.items) else set()
-        order = list(self.manifest.get("variants") or {}) + [r.variant for r in self.records]
+        order = list(self.manifest.variants) + [r.variant for r in self.records]
         return [v for v in dict.fromkeys(order) if v in present]
 
     def kind(self, variant: str) -> str | None:
-        return ((self.manifest.get("variants") or {}).get(variant) or {}).get("kind")
+        return self.manifest.variant(variant).kind
 
     def model_id(self, variant: str) -> str | None:
-        info = (self.manifest.get("variants") or {}).get(variant) or {}
-        if info.get("model_id"):
-            return info["model_id"]
+        if self.manifest.variant(variant).model_id:
+            return self.manifest.variant(variant).model_id
         return next((r.model_id for r in self.records if r.variant == variant), None)
 
     def item_ids(self, variant: str) -> set[str]:
@@ -73,10 +72,10 @@ class GateRun:
 
     def why_missing(self, variant: str) -> str:
         """Why a variant has no records in this run, from its manifest."""
-        info = (self.manifest.get("variants") or {}).get(variant)
-        selected = self.manifest.get("selected_variants")
-        if info and info.get("skipped"):
-            return f"skipped: {info['skipped']}"
+        info = self.manifest.variants.get(variant)
+        selected = self.manifest.selected_variants
+        if info is not None and info.skipped:
+            return f"skipped: {info.skipped}"
         if info is not None:
             return "no records"
         if selected is not None and variant not in selected:
@@ -86,33 +85,31 @@ class GateRun:
     def scoring_identity(self) -> dict[str, Any]:
         """What decides the scores: the primary score, the scorers' settings and the judge model (when a
         judge scorer was used). Two runs scored differently do not measure the same accuracy."""
-        scoring = self.manifest.get("scoring") or {}
-        scorers = [{k: v for k, v in s.items() if k != "describe"} for s in scoring.get("scorers") or []]
-        judge = self.manifest.get("judge") or {}
-        judge_id = (judge.get("model_id") or judge.get("model")) if judge.get("used") else None
-        return {"primary": scoring.get("primary") or "exact", "scorers": scorers, "judge model": judge_id}
+        scoring, judge = self.manifest.scoring, self.manifest.judge
+        judge_id = (judge.model_id or judge.model) if judge is not None and judge.used else None
+        scorers = [s.identity() for s in scoring.scorers]
+        return {"primary": scoring.primary, "scorers": scorers, "judge model": judge_id}
 
     def selection_note(self) -> str:
         """How this run chose its items, when it did not ask them all: a shard or a --limit sample."""
-        shard = self.manifest.get("shard") or {}
-        if shard:
-            return f"it is shard {shard.get('index')}/{shard.get('count')}; merge the shards with harness merge"
-        if self.manifest.get("limit"):
-            return f"it ran --limit {self.manifest['limit']}"
+        shard = self.manifest.shard
+        if shard is not None:
+            return f"it is shard {shard.index}/{shard.count}; merge the shards with harness merge"
+        if self.manifest.limit:
+            return f"it ran --limit {self.manifest.limit}"
         return ""
 
 
 def load_gate_run(path: Path) -> GateRun:
-    if not path.is_dir():
-        raise HarnessError(f"{path}: run folder not found")
-    manifest, records = load_run(path, compact=True)
+    folder = RunFolder.open(path)
+    records = folder.compact_records()  # one small object per record, read line by line
     if not records:
         raise HarnessError(f"{path}: the run has no records (records.jsonl is missing or empty)")
     items = stats.item_outcomes(stats.outcomes_frame(records))
     by_item: dict[tuple[str, str], list[Record]] = {}
     for r in records:
         by_item.setdefault((r.variant, r.item_id), []).append(r)
-    return GateRun(path, manifest, records, items, by_item)
+    return GateRun(path, folder.manifest, records, items, by_item)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -152,7 +149,7 @@ def pick_variants(acc: GateRun, cand: GateRun, variant: str | None,
 
 
 def _skipped(run: GateRun, variant: str) -> str:
-    skipped = ((run.manifest.get("variants") or {}).get(variant) or {}).get("skipped")
+    skipped = run.manifest.variant(variant).skipped
     return f" (skipped: {skipped})" if skipped else ""
 
 
@@ -179,7 +176,7 @@ def item_inputs(runs: list[GateRun], ids: set[str]) -> dict[str, str]:
     set folder the candidate's manifest names, else the accepted run's; items it cannot find are left out."""
     found: dict[str, str] = {}
     for run in runs:
-        folder = Path(str((run.manifest.get("evalset") or {}).get("path") or ""))
+        folder = Path(run.manifest.evalset.path or "")
         todo = ids - set(found)
         if not todo or not (folder / "task.yaml").is_file() or not (folder / "test.jsonl").is_file():
             continue

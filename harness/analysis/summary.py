@@ -14,6 +14,7 @@ from harness.analysis.costs import apply_costs
 from harness.analysis.economics import baseline_variant
 from harness.numbers import is_missing
 from harness.records import Record
+from harness.rundir.manifest import Manifest
 from harness.scoring.scorers import summarize
 
 CORE_COLUMNS = [
@@ -45,7 +46,7 @@ TRAILING_COLUMNS = ["refused", "empty_answers", "content_filtered", "unparseable
 class Analysis:
     """Everything the tables and the report are built from, computed once."""
 
-    manifest: dict[str, Any]
+    manifest: Manifest
     config: dict[str, Any]
     records: list[Record]
     df: pd.DataFrame
@@ -55,14 +56,14 @@ class Analysis:
     agreement: list[dict[str, Any]] = field(default_factory=list)  # judge–human agreement (scoring.judge)
 
 
-def analyse(manifest: dict[str, Any], records: list[Record], config: dict[str, Any] | None = None) -> Analysis:
-    label_fields = manifest.get("label_fields") or {}
+def analyse(manifest: Manifest, records: list[Record], config: dict[str, Any] | None = None) -> Analysis:
+    label_fields = manifest.label_fields
     by_variant: dict[str, list[Record]] = {}
     for r in records:
         by_variant.setdefault(r.variant, []).append(r)
-    variants: dict[str, Any] = manifest.get("variants") or {}
+    variants = manifest.variants
     # a variant selected but never planned (a run killed while planning) is a row too: nothing of it was asked
-    selected = [v for v in manifest.get("selected_variants") or [] if v not in variants]
+    selected = [v for v in manifest.selected_variants or [] if v not in variants]
     order = list(dict.fromkeys([*variants, *selected, *by_variant]))
     calls = selected_calls(manifest, config, records)
     frame = stats.outcomes_frame(records)
@@ -72,25 +73,24 @@ def analyse(manifest: dict[str, Any], records: list[Record], config: dict[str, A
     base = baseline_variant(manifest, present)
     rows = []
     for name in order:
-        info = variants.get(name, {})
+        info = manifest.variant(name)
         recs = by_variant.get(name, [])
         row: dict[str, Any] = {
             "variant": name,
-            "kind": info.get("kind"),
-            "model": info.get("model") or (recs[0].model if recs else None),
-            "model_id": info.get("model_id") or (recs[0].model_id if recs else None),
-            "status": f"skipped: {info['skipped']}" if info.get("skipped") else "ok",
+            "kind": info.kind,
+            "model": info.model or (recs[0].model if recs else None),
+            "model_id": info.model_id or (recs[0].model_id if recs else None),
+            "status": f"skipped: {info.skipped}" if info.skipped else "ok",
         }
-        not_asked = None if info.get("skipped") or calls is None else max(calls - len(recs), 0)
-        if not info.get("skipped") and (not_asked or any(r.error is not None for r in recs)):
+        not_asked = None if info.skipped or calls is None else max(calls - len(recs), 0)
+        if not info.skipped and (not_asked or any(r.error is not None for r in recs)):
             row["status"] = incomplete_note({"n": len(recs), "errors": sum(1 for r in recs if r.error is not None),
                                              "not_asked": not_asked, "repeats": _repeats(config, records)})
         if recs:
             expected = {r.item_id: r.expected for r in recs}
-            row.update(summarize(recs, label_fields, expected, manifest.get("scoring")))
-            price = info.get("price") or {}
-            row["price_basis"] = price.get("basis")
-            row["structured_output"] = info.get("structured_output")
+            row.update(summarize(recs, label_fields, expected, manifest.scoring.model_dump(mode="json")))
+            row["price_basis"] = info.price.basis if info.price is not None else None
+            row["structured_output"] = info.structured_output
             row.update(_interval_columns(row, frame, items, name))
             if base is not None and name != base and name in with_items:
                 row.update(_paired_columns(items, base, name))
@@ -123,17 +123,14 @@ def incomplete_note(row: dict[str, Any]) -> str:
     return "incomplete: " + ", ".join(parts)
 
 
-def selected_calls(manifest: dict[str, Any], config: dict[str, Any] | None, records: list[Record]) -> int | None:
+def selected_calls(manifest: Manifest, config: dict[str, Any] | None, records: list[Record]) -> int | None:
     """How many calls each variant should make: the items the run selected (its shard's share, for a shard)
-    times the repeats; None where the folder does not say (a shard killed before its item count was written)."""
-    shard = manifest.get("shard")
-    if shard:
-        items = shard.get("items")
+    times the repeats; None where the folder does not say (a shard killed before its item count was written).
+    A run folder from before `selection` existed has one by migration (harness.rundir.manifest)."""
+    if manifest.shard is not None:
+        items = manifest.shard.items
     else:
-        ev = manifest.get("evalset") or {}
-        items = (manifest.get("selection") or {}).get("items")
-        if items is None and ev.get("test_items") is not None:  # a run folder from before `selection` existed
-            items = min(ev["test_items"], manifest.get("limit") or ev["test_items"])
+        items = manifest.selection.items if manifest.selection is not None else None
     return None if items is None else int(items) * _repeats(config, records)
 
 

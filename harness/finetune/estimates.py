@@ -39,12 +39,13 @@ def calibrate_from_run(run_dir: Path) -> TokenEstimator:
     The fine-tuned variant's records come first (same prompts as the training data), else the baseline's.
     The ratio includes the per-message overhead, so no extra per-message tokens are added.
     """
-    from harness.runner.folder import load_run_config, read_records
+    from harness.rundir import RunFolder
 
-    records = read_records(run_dir / "records.jsonl")
+    folder = RunFolder(run_dir)
+    records = folder.records()
     if not records:
         raise HarnessError(f"--calibrate-from {run_dir}: no records.jsonl with records in it")
-    run_cfg = load_run_config(run_dir)
+    run_cfg = folder.config()
     # Variants whose prompt is the training data's: the trained one first, then the ones that ask without training.
     same_prompt = {v.name: kind.trains for v in run_cfg.variants
                    if (kind := variant_kinds.kind_class(v.kind)).renders_training_prompt}

@@ -12,6 +12,7 @@ from harness.analysis import stats
 from harness.analysis.units import Unit
 from harness.numbers import is_missing
 from harness.report.format import pct, unit_price, value
+from harness.rundir.manifest import Manifest
 
 if TYPE_CHECKING:
     from harness.analysis.economics import Economics
@@ -88,21 +89,21 @@ METHOD_NOTES = [
 ]
 
 
-def primary_heading(manifest: dict[str, Any]) -> str:
+def primary_heading(manifest: Manifest) -> str:
     """The accuracy column's heading, naming the primary score when it is not the default."""
-    primary = (manifest.get("scoring") or {}).get("primary") or "exact"
+    primary = manifest.scoring.primary
     return "accuracy (95% CI)" if primary == "exact" else f"accuracy = {primary} (95% CI)"
 
 
-def with_primary_heading(manifest: dict[str, Any], columns: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def with_primary_heading(manifest: Manifest, columns: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """`columns` with the accuracy heading naming the primary score."""
     heading = primary_heading(manifest)
     return [(c, heading if c == "accuracy" else h) for c, h in columns]
 
 
-def score_columns(manifest: dict[str, Any], df: pd.DataFrame) -> list[tuple[str, str]]:
+def score_columns(manifest: Manifest, df: pd.DataFrame) -> list[tuple[str, str]]:
     """(column, heading) of every named score in the summary: its mean, then unknowns where there are any."""
-    names = [s["name"] for s in (manifest.get("scoring") or {}).get("scorers") or []]
+    names = [s.name for s in manifest.scoring.scorers]
     names += [c.removeprefix("score_") for c in df.columns if c.startswith("score_")
               and not c.endswith(("_unknown", "_micro")) and c.removeprefix("score_") not in names]
     out: list[tuple[str, str]] = []
@@ -120,14 +121,13 @@ def score_columns(manifest: dict[str, Any], df: pd.DataFrame) -> list[tuple[str,
     return out
 
 
-def score_lines(manifest: dict[str, Any], df: pd.DataFrame) -> list[str]:
+def score_lines(manifest: Manifest, df: pd.DataFrame) -> list[str]:
     """One markdown line per named scorer: what it measures, and its value for every variant that ran."""
-    scoring = manifest.get("scoring") or {}
-    primary = scoring.get("primary") or "exact"
+    primary = manifest.scoring.primary
     lines = []
     ran = measured(df)
-    for spec in scoring.get("scorers") or []:
-        name = spec["name"]
+    for spec in manifest.scoring.scorers:
+        name = spec.name
         col = f"score_{name}"
         if col not in ran.columns:
             continue
@@ -139,22 +139,22 @@ def score_lines(manifest: dict[str, Any], df: pd.DataFrame) -> list[str]:
                 text += f" ({int(unknown)} unknown)"
             parts.append(text)
         tag = " — primary" if name == primary else ""
-        lines.append(f"- **{name}** ({spec.get('describe') or spec.get('scorer')}){tag}: " + ", ".join(parts))
+        lines.append(f"- **{name}** ({spec.describe or spec.scorer}){tag}: " + ", ".join(parts))
     return lines
 
 
-def judge_lines(manifest: dict[str, Any], df: pd.DataFrame, agreement: list[dict[str, Any]]) -> list[str]:
+def judge_lines(manifest: Manifest, df: pd.DataFrame, agreement: list[dict[str, Any]]) -> list[str]:
     """The judge: which model, what grading cost (evaluation cost, apart from cost per request), and how well
     it agrees with people where items carry human scores."""
-    judge = manifest.get("judge")
-    has_judge = any(s.get("scorer") == "judge" for s in (manifest.get("scoring") or {}).get("scorers") or [])
+    judge = manifest.judge
+    has_judge = any(s.scorer == "judge" for s in manifest.scoring.scorers)
     if not has_judge:
         return []
     if not judge:
         return ["- No judge model was configured (`judge: {model: NAME}` in the run config), so judge scores are "
                 "unknown."]
-    lines = [f"- Judge model: {judge.get('model')} ({judge.get('model_id')})"
-             + (f" — unavailable: {judge['unavailable']}; judge scores are unknown" if judge.get("unavailable") else "")]
+    lines = [f"- Judge model: {judge.model} ({judge.model_id})"
+             + (f" — unavailable: {judge.unavailable}; judge scores are unknown" if judge.unavailable else "")]
     if "eval_cost_usd" in df.columns:
         ran = measured(df)
         total = pd.to_numeric(ran["eval_cost_usd"], errors="coerce").sum(min_count=1)
@@ -189,7 +189,7 @@ def has_repeats(df: pd.DataFrame) -> bool:
     return bool((pd.to_numeric(df["repeats"], errors="coerce").fillna(1) > 1).any())
 
 
-def variant_notes(manifest: dict[str, Any], df: pd.DataFrame) -> list[str]:
+def variant_notes(manifest: Manifest, df: pd.DataFrame) -> list[str]:
     """Markdown bullet lines: skipped variants, how format validity was measured, missing prices,
     self-hosted costing, leakage warnings and the run's message."""
     notes = []
@@ -202,33 +202,32 @@ def variant_notes(manifest: dict[str, Any], df: pd.DataFrame) -> list[str]:
         line = bad_answers_line(row)
         if line:
             notes.append(f"- **{row['variant']}**: {line}")
-    free_text = bool((manifest.get("scoring") or {}).get("free_text"))
+    free_text = manifest.scoring.free_text
     if free_text:
         notes.append("- free-text task (no output_schema): the answer is the raw text, and format valid means a "
                      "non-empty answer")
-    for name, info in (manifest.get("variants") or {}).items():
-        mode = info.get("structured_output")
-        if mode and not info.get("skipped") and not free_text:
+    for name, info in manifest.variants.items():
+        mode = info.structured_output
+        if mode and not info.skipped and not free_text:
             how = "constrained decoding" if mode != "none" else "free generation"
             notes.append(f"- {name}: format validity measured under {how} (`{mode}`)")
-        price = info.get("price") or {}
-        if price.get("basis") == "unknown":
-            notes.append(f"- {name}: no price known for {info.get('model_id')}; cost not reported")
+        if info.price is not None and info.price.basis == "unknown":
+            notes.append(f"- {name}: no price known for {info.model_id}; cost not reported")
     if "cost_note" in df.columns:
         for _, row in measured(df).iterrows():
             note = row.get("cost_note")
             if isinstance(note, str) and note.startswith("self-hosted"):
                 cost = value(row.get("cost_per_request_usd"), Unit.USD)
                 notes.append(f"- {row['variant']}: cost {cost}/request — {note}")
-    calls = manifest.get("calls") or {}
-    if calls.get("mode") == "batch":
-        ids = ", ".join(str(b.get("id")) for b in calls.get("batches") or [])
+    calls = manifest.calls
+    if calls.mode == "batch":
+        ids = ", ".join(str(b.get("id")) for b in calls.batches or [])
         notes.append(f"- answered through the OpenAI Batch API ({ids}) and priced at its batch rates; a batch has "
                      f"no per-call latency, so p50/p95 are not reported")
-    for line in manifest.get("leakage") or []:
+    for line in manifest.leakage:
         notes.append(f"- leakage: {line}")
-    if manifest.get("message"):
-        notes.append(f"- {manifest['message']}")
+    if manifest.message:
+        notes.append(f"- {manifest.message}")
     return notes
 
 

@@ -36,6 +36,7 @@ from harness.report.content import (
 )
 from harness.report.decision import break_even_text, decision_lines
 from harness.report.format import cell, interval, pct, pp, usd
+from harness.rundir.manifest import Manifest
 from harness.scoring.scorers import primary_value
 
 if TYPE_CHECKING:
@@ -349,7 +350,7 @@ def _short(s: str) -> str:
 def render_html(analysis: Analysis, eco: Economics) -> str:
     """The whole page: header, decision summary, results, charts, cost, economics, items and method."""
     m, df = analysis.manifest, analysis.df
-    ev = m.get("evalset", {})
+    ev = m.evalset
     ran = measured(df)
     order = [str(v) for v in ran["variant"]]
     colors = _colors([str(v) for v in df["variant"]])
@@ -361,13 +362,13 @@ def render_html(analysis: Analysis, eco: Economics) -> str:
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{esc(m.get('name') or 'Run')} — evaluation report</title>", f"<style>{CSS}</style></head><body>",
-        f"<h1>{esc(m.get('name') or 'Run')}: is fine-tuning worth it?</h1>",
-        f'<p class="meta">Run <code>{esc(m.get("run_id"))}</code> on eval set <code>{esc(ev.get("name"))}</code> '
-        f"({esc(ev.get('test_items'))} test items, {esc(ev.get('train_items'))} training examples, hash "
-        f"<code>{esc(str(ev.get('content_hash'))[:12])}</code>), status <b>{esc(m.get('status'))}</b>, finished "
-        f"{esc(m.get('finished_at'))}, harness {esc(m.get('harness_version'))} "
-        f"(git {esc(m.get('git_revision') or 'unknown')}).</p>",
+        f"<title>{esc(m.name or 'Run')} — evaluation report</title>", f"<style>{CSS}</style></head><body>",
+        f"<h1>{esc(m.name or 'Run')}: is fine-tuning worth it?</h1>",
+        f'<p class="meta">Run <code>{esc(m.run_id)}</code> on eval set <code>{esc(ev.name)}</code> '
+        f"({esc(ev.test_items)} test items, {esc(ev.train_items)} training examples, hash "
+        f"<code>{esc(str(ev.content_hash)[:12])}</code>), status <b>{esc(m.status)}</b>, finished "
+        f"{esc(m.finished_at)}, harness {esc(m.harness_version)} "
+        f"(git {esc(m.git_revision or 'unknown')}).</p>",
         '<h2>Decision summary</h2><ul class="summary">' + "".join(f"<li>{esc(s)}</li>" for s in decision_lines(eco))
         + "</ul>",
         "<h2>Results</h2>", html_table(df, with_primary_heading(m, display_columns(df)), "results"),
@@ -396,7 +397,7 @@ def render_html(analysis: Analysis, eco: Economics) -> str:
     return "\n".join(parts)
 
 
-def _scores(m: dict[str, Any], df: pd.DataFrame, ran: pd.DataFrame, agreement: list[dict[str, Any]]) -> list[str]:
+def _scores(m: Manifest, df: pd.DataFrame, ran: pd.DataFrame, agreement: list[dict[str, Any]]) -> list[str]:
     """A column and a line per named scorer; the judge's evaluation cost and its agreement with people."""
     cols = score_columns(m, df)
     judge = judge_lines(m, df, agreement)

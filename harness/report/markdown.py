@@ -26,6 +26,7 @@ from harness.report.content import (
 )
 from harness.report.decision import break_even_text, decision_lines
 from harness.report.format import cell, value
+from harness.rundir.manifest import Manifest
 
 if TYPE_CHECKING:
     from harness.analysis.economics import Economics
@@ -53,7 +54,7 @@ def _extra_table(df: pd.DataFrame, extra: list[str]) -> str:
     return markdown_table(df, [("variant", "variant")] + [(c, c) for c in extra])
 
 
-def console_summary(manifest: dict[str, Any], df: pd.DataFrame) -> str:
+def console_summary(manifest: Manifest, df: pd.DataFrame) -> str:
     """What `harness run` and `harness report` print: the results table and, where the task has named scorers,
     their table."""
     out = markdown_table(df, with_primary_heading(manifest, display_columns(df)))
@@ -63,7 +64,7 @@ def console_summary(manifest: dict[str, Any], df: pd.DataFrame) -> str:
     return out
 
 
-def scores_section(manifest: dict[str, Any], df: pd.DataFrame, agreement: list[dict[str, Any]] | None = None,
+def scores_section(manifest: Manifest, df: pd.DataFrame, agreement: list[dict[str, Any]] | None = None,
                    rows: pd.DataFrame | None = None) -> list[str]:
     """## Scores: a column and a line per named scorer, then the judge (its evaluation cost and its agreement
     with human scores)."""
@@ -81,16 +82,16 @@ def scores_section(manifest: dict[str, Any], df: pd.DataFrame, agreement: list[d
     return out
 
 
-def summary_markdown(manifest: dict[str, Any], df: pd.DataFrame, agreement: list[dict[str, Any]] | None = None) -> str:
+def summary_markdown(manifest: Manifest, df: pd.DataFrame, agreement: list[dict[str, Any]] | None = None) -> str:
     """summary.md: the results table, the paired comparison, named scores, per-field scores and notes."""
-    ev = manifest.get("evalset", {})
+    ev = manifest.evalset
     out = [
-        f"# Run {manifest.get('run_id')}",
+        f"# Run {manifest.run_id}",
         "",
-        f"Eval set `{ev.get('name')}` (hash `{str(ev.get('content_hash'))[:12]}`), "
-        f"status **{manifest.get('status')}**, started {manifest.get('started_at')}, "
-        f"finished {manifest.get('finished_at')}, harness {manifest.get('harness_version')} "
-        f"(git {manifest.get('git_revision') or 'unknown'}).",
+        f"Eval set `{ev.name}` (hash `{str(ev.content_hash)[:12]}`), "
+        f"status **{manifest.status}**, started {manifest.started_at}, "
+        f"finished {manifest.finished_at}, harness {manifest.harness_version} "
+        f"(git {manifest.git_revision or 'unknown'}).",
         "",
         markdown_table(df, with_primary_heading(manifest, display_columns(df))),
         "",
@@ -116,15 +117,15 @@ def summary_markdown(manifest: dict[str, Any], df: pd.DataFrame, agreement: list
 def report_markdown(analysis: Analysis, eco: Economics) -> str:
     """The stakeholder report as markdown, built from the same facts as the HTML."""
     m, df = analysis.manifest, analysis.df
-    ev = m.get("evalset", {})
+    ev = m.evalset
     ran = measured(df)
     out = [
-        f"# {m.get('name') or 'Run'}: is fine-tuning worth it?",
+        f"# {m.name or 'Run'}: is fine-tuning worth it?",
         "",
-        f"Run `{m.get('run_id')}` on eval set `{ev.get('name')}` ({ev.get('test_items')} test items, "
-        f"{ev.get('train_items')} training examples; hash `{str(ev.get('content_hash'))[:12]}`), "
-        f"status **{m.get('status')}**, finished {m.get('finished_at')}, harness {m.get('harness_version')} "
-        f"(git {m.get('git_revision') or 'unknown'}).",
+        f"Run `{m.run_id}` on eval set `{ev.name}` ({ev.test_items} test items, "
+        f"{ev.train_items} training examples; hash `{str(ev.content_hash)[:12]}`), "
+        f"status **{m.status}**, finished {m.finished_at}, harness {m.harness_version} "
+        f"(git {m.git_revision or 'unknown'}).",
         "",
         "## Decision summary",
         "",

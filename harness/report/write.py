@@ -10,20 +10,22 @@ import pandas as pd
 from harness.analysis import economics, summary
 from harness.report.html import render_html
 from harness.report.markdown import report_markdown, summary_markdown
-from harness.runner.folder import CALIBRATION_FILE, load_config_dict, load_run
+from harness.rundir import RunFolder
 from harness.scoring.judge import agreement_rows, read_calibration
 
 
 def write_summary(run_dir: Path) -> pd.DataFrame:
     """summary.csv and summary.md, plus the stakeholder report (report.md, report.html), so that every
     run folder carries its readable report without an extra step. Returns the summary table."""
-    manifest, records = load_run(run_dir, compact=True)  # one small object per record, read line by line
-    analysis = summary.analyse(manifest, records, load_config_dict(run_dir))
-    analysis.agreement = agreement_rows(read_calibration(run_dir / CALIBRATION_FILE))
+    folder = RunFolder.open(run_dir)
+    records = folder.compact_records()  # one small object per record, read line by line
+    manifest = folder.manifest
+    analysis = summary.analyse(manifest, records, folder.config_dict())  # type: ignore[arg-type]
+    analysis.agreement = agreement_rows(read_calibration(folder.calibration_path))
     df = analysis.df
-    df.to_csv(run_dir / "summary.csv", index=False)
-    (run_dir / "summary.md").write_text(summary_markdown(manifest, df, analysis.agreement), encoding="utf-8")
+    df.to_csv(folder.summary_csv, index=False)
+    folder.summary_md.write_text(summary_markdown(manifest, df, analysis.agreement), encoding="utf-8")
     eco = economics.analyse(analysis.manifest, analysis.config, analysis.df, analysis.items, analysis.records)
-    (run_dir / "report.md").write_text(report_markdown(analysis, eco), encoding="utf-8")
-    (run_dir / "report.html").write_text(render_html(analysis, eco), encoding="utf-8")
+    folder.report_md.write_text(report_markdown(analysis, eco), encoding="utf-8")
+    folder.report_html.write_text(render_html(analysis, eco), encoding="utf-8")
     return df

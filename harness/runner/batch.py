@@ -35,8 +35,8 @@ from tqdm import tqdm
 
 from harness.models.client import PERMANENT_KINDS
 from harness.records import CallError, Completion, EvalItem, Record
+from harness.rundir.folder import write_json
 from harness.runner.execute import Executor, Job
-from harness.runner.folder import write_json
 from harness.runner.variant_plan import VariantPlan
 
 ENDPOINT = "/v1/chat/completions"

@@ -25,6 +25,7 @@ from harness.prompts.kinds.base import PrepareContext, VariantKind, kind_of
 from harness.prompts.variants import query_texts
 from harness.records import EvalItem
 from harness.redact import redact_url
+from harness.rundir.manifest import Manifest
 from harness.runner.preflight import judge_in_use, preflight, skipped_before_calls
 from harness.runner.variant_plan import VariantPlan, adapter_record, endpoint_scope, resolve_model_id
 
@@ -44,7 +45,7 @@ class Plan:
     """Builds one VariantPlan per variant and owns what planning started (the embedded server, clients)."""
 
     def __init__(self, cfg: RunConfig, evalset: EvalSet, *, run_dir: Path, config_path: str | None,
-                 manifest: dict[str, Any], allow_unpriced: bool = False, progress: bool = True,
+                 manifest: Manifest, allow_unpriced: bool = False, progress: bool = True,
                  today: dt.date | None = None):
         self.cfg = cfg
         self.evalset = evalset
@@ -86,7 +87,7 @@ class Plan:
 
     def note_warning(self, warning: str) -> None:
         """A table price older than 180 days is used: say so once, naming its date, and keep it in the manifest."""
-        seen = self.manifest.setdefault("price_warnings", [])
+        seen = self.manifest.price_warnings
         if warning not in seen:
             seen.append(warning)
             print(f"warning: {warning}", file=sys.stderr)
@@ -142,9 +143,12 @@ class Plan:
         skipped = self.not_yet_trained(variants)
         self.start_local(variants, skipped)
         kinds = {v.name: kind_of(v) for v in variants if v.name not in skipped}
+        prepared: dict[str, Any] = {}  # the manifest entries preparation writes (a RAG index's `rag`)
         ctx = PrepareContext.of_run(self.cfg, self.evalset, cache_dir=response_cache.cache_dir(),
-                                    progress=self.progress, manifest=self.manifest)
+                                    progress=self.progress, manifest=prepared)
         resources = self.prepare_needs(kinds, ctx)
+        for key, entry in prepared.items():
+            setattr(self.manifest, key, entry)
         clients = self._clients(variants, skipped)
         probes = {name: await c.probe() for name, c in clients.items()}
         for plan in self.variants.values():
@@ -174,7 +178,7 @@ class Plan:
             for p in streamed:
                 p.stream = stream
         # Prompt preparation that holds back the first call (the benchmark counts it with the calls phase).
-        self.manifest.setdefault("timings", {})["prepare_s"] = round(time.perf_counter() - t_prepare, 3)
+        self.manifest.timings["prepare_s"] = round(time.perf_counter() - t_prepare, 3)
         if streamed:
             texts = query_texts(self.evalset, items)
             for p in streamed:

@@ -29,19 +29,9 @@ from harness.models import cache as response_cache
 from harness.models.client import ModelRefused
 from harness.records import EvalItem
 from harness.redact import redacted_fields, restore_secrets, snapshot
+from harness.rundir.folder import RunFolder, git_revision, latest_records, new_run_dir, now_iso
+from harness.rundir.manifest import Manifest
 from harness.runner.execute import Executor
-from harness.runner.folder import (
-    CALIBRATION_FILE,
-    create_run_dir,
-    git_revision,
-    latest_records,
-    load_manifest,
-    load_run_config,
-    new_run_dir,
-    now_iso,
-    read_records,
-    write_json,
-)
 from harness.runner.leakage import leakage_action, leakage_lines
 from harness.runner.plan import Plan
 from harness.runner.shards import Shard
@@ -85,10 +75,17 @@ class _Session:
 
     cfg: RunConfig
     evalset: EvalSet
-    run_dir: Path
-    manifest: dict[str, Any]
+    folder: RunFolder  # made on disk once the checks before the first call pass (_open_folder)
+    manifest: Manifest
     config_path: str | None
     variants: list[VariantConfig]
+
+    @property
+    def run_dir(self) -> Path:
+        return self.folder.path
+
+    def save(self) -> None:
+        self.folder.write_manifest(self.manifest)
 
 
 def _select_variants(cfg: RunConfig, names: list[str] | None) -> list[VariantConfig]:
@@ -102,20 +99,19 @@ def _select_variants(cfg: RunConfig, names: list[str] | None) -> list[VariantCon
 
 
 def _resume_session(opts: RunOptions) -> _Session:
-    run_dir = opts.resume
-    cfg = load_run_config(run_dir)
-    manifest = load_manifest(run_dir)
+    folder = RunFolder.open(opts.resume)
+    cfg = folder.config()
+    manifest = folder.manifest
     if any(redacted_fields(m) for m in cfg.models.values()):
-        restore_secrets(cfg, _original_config(manifest.get("config_path")))
-    opts.limit = manifest.get("limit")
-    opts.variants = manifest.get("selected_variants")
-    shard = manifest.get("shard")
-    opts.shard = Shard(shard["index"], shard["count"]) if shard else None
+        restore_secrets(cfg, _original_config(manifest.config_path))
+    opts.limit = manifest.limit
+    opts.variants = manifest.selected_variants
+    opts.shard = Shard(manifest.shard.index, manifest.shard.count) if manifest.shard else None
     evalset = load_evalset(cfg.evalset)
-    if manifest.get("evalset", {}).get("content_hash") != evalset.content_hash:
-        raise HarnessError(f"{cfg.evalset}: the eval set changed since {run_dir} started; start a new run instead")
-    return _Session(cfg, evalset, run_dir, manifest, manifest.get("config_path"),
-                    _select_variants(cfg, opts.variants))
+    if manifest.evalset.content_hash != evalset.content_hash:
+        raise HarnessError(f"{cfg.evalset}: the eval set changed since {folder.path} started; start a new run "
+                           f"instead")
+    return _Session(cfg, evalset, folder, manifest, manifest.config_path, _select_variants(cfg, opts.variants))
 
 
 def _original_config(path: str | None) -> RunConfig | None:
@@ -137,37 +133,34 @@ def _new_session(config: str | Path, opts: RunOptions) -> _Session:
     scoring = TaskScoring.for_evalset(evalset)  # binds task.yaml's scorers: a bad one stops the run here
     variants = _select_variants(cfg, opts.variants)
     run_dir = new_run_dir(cfg, opts.out, opts.results_dir, force=opts.force)  # chosen; made after the checks
-    manifest = {
-        "run_id": run_dir.name,
-        "name": cfg.name,
-        "config_path": str(config),
-        "evalset": {"name": evalset.name, "path": str(evalset.path), "content_hash": evalset.content_hash,
-                    "test_items": len(evalset.test), "train_items": len(evalset.train),
-                    "docs": len(evalset.docs)},
-        "harness_version": harness.__version__,
-        "git_revision": git_revision(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "started_at": now_iso(),
-        "limit": opts.limit or cfg.run.limit,
-        "selection": select_test_items(evalset, opts.limit or cfg.run.limit, _selection_seed(cfg))[1],
-        "selected_variants": [v.name for v in variants],
-        "schema": evalset.schema,
-        "label_fields": evalset.label_fields,
-        "scoring": scoring.describe(),
-        "status": "running",
-    }
+    manifest = Manifest(
+        run_id=run_dir.name,
+        name=cfg.name,
+        config_path=str(config),
+        evalset={"name": evalset.name, "path": str(evalset.path), "content_hash": evalset.content_hash,
+                 "test_items": len(evalset.test), "train_items": len(evalset.train), "docs": len(evalset.docs)},
+        harness_version=harness.__version__,
+        git_revision=git_revision(),
+        python=platform.python_version(),
+        platform=platform.platform(),
+        started_at=now_iso(),
+        limit=opts.limit or cfg.run.limit,
+        selection=select_test_items(evalset, opts.limit or cfg.run.limit, _selection_seed(cfg))[1],
+        selected_variants=[v.name for v in variants],
+        output_schema=evalset.schema,
+        label_fields=evalset.label_fields,
+        scoring=scoring.describe(),
+        status="running",
+    )
     if opts.shard is not None:
-        manifest["shard"] = Shard.parse(opts.shard).to_manifest()
-    return _Session(cfg, evalset, run_dir, manifest, str(config), variants)
+        manifest.shard = Shard.parse(opts.shard).to_manifest()
+    return _Session(cfg, evalset, RunFolder(run_dir), manifest, str(config), variants)
 
 
 def _open_folder(s: _Session, opts: RunOptions) -> None:
     """The new run's folder, made once the checks before the first call passed: a run that stops on a config
     problem leaves no folder behind (and --force replaces an earlier run only for a run that can start)."""
-    create_run_dir(s.run_dir, replace=opts.force)
-    write_json(s.run_dir / "config.json", snapshot(s.cfg))
-    write_json(s.run_dir / "manifest.json", s.manifest)
+    s.folder = RunFolder.create(s.run_dir, snapshot(s.cfg), s.manifest, replace=opts.force)
 
 
 def _selection_seed(cfg: RunConfig) -> int:
@@ -176,18 +169,17 @@ def _selection_seed(cfg: RunConfig) -> int:
 
 def _selected_items(s: _Session, opts: RunOptions) -> list[EvalItem]:
     """The items of this run: the ones its manifest recorded (so --resume asks the same items), else a seeded
-    sample for a limit (see select_test_items). A run folder from before `selection` existed took the first N."""
-    selection = s.manifest.get("selection")
-    limit = opts.limit or s.cfg.run.limit
-    if selection is None:
-        return s.evalset.test[:limit] if limit else list(s.evalset.test)
-    ids = selection.get("item_ids")
+    sample for a limit (see select_test_items), else the first `limit` (how a version-1 run chose: its manifest's
+    selection, migrated, says so) or all."""
+    selection = s.manifest.selection
+    ids = selection.item_ids if selection is not None else None
     if ids is None:
-        return list(s.evalset.test)
+        limit = selection.limit if selection is not None else opts.limit or s.cfg.run.limit
+        return s.evalset.test[:limit] if limit else list(s.evalset.test)
     by_id = {item.id: item for item in s.evalset.test}
     missing = [i for i in ids if i not in by_id]
     if missing:
-        raise HarnessError(f"{s.run_dir / 'manifest.json'}: selected item(s) {', '.join(missing[:5])} are not in "
+        raise HarnessError(f"{s.folder.manifest_path}: selected item(s) {', '.join(missing[:5])} are not in "
                            f"{s.evalset.path / 'test.jsonl'}; start a new run instead")
     return [by_id[i] for i in ids]
 
@@ -215,13 +207,13 @@ async def _plan_and_execute(plan: Plan, executor: Executor, s: _Session, items: 
         await plan.build(s.variants, items)
         # On disk before the first call, not only at the end: the folder of a run killed mid-way still says how
         # each variant is priced and which items were selected, so its report shows the same costs.
-        s.manifest["variants"] = plan.describe()
-        write_json(s.run_dir / "manifest.json", s.manifest)
+        s.manifest.variants = plan.describe()
+        s.save()
         executor.judge = judge.runtime_for(plan.judge, s.cfg, executor.cache, executor.refresh)
-        s.manifest["calls"] = await executor.execute(plan.active, items, done, s.run_dir / "records.jsonl")
+        s.manifest.calls = await executor.execute(plan.active, items, done, s.folder.records_path)
         if executor.judge is not None and not executor.state.stop:
             rows = await judge.calibrate(executor.scoring.judges(), items, s.evalset.render_input, executor.judge)
-            judge.write_calibration(s.run_dir / CALIBRATION_FILE, rows)
+            judge.write_calibration(s.folder.calibration_path, rows)
     finally:
         await plan.aclose_clients()
 
@@ -246,15 +238,15 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
     plan.check_before_calls(s.variants)
     if opts.resume is None:
         _open_folder(s, opts)
-        s.manifest["leakage"] = leaks = leakage_lines(s.cfg, s.evalset, s.variants)
-        s.manifest["leakage_action"] = leakage_action(s.cfg, s.evalset, s.variants)
+        s.manifest.leakage = leaks = leakage_lines(s.cfg, s.evalset, s.variants)
+        s.manifest.leakage_action = leakage_action(s.cfg, s.evalset, s.variants)
         for line in leaks:
             print(f"warning: {line}", file=sys.stderr)
     items = _selected_items(s, opts)
     if opts.shard is not None:  # after the selection, so a shard is a slice of the items a single run takes
         shard = Shard.parse(opts.shard)
         selected, items = len(items), shard.select(items)
-        s.manifest["shard"] = {**shard.to_manifest(), "items": len(items), "of_items": selected}
+        s.manifest.shard = shard.to_manifest().model_copy(update={"items": len(items), "of_items": selected})
     done = _done_keys(s, opts, items)
     cache = (response_cache.ResponseCache(opts.cache_path or response_cache.cache_dir() / "responses.sqlite")
              if opts.use_cache else None)
@@ -296,7 +288,7 @@ def _done_keys(s: _Session, opts: RunOptions, items: list[EvalItem]) -> set[tupl
     """(variant, item, repeat) keys that already have a record; with --retry-errors, not those whose latest
     record is an error (a call that never got an answer): they are asked again, and the new record, appended
     after the old one, is the one the tables use."""
-    latest = latest_records(read_records(s.run_dir / "records.jsonl", repair=True))
+    latest = latest_records(s.folder.records(repair=True))
     if not opts.retry_errors:
         return {r.key for r in latest}
     wanted = {v.name for v in s.variants}
@@ -304,7 +296,7 @@ def _done_keys(s: _Session, opts: RunOptions, items: list[EvalItem]) -> set[tupl
     errored = [r for r in latest if r.error is not None and r.variant in wanted and r.item_id in item_ids]
     print(f"--retry-errors: asking {len(errored)} errored item(s) again"
           + (f" ({', '.join(sorted({r.variant for r in errored}))})" if errored else ""), file=sys.stderr)
-    s.manifest.setdefault("retried_errors", []).append({"at": now_iso(), "records": len(errored)})
+    s.manifest.retried_errors = [*s.manifest.retried_errors, {"at": now_iso(), "records": len(errored)}]
     return {r.key for r in latest} - {r.key for r in errored}
 
 
@@ -319,11 +311,11 @@ def _nothing_run_message(skipped: dict[str, str]) -> str:
 
 
 def _close_manifest(s: _Session, plan: Plan, status: str, message: str | None) -> None:
-    s.manifest["variants"] = plan.describe() or s.manifest.get("variants", {})
+    s.manifest.variants = plan.describe() or s.manifest.variants
     if plan.describe_judge() is not None:
-        s.manifest["judge"] = plan.describe_judge()
-    s.manifest["status"] = status
-    s.manifest["message"] = message
-    s.manifest["finished_at"] = now_iso()
-    write_json(s.run_dir / "manifest.json", s.manifest)
+        s.manifest.judge = plan.describe_judge()
+    s.manifest.status = status
+    s.manifest.message = message
+    s.manifest.finished_at = now_iso()
+    s.save()
 

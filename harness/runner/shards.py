@@ -26,7 +26,8 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.records import EvalItem
-from harness.runner.folder import CALIBRATION_FILE, CONFIG, MANIFEST, RECORDS, load_manifest, write_json
+from harness.rundir.folder import RECORDS, RunFolder
+from harness.rundir.manifest import CallsInfo, Manifest, MergedFrom, MergedShard, ShardInfo
 
 # Manifest entries that decide which items and variants a run covers; shards must agree on them.
 SELECTION_KEYS = ("limit", "selection", "selected_variants")
@@ -67,8 +68,8 @@ class Shard:
         """This shard's items, in their order."""
         return [item for item in items if self.contains(item.id)]
 
-    def to_manifest(self) -> dict[str, Any]:
-        return {"shard": str(self), "index": self.index, "count": self.count}
+    def to_manifest(self) -> ShardInfo:
+        return ShardInfo(shard=str(self), index=self.index, count=self.count)
 
 
 def shard_of(item_id: str, count: int) -> int:
@@ -82,10 +83,19 @@ def shard_of(item_id: str, count: int) -> int:
 
 @dataclass
 class _ShardRun:
-    path: Path
-    manifest: dict[str, Any]
+    """A shard's run folder, and which shard its manifest says it is."""
+
+    folder: RunFolder
     config: dict[str, Any]
     shard: Shard
+
+    @property
+    def path(self) -> Path:
+        return self.folder.path
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.folder.manifest
 
 
 @dataclass
@@ -97,16 +107,14 @@ class MergeResult:
 
 
 def _load(path: Path) -> _ShardRun:
-    manifest = load_manifest(path)
-    config_path = path / CONFIG
-    if not config_path.exists():
+    folder = RunFolder.open(path)
+    if not folder.config_path.exists():
         raise HarnessError(f"{path}: not a run folder (no config.json)")
-    config = json.loads(config_path.read_text("utf-8"))
-    info = manifest.get("shard")
-    if not isinstance(info, dict) or "index" not in info or "count" not in info:
+    info = folder.manifest.shard
+    if info is None:
         raise HarnessError(f"{path}: not a shard run (its manifest.json has no shard); "
                            f"merge the folders of `harness run CONFIG --shard K/N`")
-    return _ShardRun(path, manifest, config, Shard(int(info["index"]), int(info["count"])))
+    return _ShardRun(folder, folder.config_dict(), Shard(info.index, info.count))
 
 
 def _first_difference(a: Any, b: Any, where: str = "") -> tuple[str, Any, Any] | None:
@@ -141,17 +149,16 @@ def _check(runs: list[_ShardRun]) -> None:
             key, a, b = diff
             raise HarnessError(f"config.json differs between shards: {key} is {_short(a)} in {first.path} "
                                f"but {_short(b)} in {run.path}; shards must run the same config")
-        hash_a = (first.manifest.get("evalset") or {}).get("content_hash")
-        hash_b = (run.manifest.get("evalset") or {}).get("content_hash")
+        hash_a, hash_b = first.manifest.evalset.content_hash, run.manifest.evalset.content_hash
         if hash_a != hash_b:
             raise HarnessError(f"the eval set differs between shards: {first.path} ran content hash "
                                f"{str(hash_a)[:12]}, {run.path} ran {str(hash_b)[:12]}; run every shard on the "
                                f"same eval set")
         for key in SELECTION_KEYS:
-            if first.manifest.get(key) != run.manifest.get(key):
-                raise HarnessError(f"shards selected different items or variants: {key} is "
-                                   f"{_short(first.manifest.get(key))} in {first.path} but "
-                                   f"{_short(run.manifest.get(key))} in {run.path}")
+            a, b = first.manifest.to_json().get(key), run.manifest.to_json().get(key)
+            if a != b:
+                raise HarnessError(f"shards selected different items or variants: {key} is {_short(a)} in "
+                                   f"{first.path} but {_short(b)} in {run.path}")
 
     count = first.shard.count
     by_index: dict[int, list[_ShardRun]] = {}
@@ -168,19 +175,18 @@ def _check(runs: list[_ShardRun]) -> None:
                            f"(have {len(by_index)} of {count}); give every shard's run folder")
 
     for run in runs:
-        status = run.manifest.get("status")
+        status = run.manifest.status
         if status in UNFINISHED:
             raise HarnessError(f"shard {run.shard} ({run.path}) {UNFINISHED[status]}; finish it with "
                                f"`harness run --resume {run.path}`, then merge")
         if status in ("failed", "nothing_run"):
-            why = " ".join(str(run.manifest.get("message") or "see its manifest.json").split())
+            why = " ".join((run.manifest.message or "see its manifest.json").split())
             what = "failed" if status == "failed" else "ran nothing"
             raise HarnessError(f"shard {run.shard} ({run.path}) {what} ({why}); run it again, then merge")
 
-    names = {name for run in runs for name in (run.manifest.get("variants") or {})}
+    names = {name for run in runs for name in run.manifest.variants}
     for name in sorted(names):
-        skipped = {run.shard.index: (run.manifest.get("variants") or {}).get(name, {}).get("skipped")
-                   for run in runs}
+        skipped = {run.shard.index: run.manifest.variant(name).skipped for run in runs}
         if any(skipped.values()) and not all(skipped.values()):
             k = next(k for k, why in skipped.items() if why)
             ran = next(k for k, why in skipped.items() if not why)
@@ -188,47 +194,43 @@ def _check(runs: list[_ShardRun]) -> None:
                                f"shard {ran}/{count}; run shard {k}/{count} again where it can run")
 
 
-def _merged_manifest(runs: list[_ShardRun], out: Path, n_records: list[int]) -> dict[str, Any]:
-    manifest = json.loads(json.dumps(runs[0].manifest))  # a deep copy
-    manifest.pop("shard", None)
-    manifest.pop("retried_errors", None)  # per shard, below
-    manifest["run_id"] = out.name
-    started = [r.manifest["started_at"] for r in runs if r.manifest.get("started_at")]
-    finished = [r.manifest["finished_at"] for r in runs if r.manifest.get("finished_at")]
-    manifest["started_at"] = min(started) if started else None
-    manifest["finished_at"] = max(finished) if finished else None
-    early = [r for r in runs if r.manifest.get("status") == "stopped_early"]
-    manifest["status"] = "stopped_early" if early else "completed"
-    manifest["message"] = ("; ".join(f"shard {r.shard}: {r.manifest.get('message')}" for r in early)
-                           if early else None)
-    calls = [r.manifest.get("calls") or {} for r in runs]
-    manifest["calls"] = {
-        "this_session": sum(c.get("this_session") or 0 for c in calls),
-        "errors_this_session": sum(c.get("errors_this_session") or 0 for c in calls),
-        "seconds": max((c.get("seconds") or 0 for c in calls), default=0),  # the shards ran side by side
-    }
+def _merged_manifest(runs: list[_ShardRun], out: Path, n_records: list[int]) -> Manifest:
+    manifest = runs[0].manifest.model_copy(deep=True)
+    manifest.shard = None
+    manifest.retried_errors = []  # per shard, below
+    manifest.run_id = out.name
+    started = [r.manifest.started_at for r in runs if r.manifest.started_at]
+    finished = [r.manifest.finished_at for r in runs if r.manifest.finished_at]
+    manifest.started_at = min(started) if started else None
+    manifest.finished_at = max(finished) if finished else None
+    early = [r for r in runs if r.manifest.status == "stopped_early"]
+    manifest.status = "stopped_early" if early else "completed"
+    manifest.message = "; ".join(f"shard {r.shard}: {r.manifest.message}" for r in early) if early else None
+    calls = [r.manifest.calls for r in runs]
+    manifest.calls = CallsInfo(
+        this_session=sum(c.this_session or 0 for c in calls),
+        errors_this_session=sum(c.errors_this_session or 0 for c in calls),
+        seconds=max((c.seconds or 0 for c in calls), default=0),  # the shards ran side by side
+    )
     for run in runs:  # a variant's entry from a shard that ran it (they agree on the settings)
-        for name, info in (run.manifest.get("variants") or {}).items():
-            if manifest.get("variants", {}).get(name, {}).get("skipped") and not info.get("skipped"):
-                manifest["variants"][name] = info
-    manifest["merged_from"] = {
-        "count": runs[0].shard.count,
-        "shards": [{
-            "shard": str(run.shard),
-            "run_dir": str(run.path),
-            "run_id": run.manifest.get("run_id"),
-            "status": run.manifest.get("status"),
-            "items": (run.manifest.get("shard") or {}).get("items"),
-            "records": n,
-            "started_at": run.manifest.get("started_at"),
-            "finished_at": run.manifest.get("finished_at"),
-            "git_revision": run.manifest.get("git_revision"),
-            "platform": run.manifest.get("platform"),
-            "calls": run.manifest.get("calls"),
-            "retried_errors": run.manifest.get("retried_errors"),
-            "rag": run.manifest.get("rag"),
-        } for run, n in zip(runs, n_records, strict=True)],
-    }
+        for name, info in run.manifest.variants.items():
+            if manifest.variant(name).skipped and not info.skipped:
+                manifest.variants[name] = info.model_copy(deep=True)
+    manifest.merged_from = MergedFrom(count=runs[0].shard.count, shards=[MergedShard(
+        shard=str(run.shard),
+        run_dir=str(run.path),
+        run_id=run.manifest.run_id,
+        status=run.manifest.status,
+        items=run.manifest.shard.items if run.manifest.shard else None,
+        records=n,
+        started_at=run.manifest.started_at,
+        finished_at=run.manifest.finished_at,
+        git_revision=run.manifest.git_revision,
+        platform=run.manifest.platform,
+        calls=run.manifest.calls.model_copy(deep=True) if "calls" in run.manifest.model_fields_set else None,
+        retried_errors=run.manifest.retried_errors or None,
+        rag=run.manifest.rag,
+    ) for run, n in zip(runs, n_records, strict=True)])
     return manifest
 
 
@@ -238,7 +240,7 @@ def _copy_records(run: _ShardRun, out_fh: Any) -> int:
     Lines are copied as they are, in their order: a key written twice in a shard (an item asked again with
     --retry-errors) stays so, and the later line counts in the merged run as in the shard. No key can come
     from two shards, since every record must belong to the shard it is in."""
-    path = run.path / RECORDS
+    path = run.folder.records_path
     if not path.exists():
         return 0
     n = 0
@@ -261,12 +263,12 @@ def _copy_records(run: _ShardRun, out_fh: Any) -> int:
     return n
 
 
-def _merge_calibration(runs: list[_ShardRun], out: Path) -> None:
+def _merge_calibration(runs: list[_ShardRun], out: RunFolder) -> None:
     """The judge's grades of human-scored answers (harness.scoring.judge), one file per shard, each over its
     own items: concatenated."""
-    parts = [run.path / CALIBRATION_FILE for run in runs if (run.path / CALIBRATION_FILE).exists()]
+    parts = [run.folder.calibration_path for run in runs if run.folder.calibration_path.exists()]
     if parts:
-        (out / CALIBRATION_FILE).write_bytes(b"".join(p.read_bytes() for p in parts))
+        out.calibration_path.write_bytes(b"".join(p.read_bytes() for p in parts))
 
 
 def merge_runs(run_dirs: Sequence[str | Path], out: str | Path) -> MergeResult:
@@ -282,20 +284,21 @@ def merge_runs(run_dirs: Sequence[str | Path], out: str | Path) -> MergeResult:
 
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    merged = RunFolder(out)
     tmp = out / (RECORDS + ".tmp")
     try:
         with tmp.open("wb") as fh:
             counts = [_copy_records(run, fh) for run in runs]
-        shutil.copyfile(runs[0].path / CONFIG, out / CONFIG)
-        _merge_calibration(runs, out)
+        shutil.copyfile(runs[0].folder.config_path, merged.config_path)
+        _merge_calibration(runs, merged)
         manifest = _merged_manifest(runs, out, counts)
-        write_json(out / MANIFEST, manifest)
-        tmp.replace(out / RECORDS)
+        merged.write_manifest(manifest)
+        tmp.replace(merged.records_path)
     except BaseException:
         if created:
             shutil.rmtree(out, ignore_errors=True)
         else:
-            for name in (RECORDS + ".tmp", CONFIG, MANIFEST, CALIBRATION_FILE):
-                (out / name).unlink(missing_ok=True)
+            for path in (tmp, merged.config_path, merged.manifest_path, merged.calibration_path):
+                path.unlink(missing_ok=True)
         raise
-    return MergeResult(out, manifest["status"], manifest["message"], sum(counts))
+    return MergeResult(out, manifest.status or "completed", manifest.message, sum(counts))

@@ -9,11 +9,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from harness.rundir import RunFolder
 from harness.view.model import ViewModel
 
 
 def _records_mb(run_dir: Path) -> float:
-    path = run_dir / "records.jsonl"
+    path = RunFolder(run_dir).records_path
     return path.stat().st_size / 1e6 if path.is_file() else 0.0
 
 

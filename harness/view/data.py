@@ -4,8 +4,9 @@ A 100,000-record run does not fit in memory as full Records (their requests alon
 the viewer needs a request only when someone opens that item. So one pass over records.jsonl keeps, per
 record, its outcome (primary score, flags, cost, latency, the answer text for search) and the byte offset of
 its line; `RunData.record(cell)` reads that one line back as a full Record. Lines are read with the run
-folder's own rules (harness.runner.record_line): a torn or garbled line loses that line only, and the last
-record written for a (variant, item, repeat) is the one that counts, as in `folder.load_run`.
+folder's own rules (harness.rundir.record_line): a torn or garbled line loses that line only, and the last
+record written for a (variant, item, repeat) is the one that counts, as in `RunFolder.latest_records`. The
+manifest and the files' paths come from the run folder (harness.rundir.RunFolder).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.records import Record, upgrade_layout
-from harness.runner.folder import RECORDS, load_manifest
-from harness.runner.record_line import parse_record_line
+from harness.rundir import RunFolder
+from harness.rundir.record_line import parse_record_line
 
 ERROR, INVALID, ISSUE, UNKNOWN, CACHE = 1, 2, 4, 8, 16  # Cell.flags bits (the page reads the same numbers)
 PASSAGES = "Reference documents:\n\n"  # how a RAG prompt starts (harness.prompts.variants.passages_block)
@@ -138,11 +139,10 @@ class RunData:
     """One run folder: its manifest, a cell per record, and the items' inputs."""
 
     def __init__(self, path: Path):
-        self.path = Path(path)
-        if not self.path.is_dir():
-            raise HarnessError(f"{self.path}: run folder not found")
-        self.manifest = load_manifest(self.path)
-        self.records_path = self.path / RECORDS
+        self.folder = RunFolder.open(path)
+        self.path = self.folder.path
+        self.manifest = self.folder.manifest
+        self.records_path = self.folder.records_path
         # (variant, item_id) -> {repeat: Cell}, in the order first written
         self.cells: dict[tuple[str, str], dict[int, Cell]] = {}
         self.items: dict[str, ItemInfo] = {}
@@ -154,12 +154,12 @@ class RunData:
 
     @property
     def name(self) -> str:
-        return str(self.manifest.get("run_id") or self.path.name)
+        return self.manifest.run_id or self.path.name
 
     @property
     def variants(self) -> list[str]:
         present = dict.fromkeys(v for v, _ in self.cells)
-        order = [v for v in (self.manifest.get("variants") or {}) if v in present]
+        order = [v for v in self.manifest.variants if v in present]
         return order + [v for v in present if v not in order]
 
     def _read(self) -> None:
@@ -184,10 +184,10 @@ class RunData:
 
     def _read_evalset(self) -> None:
         """Inputs and metadata from the eval set's test.jsonl, when the run's eval set is still there."""
-        ev = self.manifest.get("evalset") or {}
-        folder = Path(str(ev.get("path") or ""))
+        ev = self.manifest.evalset
+        folder = Path(ev.path or "")
         test = folder / "test.jsonl"
-        if not ev.get("path") or not test.is_file():
+        if not ev.path or not test.is_file():
             self.input_note = "the eval set is not on this machine: inputs are shown as the variants sent them"
             return
         try:
@@ -207,7 +207,7 @@ class RunData:
         from harness.data.evalset import content_hash
 
         try:
-            if ev.get("content_hash") and content_hash(folder) != ev.get("content_hash"):
+            if ev.content_hash and content_hash(folder) != ev.content_hash:
                 self.input_note += " (the eval set changed since this run: inputs may differ from what was asked)"
         except (OSError, ValueError, HarnessError):
             pass

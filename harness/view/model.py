@@ -153,9 +153,8 @@ class ViewModel:
         for r, run in enumerate(self.runs):
             m = run.manifest
             runs.append({"name": run.name, "path": str(run.path), "role": "accepted" if r else "viewed",
-                         "status": m.get("status"), "primary": (m.get("scoring") or {}).get("primary") or "exact",
-                         "evalset": (m.get("evalset") or {}).get("name"), "input_note": run.input_note,
-                         "models": {v: ((m.get("variants") or {}).get(v) or {}).get("model_id") for v in run.variants}})
+                         "status": m.status, "primary": m.scoring.primary, "evalset": m.evalset.name,
+                         "input_note": run.input_note, "models": {v: m.variant(v).model_id for v in run.variants}})
         return clean({"runs": runs, "items": len(self.ids), "gate": self.gate})
 
     def rows(self) -> dict[str, Any]:

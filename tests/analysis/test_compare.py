@@ -13,6 +13,7 @@ from harness.analysis.gate_runs import GateRun, scoring_changes
 from harness.api import run
 from harness.cli import main
 from harness.report.gate_text import format_text, metric_reason
+from harness.rundir import Manifest
 from harness.runner.runner import RunOptions
 from tests.conftest import TASK, make_config, write_jsonl
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text
@@ -391,13 +392,13 @@ def test_another_judge_model_fails_scoring_changed(tmp_path, capsys):
 
 def test_scoring_changes_name_what_differs():
     def gate_run(scoring, judge=None):
-        return GateRun(Path("x"), {"scoring": scoring, "judge": judge}, [], pd.DataFrame(), {})
+        return GateRun(Path("x"), Manifest(scoring=scoring, judge=judge), [], pd.DataFrame(), {})
 
     a = gate_run({"primary": "credit", "scorers": [{"name": "credit", "scorer": "partial", "describe": "old words"}]})
     b = gate_run({"primary": "exact", "scorers": [{"name": "credit", "scorer": "partial", "describe": "new words"}]})
     assert scoring_changes(a, b) == ["primary credit -> exact"]  # a scorer's description is not its setting
     c = gate_run({"primary": "credit", "scorers": [{"name": "credit", "scorer": "partial", "field": "intent"}]})
     assert scoring_changes(a, c) == ["settings of scorer credit"]
-    d = gate_run(a.manifest["scoring"], judge={"model": "grader", "model_id": "gpt-4o", "used": True})
+    d = gate_run(a.manifest.scoring, judge={"model": "grader", "model_id": "gpt-4o", "used": True})
     assert scoring_changes(a, d) == ["judge model none -> gpt-4o"]
     assert scoring_changes(d, d) == []

@@ -15,7 +15,8 @@ from harness.cli import main
 from harness.data.evalset import load_evalset
 from harness.prompts.variants import render_training_example
 from harness.records import Record, Usage
-from harness.runner.folder import read_records
+from harness.rundir import Manifest, RunFolder, VariantInfo
+from harness.rundir.folder import read_records
 from harness.runner.runner import RunOptions
 from tests.analysis.test_compare import FT_MODEL, make_evalset, scripted
 from tests.conftest import make_config
@@ -49,7 +50,7 @@ def test_self_hosted_cost_from_price_per_hour_and_measured_busy_time():
         # a cache hit keeps the latency measured when it was answered, and costs what it cost then
         _timed("b", "i2", 200.0, 2.0, cache_hit=True),
     ])
-    variants = {n: {"model": "llama", "price": SELF_HOSTED, "price_per_hour": 3.6} for n in ("a", "b")}
+    variants = {n: VariantInfo(model="llama", price=SELF_HOSTED, price_per_hour=3.6) for n in ("a", "b")}
     costs = self_hosted_costs(frame, variants, {})
     # live calls: 4 s busy for 4 s of latency (no overlap); + 2 s cached -> 6 s at $3.6/h = $0.006;
     # a has a third of the latency over 2 calls, b two thirds over 2 calls
@@ -61,9 +62,9 @@ def test_self_hosted_cost_from_price_per_hour_and_measured_busy_time():
 
 def test_self_hosted_without_price_is_unknown_and_all_cached_is_costed():
     frame = outcomes_frame([_timed("a", "i1", 100.0, 1.0, cache_hit=True)])
-    no_price = self_hosted_costs(frame, {"a": {"model": "llama", "price": SELF_HOSTED, "price_per_hour": None}}, {})
+    no_price = self_hosted_costs(frame, {"a": VariantInfo(model="llama", price=SELF_HOSTED, price_per_hour=None)}, {})
     assert no_price["a"].cost_per_request is None and "set models.llama.price_per_hour" in no_price["a"].note
-    cached = self_hosted_costs(frame, {"a": {"model": "llama", "price": SELF_HOSTED, "price_per_hour": 3.6}}, {})
+    cached = self_hosted_costs(frame, {"a": VariantInfo(model="llama", price=SELF_HOSTED, price_per_hour=3.6)}, {})
     assert cached["a"].cost_per_request == pytest.approx(0.001) and "from the cache" in cached["a"].note
 
 
@@ -143,7 +144,7 @@ def test_training_cost_from_rendered_examples(tmp_path):
                           variants=[{"name": "ft", "kind": "fine_tuned", "model": "tuned"}],
                           finetune={"epochs": 2})
         res = do_run(cfg, tmp_path)
-    manifest = json.loads((res.run_dir / "manifest.json").read_text())
+    manifest = RunFolder.open(res.run_dir).manifest
     config = json.loads((res.run_dir / "config.json").read_text())
     est = estimate_training(manifest, config, read_records(res.run_dir / "records.jsonl"))
     evalset = load_evalset(ev)
@@ -157,8 +158,8 @@ def test_training_cost_from_rendered_examples(tmp_path):
 
 
 def test_training_price_from_table_local_and_unknown():
-    manifest = {"evalset": {"train_items": 3, "path": "/nonexistent"},
-                "variants": {"b": {"kind": "baseline", "model": "m"}}}
+    manifest = Manifest(evalset={"train_items": 3, "path": "/nonexistent"},
+                        variants={"b": {"kind": "baseline", "model": "m"}})
     est = estimate_training(manifest, {"finetune": {"base_model": "gpt-4o-2024-08-06", "epochs": 3}}, [])
     assert est.price_per_1m == 25.0 and "training of gpt-4o-2024-08-06" in est.price_source
     assert est.cost_usd is None and "no measured prompt tokens" in est.note
@@ -169,8 +170,8 @@ def test_training_price_from_table_local_and_unknown():
 
 def test_local_training_cost_is_measured_time_times_price_per_hour():
     def local(adapter, pph):
-        return {"evalset": {"train_items": 3}, "variants": {"ft": {
-            "kind": "fine_tuned", "provider": "local", "price_per_hour": pph, "adapter": adapter}}}
+        return Manifest(evalset={"train_items": 3}, variants={"ft": {
+            "kind": "fine_tuned", "provider": "local", "price_per_hour": pph, "adapter": adapter}})
 
     trained = {"path": "a.gguf", "train_seconds": 1800.0, "steps": 56, "batch_size": 8, "train_items": 441,
                "epochs": 1.02}

@@ -13,7 +13,8 @@ import pandas as pd
 
 import harness
 from harness.cli import main
-from harness.runner.folder import read_records
+from harness.rundir import Manifest
+from harness.rundir.folder import read_records
 from tests.conftest import REPO, make_config
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.runner.test_reliability import answer_by_number, big_evalset
@@ -133,9 +134,9 @@ def test_an_incomplete_fine_tuned_variant_is_not_compared_as_if_complete():
     from harness.report.decision import decision_lines
 
     priced = {"basis": "table", "source": "t"}
-    manifest = {"selection": {"items": 4}, "selected_variants": ["base", "ft"],
-                "variants": {"base": {"kind": "baseline", "model": "m", "price": priced},
-                             "ft": {"kind": "fine_tuned", "model": "m", "price": priced}}}
+    manifest = Manifest(selection={"items": 4}, selected_variants=["base", "ft"],
+                        variants={"base": {"kind": "baseline", "model": "m", "price": priced},
+                                  "ft": {"kind": "fine_tuned", "model": "m", "price": priced}})
     records = [_answered("base", f"i{k}", k < 2) for k in range(4)] + [_answered("ft", f"i{k}", True) for k in range(2)]
     analysis = summary.analyse(manifest, records, {"run": {"repeats": 1}})
     df = analysis.df.set_index("variant")

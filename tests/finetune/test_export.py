@@ -178,7 +178,7 @@ def test_calibration_from_a_run(tmp_path, ft_evalset, fake_server):
     res = run(cfg_path, RunOptions(results_dir=tmp_path / "results", progress=False, variants=["baseline"]))
     est = calibrate_from_run(res.run_dir)
     # the fake server reports 100 prompt tokens for every request
-    from harness.runner.folder import read_records
+    from harness.rundir.folder import read_records
 
     records = read_records(res.run_dir / "records.jsonl")
     chars = sum(len(m["content"]) for r in records for m in r.request["messages"])

@@ -64,7 +64,7 @@ def test_python_api_takes_today(tmp_path, evalset_dir, fake_server, capsys):
 
     cfg = make_config(tmp_path, evalset_dir, fake_server.base_url, pricing=str(_old_prices(tmp_path)))
     run = harness.run(cfg, out=tmp_path / "run", progress=False, today="2026-12-05")
-    assert "2026-01-15 (324 days ago" in run.manifest["price_warnings"][0]
+    assert "2026-01-15 (324 days ago" in run.manifest.price_warnings[0]
     assert "dates from 2026-01-15" in capsys.readouterr().err
 
 

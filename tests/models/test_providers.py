@@ -13,7 +13,7 @@ from harness.errors import ConfigError
 from harness.models.client import ModelClient
 from harness.models.model_ids import is_reasoning_model
 from harness.models.pricing import PriceTable, cost_usd
-from harness.runner.folder import read_records
+from harness.rundir.folder import read_records
 from harness.runner.runner import RunOptions
 from tests.conftest import make_config, right_answer
 from tests.fakes.openai_server import FakeOpenAIServer, Reply

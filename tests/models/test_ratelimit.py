@@ -14,7 +14,7 @@ import pytest
 from harness.api import run
 from harness.models import ratelimit
 from harness.models.ratelimit import RateLimiter, estimate_tokens, parse_duration
-from harness.runner.folder import read_records
+from harness.rundir.folder import read_records
 from harness.runner.runner import RunOptions
 from tests.conftest import make_config
 from tests.fakes.openai_server import FakeOpenAIServer, Reply

@@ -14,7 +14,7 @@ from harness.cli import main
 from harness.config import VariantConfig, load_config
 from harness.data.evalset import load_evalset
 from harness.prompts.kinds.base import PrepareContext, kind_of
-from harness.runner.folder import read_records
+from harness.rundir.folder import read_records
 from harness.runner.runner import RunOptions
 from tests.conftest import make_config
 
@@ -92,4 +92,4 @@ def test_keep_leaked_keeps_them(tmp_path, leaky_evalset, fake_server, capsys):
     res = harness.run(cfg, RunOptions(results_dir=tmp_path / "results", progress=False))
     assert "kept 2 train item(s)" in capsys.readouterr().err
     assert {tuple(r.shot_ids) for r in read_records(res.run_dir / "records.jsonl")} == {("r-near", "r-exact")}
-    assert res.manifest["leakage_action"]["kept"] is True
+    assert res.manifest.leakage_action["kept"] is True

@@ -24,7 +24,7 @@ from harness.finetune.export import export
 from harness.prompts.kinds.base import Need, PrepareContext, Resources, VariantKind, kind_of
 from harness.prompts.variants import Prepared, input_text, instructions_text
 from harness.records import EvalItem, Message
-from harness.runner.folder import read_records
+from harness.rundir.folder import read_records
 from harness.runner.runner import RunOptions
 from tests.conftest import REPO, make_config
 

@@ -13,7 +13,7 @@ from harness.data.evalset import load_evalset
 from harness.errors import ConfigError
 from harness.finetune.export import export
 from harness.prompts.variants import instructions_text, prompt_of, render_prompt, render_training_example
-from harness.runner.folder import read_records
+from harness.rundir.folder import read_records
 from harness.runner.runner import RunOptions
 from tests.conftest import make_config, write_jsonl
 

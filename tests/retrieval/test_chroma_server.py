@@ -249,7 +249,7 @@ def test_run_with_rag_server_builds_once_and_reuses(
                       rag={"server": chroma_server.url})
     first = run(cfg, results_dir=tmp_path / "results", progress=False, use_cache=False)
     second = run(cfg, results_dir=tmp_path / "results", progress=False, use_cache=False)
-    rag1, rag2 = first.manifest["rag"], second.manifest["rag"]
+    rag1, rag2 = first.manifest.rag, second.manifest.rag
     assert rag1["server"] == rag2["server"] == chroma_server.url and "index_dir" not in rag1
     assert (rag1["reused"], rag1["embedded"]) == (False, rag1["chunks"])
     assert (rag2["reused"], rag2["embedded"]) == (True, 0)
@@ -261,7 +261,7 @@ def test_run_with_rag_server_builds_once_and_reuses(
     embedded_cfg = make_config(tmp_path, evalset_dir, fake_server.base_url,
                                variants=[{"name": "rag", "kind": "rag", "model": "small", "top_k": 2}])
     embedded = run(embedded_cfg, results_dir=tmp_path / "results", progress=False, use_cache=False)
-    assert "server" not in embedded.manifest["rag"] and embedded.manifest["rag"]["collection"] == rag1["collection"]
+    assert "server" not in embedded.manifest.rag and embedded.manifest.rag["collection"] == rag1["collection"]
     over_http = {r["item_id"]: (r["retrieved_doc_ids"], r["request"]) for r in _records(second.path)}
     in_process = {r["item_id"]: (r["retrieved_doc_ids"], r["request"]) for r in _records(embedded.path)}
     assert over_http == in_process and len(over_http) == 4

@@ -17,9 +17,9 @@ import yaml
 from harness.api import run
 from harness.config import ModelConfig, RunConfig
 from harness.models.pricing import PriceEntry, PriceTable
+from harness.rundir.folder import read_records
 from harness.runner import batch as batch_mod
 from harness.runner.batch import BatchExecutor, custom_id, parse_custom_id
-from harness.runner.folder import read_records
 from harness.runner.runner import RunOptions
 from tests.conftest import REPO, TEST_DAY, make_config, right_answer
 from tests.fakes import batch_server
@@ -251,7 +251,7 @@ def test_retry_errors_sends_the_failed_lines_in_a_new_batch(tmp_path, evalset_di
         assert len(srv.created) == 2
     state = json.loads((res.run_dir / "batches.json").read_text())
     assert [p["requests"] for p in state["batches"]] == [4, 1]
-    from harness.runner.folder import latest_records
+    from harness.rundir.folder import latest_records
 
     latest = latest_records(read_records(res.run_dir / "records.jsonl"))
     assert len(latest) == 4 and not any(r.error for r in latest)

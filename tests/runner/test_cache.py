@@ -17,7 +17,8 @@ from harness.api import run
 from harness.config import load_config
 from harness.models.cache import ResponseCache
 from harness.models.local import LocalServer
-from harness.runner.folder import read_records
+from harness.rundir import Manifest
+from harness.rundir.folder import read_records
 from harness.runner.plan import Plan
 from harness.runner.runner import RunOptions
 from tests.conftest import REPO, make_config, right_answer
@@ -85,7 +86,7 @@ def local_plan(tmp_path, evalset_dir, gguf: Path, lora: Path | None = None):
     model = {"provider": "local", "gguf": str(gguf), **({"lora": str(lora)} if lora else {})}
     cfg = load_config(make_config(tmp_path, evalset_dir, "http://unused", models={"loc": model},
                                   variants=[{"name": "b", "kind": "baseline", "model": "loc"}]))
-    return Plan(cfg, None, run_dir=tmp_path, config_path=None, manifest={}), cfg.variants[0]
+    return Plan(cfg, None, run_dir=tmp_path, config_path=None, manifest=Manifest()), cfg.variants[0]
 
 
 def test_local_key_covers_files_runtime_and_server_settings(tmp_path, evalset_dir, monkeypatch):

@@ -14,7 +14,7 @@ from harness.data.evalset import load_evalset
 from harness.prompts.kinds.base import PrepareContext, kind_of
 from harness.retrieval import embeddings
 from harness.retrieval.vector_cache import VectorCache
-from harness.runner.folder import read_records
+from harness.rundir.folder import read_records
 from harness.runner.prompt_stream import batches
 from harness.runner.runner import RunOptions
 from tests.conftest import make_config, right_answer

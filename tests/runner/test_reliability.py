@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from harness.api import run
-from harness.runner.folder import read_records
+from harness.rundir.folder import read_records
 from harness.runner.runner import RunOptions
 from tests.conftest import REPO, TEST_DAY, make_config, right_answer, write_jsonl
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text

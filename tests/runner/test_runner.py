@@ -11,7 +11,7 @@ import yaml
 from harness.api import run
 from harness.data.evalset import load_evalset
 from harness.prompts.variants import instructions_text, render_training_example
-from harness.runner.folder import read_records
+from harness.rundir.folder import read_records
 from harness.runner.runner import RunOptions
 from tests.conftest import make_config, right_answer, write_jsonl
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text

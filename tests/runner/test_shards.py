@@ -17,7 +17,7 @@ import yaml
 import harness
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.runner.folder import latest_records, read_records
+from harness.rundir.folder import latest_records, read_records
 from harness.runner.shards import Shard, shard_of
 from tests.conftest import DOCS, TASK, make_config, right_answer, write_jsonl
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text
@@ -103,17 +103,17 @@ def test_eight_shards_merged_equal_a_single_run(tmp_path: Path, big_evalset: Pat
     cfg = make_config(tmp_path, big_evalset, scripted_server.base_url, variants=VARIANTS,
                       run={"concurrency": 4, "temperature": 0, "max_tokens": 64, "seed": 7, "repeats": 2})
     single = _run(cfg, tmp_path / "single")
-    assert single.status == "completed" and "shard" not in single.manifest
+    assert single.status == "completed" and single.manifest.shard is None
 
     shard_dirs = []
     seen_items: set[str] = set()
     for k in range(1, 9):
         shard = _run(cfg, tmp_path / f"shard-{k}", shard=f"{k}/8")
         assert shard.status == "completed"
-        info = shard.manifest["shard"]
-        assert (info["shard"], info["index"], info["count"], info["of_items"]) == (f"{k}/8", k, 8, N_ITEMS)
+        info = shard.manifest.shard
+        assert (info.shard, info.index, info.count, info.of_items) == (f"{k}/8", k, 8, N_ITEMS)
         items = {r.item_id for r in read_records(shard.path / "records.jsonl")}
-        assert len(items) == info["items"] > 0
+        assert len(items) == info.items > 0
         # The slice, computed here from its definition: sha256 of the id, first 8 bytes, mod N == K - 1.
         for item_id in items:
             assert int.from_bytes(hashlib.sha256(item_id.encode()).digest()[:8], "big") % 8 == k - 1
@@ -135,10 +135,11 @@ def test_eight_shards_merged_equal_a_single_run(tmp_path: Path, big_evalset: Pat
     for name in ("report.md", "report.html", "summary.md"):
         assert (merged.path / name).exists()
     manifest = merged.manifest
-    assert "shard" not in manifest and manifest["run_id"] == "merged"
-    assert [s["shard"] for s in manifest["merged_from"]["shards"]] == [f"{k}/8" for k in range(1, 9)]
-    assert sum(s["records"] for s in manifest["merged_from"]["shards"]) == N_ITEMS * len(VARIANTS) * 2
-    assert manifest["evalset"] == single.manifest["evalset"]
+    assert manifest.shard is None and manifest.run_id == "merged"
+    assert "shard" not in json.loads((merged.path / "manifest.json").read_text())  # not written as null
+    assert [s.shard for s in manifest.merged_from.shards] == [f"{k}/8" for k in range(1, 9)]
+    assert sum(s.records for s in manifest.merged_from.shards) == N_ITEMS * len(VARIANTS) * 2
+    assert manifest.evalset == single.manifest.evalset
     assert json.loads((merged.path / "config.json").read_text()) == json.loads((single.path / "config.json").read_text())
     # A merged run is a run like any other: the regression gate reads it.
     assert not harness.compare(single, merged).failed
@@ -160,7 +161,7 @@ def test_shard_slices_the_selected_items_and_resumes_as_the_same_shard(
     shards = [_run(cfg, tmp_path / f"s{k}", limit=12, shard=(k, 3)) for k in (1, 2, 3)]
     got = [{r.item_id for r in read_records(s.path / "records.jsonl")} for s in shards]
     assert set().union(*got) == wanted and sum(map(len, got)) == 12  # a slice of the limited selection
-    assert all(s.manifest["shard"]["of_items"] == 12 for s in shards)
+    assert all(s.manifest.shard.of_items == 12 for s in shards)
 
     # An interrupted shard resumes as the same shard: it asks only its own missing items.
     path = shards[0].path
@@ -170,7 +171,7 @@ def test_shard_slices_the_selected_items_and_resumes_as_the_same_shard(
     manifest["status"] = "interrupted"
     (path / "manifest.json").write_text(json.dumps(manifest))
     resumed = harness.run(resume=path, progress=False, use_cache=False)
-    assert resumed.status == "completed" and resumed.manifest["shard"]["shard"] == "1/3"
+    assert resumed.status == "completed" and resumed.manifest.shard.shard == "1/3"
     assert {r.item_id for r in read_records(path / "records.jsonl")} == got[0]
     merged = harness.merge([s.path for s in shards], out=tmp_path / "merged")
     assert _comparable(merged.path) == _comparable(single.path)
@@ -198,7 +199,7 @@ def test_retried_errors_in_a_shard_count_once_in_the_merge(tmp_path: Path, evals
     assert _comparable(merged.path) == _comparable(single.path)
     row = merged.summary.iloc[0]
     assert row["errors"] == 0 and row["n"] == 4 and row["accuracy"] == 1.0
-    assert [s["retried_errors"] is not None for s in merged.manifest["merged_from"]["shards"]] == [
+    assert [s.retried_errors is not None for s in merged.manifest.merged_from.shards] == [
         d == t2_shard for d in dirs]
 
 
@@ -210,7 +211,7 @@ def test_empty_shards_run_and_merge(tmp_path: Path, evalset_dir: Path, fake_serv
     dirs = []
     for k in range(1, 9):
         shard = _run(cfg, tmp_path / f"s{k}", shard=f"{k}/8")
-        assert shard.status == "completed" and shard.manifest["shard"]["items"] == counts[k - 1]
+        assert shard.status == "completed" and shard.manifest.shard.items == counts[k - 1]
         dirs.append(shard.path)
     merged = harness.merge(*dirs, out=tmp_path / "merged")
     single = _run(cfg, tmp_path / "single")

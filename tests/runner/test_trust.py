@@ -12,7 +12,7 @@ import yaml
 import harness
 from harness.cli import main
 from harness.data.evalset import load_evalset
-from harness.runner.folder import load_run, read_records
+from harness.rundir.folder import RunFolder, read_records
 from harness.runner.runner import RunOptions
 from tests.conftest import make_config, right_answer, write_jsonl
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text
@@ -85,7 +85,7 @@ def test_resume_retry_errors_asks_errored_items_again(tmp_path, evalset_dir, cap
 
     lines = (out / "records.jsonl").read_text().splitlines()
     assert len(lines) == 5  # append-only: the errored record stays in the file
-    _, latest = load_run(out)
+    latest = RunFolder(out).latest_records()
     assert len(latest) == 4 and not any(r.error for r in latest)
     row = pd.read_csv(out / "summary.csv").set_index("variant").loc["baseline"]
     assert row["n"] == 4 and row["errors"] == 0 and row["accuracy"] == 1.0
@@ -125,7 +125,7 @@ def test_garbled_middle_line_loses_that_line_only(tmp_path, evalset_dir, fake_se
     assert fake_server.requests[-1]["messages"][-1]["content"].endswith(
         next(i["input"]["text"] for i in map(json.loads, (evalset_dir / "test.jsonl").read_text().splitlines())
              if i["id"] == lost))
-    assert sorted(r.item_id for r in load_run(res.run_dir)[1]) == ["t1", "t2", "t3", "t4"]
+    assert sorted(r.item_id for r in RunFolder(res.run_dir).latest_records()) == ["t1", "t2", "t3", "t4"]
 
 
 def test_repair_cuts_only_a_torn_last_line(tmp_path, evalset_dir, fake_server):

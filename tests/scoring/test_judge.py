@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from harness.api import run
-from harness.runner.folder import read_records
+from harness.rundir.folder import read_records
 from harness.runner.runner import RunOptions
 from harness.scoring.judge import VERDICT_SCHEMA, agreement
 from tests.conftest import write_jsonl

@@ -13,7 +13,7 @@ from harness.api import run
 from harness.cli import main
 from harness.data.evalset import content_hash, load_evalset
 from harness.errors import EvalSetError, HarnessError
-from harness.runner.folder import read_records
+from harness.rundir.folder import read_records
 from harness.runner.runner import RunOptions
 from harness.scoring.task_yaml import scorers_of
 from tests.conftest import write_jsonl

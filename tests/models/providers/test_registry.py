@@ -14,7 +14,7 @@ from harness.api import run
 from harness.config import ModelConfig, load_config
 from harness.errors import ConfigError
 from harness.models.providers import Provider, provider_class, provider_names, register, registry
-from harness.runner.folder import read_records
+from harness.rundir.folder import read_records
 from harness.runner.runner import RunOptions
 from tests.conftest import make_config, right_answer
 from tests.fakes.openai_server import FakeOpenAIServer

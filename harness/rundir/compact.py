@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.records import Record, Retrieval, Score, ScoreError, Usage, unknown_if_nan, upgrade_layout
-from harness.runner.record_line import parse_record_line
+from harness.rundir.record_line import parse_record_line
 
 SHARE_TEXT_UP_TO = 512  # answers this short are shared when they repeat (classification labels); longer ones not
 

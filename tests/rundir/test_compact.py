@@ -11,8 +11,8 @@ import pandas as pd
 
 from harness.analysis import summary
 from harness.api import run
-from harness.runner.compact import read_latest_compact
-from harness.runner.folder import latest_records, load_config_dict, load_run, read_records
+from harness.rundir.compact import read_latest_compact
+from harness.rundir.folder import RunFolder, latest_records, read_records
 from harness.runner.runner import RunOptions
 from tests.conftest import make_config, right_answer
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text
@@ -31,11 +31,12 @@ def test_compact_tables_equal_the_full_ones(tmp_path, evalset_dir):
                                     {"name": "fs", "kind": "few_shot", "model": "small", "shots": 2,
                                      "selection": "first"}])
         res = run(cfg, RunOptions(results_dir=tmp_path / "r", progress=False, use_cache=False))
-    full_manifest, full = load_run(res.run_dir)
-    _, small = load_run(res.run_dir, compact=True)
+    folder = RunFolder.open(res.run_dir)
+    full_manifest, full = folder.manifest, folder.latest_records()
+    small = folder.compact_records()
     assert [r.key for r in full] == [r.key for r in small]
     assert any(r.error for r in small)
-    config = load_config_dict(res.run_dir)
+    config = folder.config_dict()
     a = summary.analyse(full_manifest, full, config).df
     b = summary.analyse(full_manifest, small, config).df
     pd.testing.assert_frame_equal(a, b)

@@ -1,6 +1,17 @@
-"""The run folder on disk: results/<run-id>/ with config.json, manifest.json and records.jsonl.
+"""The run folder on disk: results/<run-id>/ with config.json, manifest.json and records.jsonl, and the files
+built from them (summary.csv, summary.md, report.md, report.html).
 
-Everything that reads or writes a run folder goes through here, so the format lives in one place.
+Everything that reads or writes a run folder goes through `RunFolder` (or the record readers here), so the
+format lives in one place: the runner makes one (`RunFolder.create`), and the tables, the report, the gate,
+merge, the viewer and the Python API open one (`RunFolder.open`) and read its typed manifest and records.
+
+    folder = RunFolder.open(Path("results/demo-20261205-101500"))
+    folder.manifest.status, folder.manifest.variant("baseline").model_id
+    folder.latest_records()        # full Records, the last one written per (variant, item, repeat)
+    folder.compact_records()       # the small read-only records the tables use (100,000 fit)
+
+A run killed at any moment stays readable: its manifest is the last whole one written (status `running`,
+from the start of the run), and a torn last record line is skipped (see `read_records`).
 """
 
 from __future__ import annotations
@@ -11,20 +22,123 @@ import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 import harness
 from harness.config import RunConfig
 from harness.errors import ConfigError, HarnessError
 from harness.records import Record
-from harness.runner.record_line import parse_record_line
+from harness.rundir.compact import CompactRecord, read_latest_compact
+from harness.rundir.manifest import Manifest
+from harness.rundir.record_line import parse_record_line
 
 RECORDS = "records.jsonl"
 MANIFEST = "manifest.json"
 CONFIG = "config.json"
 # The judge's grades of the answers people scored (harness.scoring.judge.calibrate), when there are any.
 CALIBRATION_FILE = "judge_human.jsonl"
+# Built from the three files above at any time (harness.report.write).
+SUMMARY_CSV, SUMMARY_MD, REPORT_MD, REPORT_HTML = "summary.csv", "summary.md", "report.md", "report.html"
+
+
+class RunFolder:
+    """One run folder: its files' paths, its typed manifest, its config and its records."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, path: Path, config: dict[str, Any], manifest: Manifest, *, replace: bool = False) -> RunFolder:
+        """Make the folder (with `replace`, deleting the run folder already there: create_run_dir) and write
+        config.json (the config as saved: harness.redact.snapshot) and the manifest the run starts with."""
+        create_run_dir(path, replace=replace)
+        folder = cls(path)
+        write_json(folder.config_path, config)
+        folder.write_manifest(manifest)
+        return folder
+
+    @classmethod
+    def open(cls, path: Path | str) -> RunFolder:
+        """A run folder written earlier (or still being written); its manifest is read and checked here."""
+        folder = cls(path)
+        if not folder.path.is_dir():
+            raise HarnessError(f"{folder.path}: run folder not found")
+        folder.manifest  # noqa: B018 -- read now: a folder that is not a run says so here, in one line
+        return folder
+
+    # -- the files -----------------------------------------------------------------------------------------
+    @property
+    def records_path(self) -> Path:
+        return self.path / RECORDS
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def calibration_path(self) -> Path:
+        return self.path / CALIBRATION_FILE
+
+    @property
+    def summary_csv(self) -> Path:
+        return self.path / SUMMARY_CSV
+
+    @property
+    def summary_md(self) -> Path:
+        return self.path / SUMMARY_MD
+
+    @property
+    def report_md(self) -> Path:
+        return self.path / REPORT_MD
+
+    @property
+    def report_html(self) -> Path:
+        return self.path / REPORT_HTML
+
+    # -- what is in them -----------------------------------------------------------------------------------
+    @cached_property
+    def manifest(self) -> Manifest:
+        return read_manifest(self.manifest_path)
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        """Replace manifest.json (atomically) with `manifest`, which this folder's `manifest` then is."""
+        write_json(self.manifest_path, manifest.to_json())
+        self.__dict__["manifest"] = manifest
+
+    def config(self) -> RunConfig:
+        return load_run_config(self.path)
+
+    def config_dict(self) -> dict[str, Any]:
+        """config.json as saved ({} when the folder has none)."""
+        return json.loads(self.config_path.read_text("utf-8")) if self.config_path.exists() else {}
+
+    def has_records(self) -> bool:
+        return self.records_path.exists() and self.records_path.stat().st_size > 0
+
+    def records(self, *, repair: bool = False) -> list[Record]:
+        """Every record line, in file order (see `read_records`)."""
+        return read_records(self.records_path, repair=repair)
+
+    def latest_records(self) -> list[Record]:
+        """The current record of every (variant, item, repeat): the last one written, so a retried item counts
+        once, with its new answer."""
+        return latest_records(read_records(self.records_path))
+
+    def compact_records(self) -> list[CompactRecord]:
+        """`latest_records` as the small read-only records the tables and reports need
+        (harness.rundir.compact), read line by line: a 100,000-record run fits."""
+        return read_latest_compact(self.records_path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
 
 
 def git_revision() -> str | None:
@@ -139,14 +253,13 @@ def _replace_run(run_dir: Path) -> None:
         raise ConfigError(f"{run_dir}: is the working directory (or holds it); --force deletes the run folder it "
                           f"replaces, so give --out a folder of its own")
     try:
-        old = json.loads((run_dir / MANIFEST).read_text("utf-8"))
-    except (OSError, ValueError):
-        old = {}
-    old = old if isinstance(old, dict) else {}
+        old = read_manifest(run_dir / MANIFEST)
+    except (OSError, HarnessError):
+        old = Manifest()
     records = _count_lines(run_dir / RECORDS)
     shutil.rmtree(run_dir)
-    print(f"--force: replaced the run in {run_dir} (run {old.get('run_id', '?')}, status {old.get('status', '?')}, "
-          f"started {old.get('started_at', '?')}, {records} records)", file=sys.stderr)
+    print(f"--force: replaced the run in {run_dir} (run {old.run_id or '?'}, status {old.status or '?'}, "
+          f"started {old.started_at or '?'}, {records} records)", file=sys.stderr)
 
 
 def _count_lines(path: Path) -> int:
@@ -157,34 +270,30 @@ def _count_lines(path: Path) -> int:
 
 
 def load_run_config(run_dir: Path) -> RunConfig:
-    path = run_dir / "config.json"
+    path = run_dir / CONFIG
     if not path.exists():
         raise HarnessError(f"{run_dir}: not a run folder (no config.json)")
     return RunConfig.model_validate_json(path.read_text("utf-8"))
 
 
-def load_manifest(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / MANIFEST
+def read_manifest(path: Path) -> Manifest:
+    """manifest.json as the typed Manifest (an older one migrated as it is read); one line naming the file
+    and the field when it cannot be read."""
     if not path.exists():
-        raise HarnessError(f"{run_dir}: not a run folder (no manifest.json)")
+        raise HarnessError(f"{path.parent}: not a run folder (no manifest.json)")
     try:
-        return json.loads(path.read_text("utf-8"))
+        data = json.loads(path.read_text("utf-8"))
     except ValueError as exc:
         raise HarnessError(f"{path}: not valid JSON ({exc}); the run folder is damaged") from None
-
-
-def load_run(run_dir: Path, *, compact: bool = False) -> tuple[dict[str, Any], list[Record]]:
-    """The manifest and the current record of every (variant, item, repeat) of a run folder: the last one
-    written, so a retried item counts once, with its new answer. `compact` gives the small read-only records
-    the tables and reports need (harness.runner.compact), read line by line: a 100,000-record run fits."""
-    manifest = load_manifest(run_dir)
-    if compact:
-        from harness.runner.compact import read_latest_compact
-
-        return manifest, read_latest_compact(run_dir / RECORDS)  # type: ignore[return-value]
-    return manifest, latest_records(read_records(run_dir / RECORDS))
-
-
-def load_config_dict(run_dir: Path) -> dict[str, Any]:
-    p = run_dir / CONFIG
-    return json.loads(p.read_text("utf-8")) if p.exists() else {}
+    if not isinstance(data, dict):
+        raise HarnessError(f"{path}: not a manifest (a JSON object); the run folder is damaged")
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = err["msg"].removeprefix("Value error, ")
+        if not err["loc"]:  # the version check (harness.rundir.manifest.migrate): its message says what to do
+            raise HarnessError(f"{path}: {msg}") from None
+        where = ".".join(str(p) for p in err["loc"])
+        raise HarnessError(f"{path}: {where}: {msg}; the run folder is damaged or was written by another "
+                           f"version of the harness") from None
