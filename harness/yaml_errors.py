@@ -136,12 +136,12 @@ def validation_message(path: Any, exc: ValidationError, node: yaml.Node | None,
     described = [(_describe(err, model), err["type"]) for err in exc.errors()]
     # An unknown key first: a misspelt required key also reports that key missing, which is not the cause.
     described.sort(key=lambda d: d[1] != "extra_forbidden")
-    (loc, msg, _), kind = described[0]
+    (loc, msg, _), error_type = described[0]
     meant = {(d[0][0][:-1], d[0][2]) for d in described if d[1] == "extra_forbidden" and d[0][2]}
     others = [d for d in described[1:] if not (d[1] == "missing" and (d[0][0][:-1], d[0][0][-1]) in meant)]
     line = _yaml_line(node, loc) if node is not None else None
     where = f"{path}:{line}" if line else str(path)
     # The key an unknown or missing key message names is not repeated in front of it.
-    field = loc[:-1] if kind in ("extra_forbidden", "missing") else loc
+    field = loc[:-1] if error_type in ("extra_forbidden", "missing") else loc
     more = f" (+{len(others)} more)" if others else ""
     return f"{where}: {format_loc(field) + ': ' if field else ''}{msg}{more}"

@@ -136,10 +136,10 @@ def summarize_findings(findings: list[Finding], ev: EvalSet, few_shot_pool: set[
         groups[(f.other, f.kind)].append(f)
         if few_shot_pool is not None and f.other == "train" and f.other_id in few_shot_pool:
             groups[("few-shot pool", f.kind)].append(f)
-    for (other, kind), fs in sorted(groups.items()):
+    for (other, match), fs in sorted(groups.items()):
         items = len({f.test_id for f in fs})
         examples = ", ".join(f"{f.test_id}~{f.other_id}" for f in fs[:3])
-        lines.append(f"leakage: {items} test item(s) {'identical to' if kind == 'exact' else 'near-duplicates of'} "
+        lines.append(f"leakage: {items} test item(s) {'identical to' if match == 'exact' else 'near-duplicates of'} "
                      f"{other} ({examples}{', ...' if len(fs) > 3 else ''})")
     return lines
 

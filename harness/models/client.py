@@ -78,6 +78,11 @@ class ModelRefused(HarnessError):
         self.kind = kind
         self.status = status
 
+    @property
+    def about_the_request(self) -> bool:
+        """A 400 refuses this request's content (too long, a bad parameter for this item): name the item."""
+        return self.kind == "bad_request"
+
     def with_context(self, text: str) -> ModelRefused:
         return ModelRefused(f"{self} ({text})" if text else str(self), self.kind, self.status)
 

@@ -140,7 +140,7 @@ class Executor:
             result = await plan.client.complete(request)
         except ModelRefused as exc:  # permanent: the run stops here, naming where
             where = f"variant {plan.variant.name}"
-            raise exc.with_context(f"{where}, item {item.id}" if exc.kind == "bad_request" else where) from None
+            raise exc.with_context(f"{where}, item {item.id}" if exc.about_the_request else where) from None
         if key is not None and isinstance(result, Completion):
             self.cache.put(key, {"text": result.text,
                                  "usage": result.usage.model_dump() if result.usage is not None else None,

@@ -48,13 +48,13 @@ def build_scorers(entries: list[Any], task: TaskInfo, registry: Registry | None 
     for i, raw in enumerate(entries):
         if not isinstance(raw, dict):
             raise ScoringError(("scoring", i), "each scorer is a mapping such as {name: labels, scorer: f1, field: x}")
-        kind = raw.get("scorer")
-        if kind not in registry:
-            raise ScoringError(("scoring", i, "scorer"), f"unknown scorer {kind!r} (known: {', '.join(registry)})")
+        scorer = raw.get("scorer")
+        if scorer not in registry:
+            raise ScoringError(("scoring", i, "scorer"), f"unknown scorer {scorer!r} (known: {', '.join(registry)})")
         try:
-            spec = registry[kind].model_validate(raw)
+            spec = registry[scorer].model_validate(raw)
         except ValidationError as exc:
-            raise EntryValidationError(("scoring", i), exc, kind, list(registry[kind].model_fields)) from None
+            raise EntryValidationError(("scoring", i), exc, scorer, list(registry[scorer].model_fields)) from None
         if spec.name in RESERVED_NAMES:
             raise ScoringError(("scoring", i, "name"), f"name {spec.name!r} is taken by a built-in score "
                                                        f"({', '.join(sorted(RESERVED_NAMES))}); pick another")
@@ -64,7 +64,7 @@ def build_scorers(entries: list[Any], task: TaskInfo, registry: Registry | None 
         try:
             spec.bind(task)
         except ValueError as exc:
-            raise ScoringError(("scoring", i), f"scorer {spec.name!r} ({kind}): {exc}") from None
+            raise ScoringError(("scoring", i), f"scorer {spec.name!r} ({scorer}): {exc}") from None
         out.append(spec)
     return out
 
