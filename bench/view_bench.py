@@ -216,18 +216,23 @@ def bench(items: int, variants: int, html: bool) -> dict[str, Any]:
     return result
 
 
-def screenshot(path: Path) -> None:
+def screenshot(path: Path, runs: list[Path] | None = None, fragment: str = "f=r2w") -> None:
+    """The README's picture: two synthetic demo-like runs, or the run folders given (a run, then its accepted
+    one), opened on the filter `fragment`."""
     from harness.view.model import ViewModel
     from harness.view.server import ViewServer
 
     with tempfile.TemporaryDirectory() as d:
-        accepted = write_run(Path(d), "demo-accepted", 140, seed=1)
-        candidate = write_run(Path(d), "demo-20261205-101500", 140, seed=2, shift={"fine-tuned": -0.2})
+        if runs:
+            candidate, accepted = runs[0], (runs[1] if len(runs) > 1 else None)
+        else:
+            accepted = write_run(Path(d), "demo-accepted", 140, seed=1)
+            candidate = write_run(Path(d), "demo-20261205-101500", 140, seed=2, shift={"fine-tuned": -0.2})
         with ViewServer(ViewModel(candidate, accepted)) as server:
             pw, browser = launch()
             try:
                 page = browser.new_page(viewport={"width": 1500, "height": 950})
-                page.goto(server.url + "#f=r2w")
+                page.goto(server.url + "#" + fragment)
                 page.wait_for_selector("body[data-ready='1'] .row")
                 page.click(".row >> nth=0")
                 page.wait_for_selector("#detail section.variant")
@@ -246,11 +251,14 @@ def main() -> None:
     p.add_argument("--html", action="store_true", help="also write and open the self-contained file")
     p.add_argument("--out", type=Path, help="write the figures as JSON here too")
     p.add_argument("--screenshot", type=Path, help="write the README's picture of the view instead")
+    p.add_argument("--runs", type=Path, nargs="+", metavar="RUN_DIR",
+                   help="with --screenshot: these run folders (a run, then its accepted run) instead of synthetic ones")
+    p.add_argument("--fragment", default="f=r2w", help="with --screenshot: the view's URL fragment (its filter)")
     args = p.parse_args()
     if not Path(CHROMIUM).exists():
         sys.exit(f"{CHROMIUM} not found: apt-get install chromium (and pip install playwright)")
     if args.screenshot:
-        return screenshot(args.screenshot)
+        return screenshot(args.screenshot, args.runs, args.fragment)
     result = {"machine": f"{os.uname().machine}, {os.cpu_count()} cores", **bench(args.items, args.variants, args.html)}
     text = json.dumps(result, indent=2)
     print(text)
