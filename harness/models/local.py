@@ -45,7 +45,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from harness.models import orphan_guard, probe, server_log
+from harness.models import build_check, orphan_guard, probe, server_log
 from harness.models.gguf import LocalModelError, cache_dir, check_gguf, ensure_gguf
 
 # cache_dir and ensure_gguf live in harness.models.gguf; re-exported for the callers that reach the embedded
@@ -227,6 +227,7 @@ class LocalServer:
             check_gguf(m.gguf, f"model {m.alias!r}: gguf")
             if m.lora is not None:
                 check_gguf(m.lora, f"model {m.alias!r}: lora adapter")
+        build_check.check_build(self.models[0].gguf)
 
     def _config(self, port: int) -> dict[str, Any]:
         # Every setting that matters is written out: the server's defaults change between releases.
@@ -298,7 +299,6 @@ class LocalServer:
             try:
                 if wanted <= probe.served_model_ids(url):
                     self._load_adapters(port)
-                    self._first_completion(port)
                     self.base_url = url
                     self.startup_s = time.monotonic() - t0
                     return
@@ -309,21 +309,6 @@ class LocalServer:
                     self._failure(f"the local model server did not answer within {self.startup_timeout_s:.0f} s")
                 )
             time.sleep(0.1)
-
-    def _first_completion(self, port: int) -> None:
-        """One token before the run starts: a llama.cpp build this CPU cannot run (a native build using AMX on
-        some Xeons) loads and lists its models, then dies on the first completion, and every call of the run
-        would become a connection error. A failure while the server lives on is left to the run's calls."""
-        try:
-            probe.post_json(f"http://127.0.0.1:{port}/v1/completions",
-                            {"model": self.models[0].alias, "prompt": "ok", "max_tokens": 1},
-                            timeout=max(self.startup_timeout_s, 10))
-        except (OSError, http.client.HTTPException):
-            try:
-                code = self._proc.wait(timeout=5) if self._proc is not None else None
-            except subprocess.TimeoutExpired:
-                return
-            raise LocalModelError(self._failure(server_log.crashed(code))) from None
 
     def _load_adapters(self, port: int) -> None:
         """Load each LoRA alias once now: the server loads non-default models lazily, so a bad adapter

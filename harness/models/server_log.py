@@ -50,15 +50,15 @@ def port_in_use(lines: list[str]) -> bool:
 
 
 def crashed(code: int | None) -> str:
-    """Why the server died on its first completion. Killed by a signal there, it is almost always a llama.cpp
-    compiled for CPU features this machine cannot run (llama-cpp-python builds for the compiling CPU)."""
+    """Why llama.cpp died on one token. Killed by a signal there, it is almost always a build for CPU features
+    this machine cannot run (llama-cpp-python compiles for the compiling CPU)."""
     if code is None or code >= 0:
-        return f"the local model server exited with code {code} on its first completion"
+        return f"llama.cpp exited with code {code} on a first one-token completion"
     try:
         name = signal.Signals(-code).name
     except ValueError:
         name = f"signal {-code}"
-    return (f"the local model server crashed on its first completion ({name}): llama-cpp-python was most likely "
+    return (f"llama.cpp crashed on a first one-token completion ({name}): llama-cpp-python was most likely "
             f"compiled for CPU features this machine cannot run (a native build using AMX or AVX-512); install the "
             f"portable build with `make clean-venv && make install`, or reinstall it with "
             f"CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF "
