@@ -70,13 +70,15 @@ METHOD_NOTES = [
     "Paired comparisons use every item both variants were asked: the difference has a paired-bootstrap 95% interval "
     f"({stats.BOOTSTRAP_SAMPLES} resamples of items, seed {stats.DEFAULT_SEED}) and an exact McNemar p-value "
     "(binomial test on the items that changed).",
-    "With repeats > 1, each item's repeats are combined (mean for the interval, strict majority for McNemar) and "
-    "the spread across repeats is shown.",
+    "With repeats > 1, each item's repeats are averaged, and the difference, its interval and the p-value are all "
+    "measured on those per-item means (McNemar when every mean is 0 or 1, else the sign-flip test); the spread "
+    "across repeats is shown.",
     "Latency percentiles exclude cache hits.",
     "Accuracy is the task's primary score (task.yaml `primary:`, default exact / normalised match). For a graded "
     "(0..1) primary score it is the mean over the records whose score is known, its interval is the Wilson "
-    "interval (conservative for a 0..1 mean), and its paired p-value comes from the paired bootstrap (marked "
-    "\"bootstrap\") instead of McNemar, which applies to pass/fail scores only.",
+    "interval (conservative for a 0..1 mean), and its paired p-value comes from an exact sign-flip test on the "
+    "per-item differences (10,000 seeded resamples above 20 changed items; marked \"sign-flip\") instead of "
+    "McNemar, which applies to pass/fail scores only.",
     "Named scores (`score_<name>`) are means over the records whose score is known; a record without an answer, or "
     "with a truncated, empty or refused one, scores 0 on every score, and a score a scorer could not tell (a judge "
     "that failed) is unknown: left out of the mean and counted.",

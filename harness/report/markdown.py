@@ -102,8 +102,8 @@ def summary_markdown(manifest: Manifest, df: pd.DataFrame, agreement: list[dict[
         out += [f"## Paired comparison on the same items (vs {paired.iloc[0]['vs_variant']})", "",
                 markdown_table(paired, PAIRED_DISPLAY), "",
                 "Δ is the variant minus the reference, in percentage points, with a paired-bootstrap 95% interval "
-                "and an exact McNemar p-value (a paired-bootstrap one for a graded primary score, marked "
-                "\"bootstrap\"), over every item (an unanswered item counts as not correct).", ""]
+                "and an exact McNemar p-value (a sign-flip one for a graded or repeated primary score, marked "
+                "\"sign-flip\"), over every item (an unanswered item counts as not correct).", ""]
     out += scores_section(manifest, df, agreement)
     extra = extra_columns(df)
     if extra:
