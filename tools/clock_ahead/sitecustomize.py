@@ -7,8 +7,10 @@ Usage (the whole suite, two years ahead; subprocesses inherit it through PYTHONP
 Why not libfaketime (`faketime -f +730d`): Debian's libfaketime 0.9.10 either shifts the monotonic clock too, and
 then every timed wait of Python 3.11 (queue.get(timeout), Event.wait, lock timeouts) waits for a deadline two
 years away, or, with FAKETIME_DONT_FAKE_MONOTONIC=1, makes time.sleep fail with EINVAL. This shifts only what
-code reads as the date and time of day (time.time, time.time_ns, date.today, datetime.now/utcnow/today); the
-monotonic clock, and so every wait and timeout, stays real. It is loaded at interpreter start-up, before any
+code reads as the date and time of day (time.time, time.time_ns, time.localtime/gmtime/strftime, date.today);
+the monotonic clock, and so every wait and timeout, stays real. `datetime.datetime` is left as it is (a subclass
+in its place crashes pandas' C extensions); the harness dates nothing from datetime.now: it stamps records and
+manifests with it, and every date comparison asks harness.clock, which reads date.today. It is loaded at interpreter start-up, before any
 module binds these names.
 """
 
@@ -42,18 +44,4 @@ if _DAYS:
         def today(cls):  # type: ignore[override]
             return cls.fromtimestamp(_time_ahead())
 
-    class _DateTime(_dt.datetime):
-        @classmethod
-        def now(cls, tz=None):  # type: ignore[override]
-            return cls.fromtimestamp(_time_ahead(), tz)
-
-        @classmethod
-        def utcnow(cls):  # type: ignore[override]
-            return cls.fromtimestamp(_time_ahead(), _dt.UTC).replace(tzinfo=None)
-
-        @classmethod
-        def today(cls):  # type: ignore[override]
-            return cls.fromtimestamp(_time_ahead())
-
     _dt.date = _Date  # type: ignore[misc]
-    _dt.datetime = _DateTime  # type: ignore[misc]
