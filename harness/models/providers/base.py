@@ -18,6 +18,7 @@ failure classified.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -98,7 +99,7 @@ class Provider:
     keeps_system_role: ClassVar[bool] = True
     # No per-token price: free, or costed from measured throughput at the model's price_per_hour.
     self_hosted: ClassVar[bool] = False
-    # The harness starts the server (server_spec, start_server, server_identity) and stops it after the run.
+    # The harness starts the server and stops it after the run: a HarnessServed provider.
     started_by_harness: ClassVar[bool] = False
     # run.mode batch can send its requests through the OpenAI Batch API.
     serves_batch_api: ClassVar[bool] = True
@@ -164,19 +165,6 @@ class Provider:
         """What besides the URL (and the header names) tells two endpoints apart in the response cache."""
         return ""
 
-    # -- a server the harness starts ------------------------------------------------------------------------
-    def server_spec(self, model_id: str) -> Any:
-        """What the harness starts the model's server with (started_by_harness)."""
-        raise NotImplementedError(f"provider {self.name} is not started by the harness")
-
-    @classmethod
-    def start_server(cls, specs: list[Any], run_dir: Path) -> Any:
-        """Start one server for these specs; the result has `base_url` and `stop()`."""
-        raise NotImplementedError(f"provider {cls.name} is not started by the harness")
-
-    def server_identity(self, spec: Any) -> str:
-        """What identifies a harness-started model in the response cache (its port is new on every run)."""
-        raise NotImplementedError(f"provider {self.name} is not started by the harness")
 
     # -- calls --------------------------------------------------------------------------------------------
     def build_client(self, base_url: str | None, api_key: str | None, common: dict[str, Any]) -> Any:
@@ -217,3 +205,23 @@ class Provider:
     def classify(self, exc: Exception) -> tuple[str, bool, int | None]:
         """(error kind, retryable, HTTP status) of a failed call."""
         return classify_openai_error(exc)
+
+
+class HarnessServed(Provider, abc.ABC):
+    """A provider whose server the harness starts before the first call and stops after the run (the embedded
+    model). Only these have a server to start, so only these answer the three questions below."""
+
+    started_by_harness: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def server_spec(self, model_id: str) -> Any:
+        """What the harness starts the model's server with."""
+
+    @classmethod
+    @abc.abstractmethod
+    def start_server(cls, specs: list[Any], run_dir: Path) -> Any:
+        """Start one server for these specs; the result has `base_url` and `stop()`."""
+
+    @abc.abstractmethod
+    def server_identity(self, spec: Any) -> str:
+        """What identifies a harness-started model in the response cache (its port is new on every run)."""

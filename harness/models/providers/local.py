@@ -8,19 +8,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.models.providers.base import Provider
+from harness.models.providers.base import HarnessServed
 from harness.models.providers.registry import register
 
 
 @register
-class LocalProvider(Provider):
+class LocalProvider(HarnessServed):
     name = "local"
     own_keys = ("gguf", "lora")
     # llama-cpp-python's server rejects json_schema (HTTP 500) but accepts json_object + schema.
     default_structured_output = "json_object"
     keeps_system_role = False  # the gemma chat format silently drops system messages
     self_hosted = True
-    started_by_harness = True
     serves_batch_api = False
     fine_tune_with = "local"
 
