@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.records import Record, Retrieval, Score, ScoreError, Usage, unknown_if_nan, upgrade_layout
-from harness.rundir.record_line import parse_record_line
+from harness.rundir.record_line import record_dicts
 
 SHARE_TEXT_UP_TO = 512  # answers this short are shared when they repeat (classification labels); longer ones not
 
@@ -163,19 +163,15 @@ def iter_compact(path: Path) -> Iterator[CompactRecord]:
     share = _Sharer()
     if not path.exists():
         return
-    with path.open("rb") as fh:
-        for raw in fh:
-            if not raw.strip():
+    for _, data in record_dicts(path):
+        try:
+            yield compact(data, share)
+        except (ValueError, KeyError, TypeError):
+            try:  # a plain JSON line missing what the tables read: as the full reader makes it, or not at all
+                rec = Record.model_validate(data)
+            except ValueError:
                 continue
-            try:
-                data = json.loads(raw)
-                if not raw.endswith(b"\n"):
-                    Record.model_validate(data)  # a last line without its newline counts only when whole
-                yield compact(data, share)
-            except (ValueError, KeyError, TypeError):
-                rec, whole = parse_record_line(raw)
-                if rec is not None and (whole or raw.endswith(b"\n")):
-                    yield compact(json.loads(rec.model_dump_json()), share)
+            yield compact(json.loads(rec.model_dump_json()), share)
 
 
 def read_latest_compact(path: Path) -> list[CompactRecord]:

@@ -19,7 +19,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.records import Record, upgrade_layout
 from harness.rundir import RunFolder
-from harness.rundir.record_line import parse_record_line
+from harness.rundir.record_line import parse_record_line, record_dicts
 
 ERROR, INVALID, ISSUE, UNKNOWN, CACHE = 1, 2, 4, 8, 16  # Cell.flags bits (the page reads the same numbers)
 PASSAGES = "Reference documents:\n\n"  # how a RAG prompt starts (harness.prompts.variants.passages_block)
@@ -102,27 +102,6 @@ def cell_of(data: dict[str, Any], offset: int, interned: dict[Any, Any]) -> Cell
                 _num(data.get("latency_s")), answer, parsed)
 
 
-def _lines(path: Path):
-    """(offset, record as a dict) for every readable record line, with the full reader's repair rules."""
-    offset = 0
-    with path.open("rb") as fh:
-        for raw in fh:
-            start, offset = offset, offset + len(raw)
-            if not raw.strip():
-                continue
-            try:
-                data = json.loads(raw)
-                if not raw.endswith(b"\n"):
-                    Record.model_validate(data)  # a last line without its newline counts only when whole
-                if not isinstance(data, dict) or "item_id" not in data:
-                    raise ValueError("not a record")
-                yield start, data
-            except (ValueError, TypeError):
-                rec, whole = parse_record_line(raw)
-                if rec is not None and (whole or raw.endswith(b"\n")):
-                    yield start, json.loads(rec.model_dump_json())
-
-
 def input_from_request(data: dict[str, Any]) -> str | None:
     """The item as the variant sent it: the last user message, passages and instructions aside."""
     msgs = (data.get("request") or {}).get("messages") or []
@@ -167,7 +146,7 @@ class RunData:
             return
         interned: dict[Any, Any] = {}
         weak_input: set[str] = set()  # items whose input so far comes from a RAG or instructions-first prompt
-        for offset, data in _lines(self.records_path):
+        for offset, data in record_dicts(self.records_path):
             item_id, variant = str(data.get("item_id")), str(data.get("variant"))
             cell = cell_of(data, offset, interned)
             self.cells.setdefault((variant, item_id), {})[cell.repeat] = cell
