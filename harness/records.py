@@ -50,6 +50,15 @@ class Usage(BaseModel):
     reasoning_tokens: int = 0
 
 
+class ToolCall(BaseModel):
+    """One function call a model (or the application under test) made: the tool's name and its arguments as the
+    JSON text it sent (kept as sent, so arguments that are not valid JSON can be scored as such)."""
+
+    name: str
+    arguments: str = "{}"
+    id: str | None = None
+
+
 @dataclass
 class Completion:
     """What a model call returned, before scoring."""
@@ -65,6 +74,11 @@ class Completion:
     refusal: str | None = None  # the model's refusal message, when the server reports one (OpenAI)
     # Client-side waiting: the rate limiter's pacing and 429 pauses before attempts, backoff between them.
     wait_s: float | None = None
+    tool_calls: list[ToolCall] | None = None  # the calls the answer made (`tools:` in task.yaml), in order
+    # What the system under test reported itself (an application as `provider: python` / `http`): its cost for
+    # this call, and the ids of the documents it retrieved (for recall@k / MRR). None: not reported.
+    cost_usd: float | None = None
+    retrieved_doc_ids: list[str] | None = None
 
 
 @dataclass
@@ -234,6 +248,7 @@ class Record(BaseModel):
     # The model answered, but badly by construction (truncated at max_tokens, empty, refused, filtered):
     # scored as an answer (format-invalid and wrong), with the reason here.
     answer_issue: str | None = None
+    tool_calls: list[ToolCall] | None = None  # the function calls the answer made, as sent (tasks with `tools:`)
     retrieved_doc_ids: list[str] | None = None
     shot_ids: list[str] | None = None
     # The core checks (harness.scoring.scorers.Checks). json_parsed: the text is JSON; format_valid: it is JSON
