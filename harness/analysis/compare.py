@@ -314,7 +314,7 @@ def compare_runs(accepted_dir: Path, candidate_dir: Path, *, variant: str | None
                            len(ids_a - ids_c), len(ids_c - ids_a))
     result.primary = cand.scoring_identity()["primary"]
     result.candidate_status = cand.manifest.status
-    if result.candidate_status != "completed":
+    if result.candidate_status not in ("completed", "settled"):  # settled: items left out by design (subset)
         why = cand.manifest.message or None
         result.run_failures.append(Failure("incomplete", Incomplete(result.candidate_status, why,
                                                                     str(candidate_dir))))

@@ -129,6 +129,8 @@ def selected_calls(manifest: Manifest, config: dict[str, Any] | None, records: l
     A run folder from before `selection` existed has one by migration (harness.rundir.manifest)."""
     if manifest.shard is not None:
         items = manifest.shard.items
+    elif manifest.sequential is not None and manifest.sequential.holds_selection:
+        items = manifest.sequential.asked_items  # settled: the items not asked were not meant to be
     else:
         items = manifest.selection.items if manifest.selection is not None else None
     return None if items is None else int(items) * _repeats(config, records)

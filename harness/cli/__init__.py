@@ -283,7 +283,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.message:
         print(result.message)
     print(f"run folder: {result.path}")
-    return 0 if result.status == "completed" else (130 if result.status == "interrupted" else 1)
+    return 0 if result.status in ("completed", "settled") else (130 if result.status == "interrupted" else 1)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from harness.config.settings import (
     JudgeSettings,
     RagSettings,
     RunSettings,
+    StopWhen,
     chroma_server_address,
 )
 from harness.config.variants import VariantConfig
@@ -29,6 +30,6 @@ from harness.yaml_errors import validation_message
 
 __all__ = [
     "REDACTED", "ConfigError", "EnvRef", "FinetuneSettings", "JudgeSettings", "ModelConfig", "PriceOverride",
-    "RagSettings", "ReasoningEffort", "RunConfig", "RunSettings", "SafeName", "StructuredOutput", "VariantConfig",
+    "RagSettings", "ReasoningEffort", "RunConfig", "RunSettings", "SafeName", "StopWhen", "StructuredOutput", "VariantConfig",
     "api_key_for", "chroma_server_address", "header_values", "load_config", "read_yaml", "validation_message",
 ]

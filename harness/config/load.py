@@ -36,6 +36,7 @@ class RunConfig(_Strict):
         if self.judge is not None and self.judge.model not in self.models:
             known = ", ".join(sorted(self.models)) or "none"
             raise ValueError(f"judge.model: unknown model {self.judge.model!r} (models defined: {known})")
+        _check_stop_when(self)
         seen: set[str] = set()
         for i, v in enumerate(self.variants):
             if v.name in seen:
@@ -55,6 +56,19 @@ class RunConfig(_Strict):
             if v.name == name:
                 return v
         raise KeyError(name)
+
+
+def _check_stop_when(cfg: RunConfig) -> None:
+    stop = cfg.run.stop_when
+    if stop is None:
+        return
+    names = [v.name for v in cfg.variants]
+    for i, name in enumerate(stop.compare):
+        if name not in names:
+            raise ValueError(f"run.stop_when.compare[{i}]: unknown variant {name!r} (variants: {', '.join(names)})")
+    if cfg.run.mode == "batch":
+        raise ValueError("run.stop_when: a Batch API run sends every request at once, so it cannot stop early; "
+                         "use mode: sync or remove stop_when")
 
 
 def read_yaml(path: Path, error_cls: type[Exception] = ConfigError) -> tuple[Any, yaml.Node | None]:

@@ -20,6 +20,22 @@ class JudgeSettings(_Strict):
     max_tokens: int = Field(default=512, ge=16)
 
 
+class StopWhen(_Strict):
+    """`run.stop_when`: ask items in a seeded random order and stop once an anytime-valid paired test settles
+    whether `compare[1]` is better or worse than `compare[0]`, or equivalent within `margin`
+    (harness.runner.sequential)."""
+
+    compare: list[str] = Field(min_length=2, max_length=2)  # [A, B]: is B better than A?
+    margin: float = Field(default=0.05, gt=0, lt=1)  # equivalence: the difference lies within ±margin
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)  # the chance of a wrong better/worse verdict
+
+    @model_validator(mode="after")
+    def _two_names(self) -> StopWhen:
+        if self.compare[0] == self.compare[1]:
+            raise ValueError(f"compare: name two different variants, got {self.compare[0]!r} twice")
+        return self
+
+
 class RunSettings(_Strict):
     concurrency: int = Field(default=8, ge=1)
     temperature: float = Field(default=0.0, ge=0)
@@ -35,6 +51,7 @@ class RunSettings(_Strict):
     # Train items that repeat or nearly repeat a test item are left out of the few-shot pool and the
     # fine-tuning data; true keeps them (the leakage warning still says so).
     keep_leaked: bool = False
+    stop_when: StopWhen | None = None
 
 
 class RagSettings(_Strict):

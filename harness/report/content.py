@@ -230,7 +230,24 @@ def variant_notes(manifest: Manifest, df: pd.DataFrame) -> list[str]:
         notes.append(f"- leakage: {line}")
     if manifest.message:
         notes.append(f"- {manifest.message}")
+    notes.extend(sequential_notes(manifest))
     return notes
+
+
+def sequential_notes(manifest: Any) -> list[str]:
+    """What `run.stop_when` decided, where the run's message does not already say it."""
+    seq = manifest.sequential
+    if seq is None:
+        return []
+    a, b = seq.compare
+    if seq.verdict is None:
+        return [f"- run.stop_when ({b} vs {a}): not settled after {seq.asked_items} of {seq.of_items} items; the "
+                f"figures above are those of a fixed-size run"]
+    if seq.continued:
+        return [f"- run.stop_when: settled after {seq.settled_after} of {seq.of_items} items ({b} {seq.verdict} "
+                f"vs {a}), then continued to every item with --resume"]
+    return [f"- the run asked {seq.asked_items} of {seq.of_items} items: the items after the verdict were not asked "
+            f"(not errors); `harness run --resume RUN_DIR` asks the rest"]
 
 
 def _incomplete_note(row: Any, status: str) -> str:

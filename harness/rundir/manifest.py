@@ -35,7 +35,7 @@ from pydantic import (
 SCHEMA_VERSION = 2
 
 # Statuses a run ends with (a folder whose manifest still says `running` was killed, or is being written).
-STATUSES = ("running", "completed", "nothing_run", "stopped_early", "interrupted", "failed")
+STATUSES = ("running", "completed", "settled", "nothing_run", "stopped_early", "interrupted", "failed")
 
 
 class Entry(BaseModel):
@@ -158,6 +158,26 @@ class JudgeInfo(Entry):
     price: PriceInfo | None = None
 
 
+class SequentialInfo(Entry):
+    """A run with `run.stop_when` (harness.runner.sequential): what it compared and where it settled."""
+
+    compare: list[str]
+    margin: float
+    alpha: float
+    verdict: str | None = None  # better | worse | equivalent; None: not settled (yet)
+    settled_after: int | None = None  # the item count at which the verdict was reached
+    asked_items: int | None = None  # items asked (settled_after plus those already under way then)
+    of_items: int | None = None  # the items selected
+    difference_low: float | None = None  # the anytime-valid interval of B - A when it settled
+    difference_high: float | None = None
+    continued: bool = False  # `--resume` asked the rest of the items after it settled
+
+    @property
+    def holds_selection(self) -> bool:
+        """Whether the run asked only `asked_items` of the selected items, by design (settled, not continued)."""
+        return self.verdict is not None and not self.continued and self.asked_items is not None
+
+
 class MergedShard(Entry):
     shard: str
     run_dir: str | None = None
@@ -182,7 +202,8 @@ class MergedFrom(Entry):
 class Manifest(Entry):
     """manifest.json. Field order is the order on disk."""
 
-    _only_with_value = frozenset({"shard", "price_warnings", "rag", "judge", "merged_from", "retried_errors"})
+    _only_with_value = frozenset({"shard", "price_warnings", "rag", "judge", "merged_from", "retried_errors",
+                                   "sequential"})
 
     schema_version: int = SCHEMA_VERSION
     run_id: str | None = None
@@ -202,6 +223,7 @@ class Manifest(Entry):
     scoring: ScoringInfo = Field(default_factory=ScoringInfo)
     status: str | None = None
     shard: ShardInfo | None = None
+    sequential: SequentialInfo | None = None
     price_warnings: list[str] = Field(default_factory=list)
     leakage: list[str] = Field(default_factory=list)
     leakage_action: dict[str, Any] | None = None

@@ -20,6 +20,7 @@ from harness.models import pricing
 from harness.models.cache import ResponseCache, cache_key
 from harness.models.client import ModelRefused
 from harness.records import CallError, Completion, EvalItem, Record, Retrieval, Usage
+from harness.runner.sequential import Monitor
 from harness.runner.variant_plan import VariantPlan
 from harness.scoring.scorers import answer_issue
 from harness.scoring.suite import TaskScoring
@@ -50,6 +51,8 @@ class Executor:
         self.progress = progress
         self.max_error_rate = max_error_rate
         self.state = Progress()
+        # run.stop_when: watches the compared variants' records and says when to stop (harness.runner.sequential)
+        self.monitor: Monitor | None = None
 
     # -- one record --------------------------------------------------------------------------------------
     def request_for(self, plan: VariantPlan, item: EvalItem, repeat: int = 0) -> dict[str, Any]:
@@ -189,7 +192,8 @@ class Executor:
         try:
             with records_path.open("a", encoding="utf-8") as out:
                 ready = [j for j in jobs if j[0].stream is None]
-                if self.cache is not None and not self.refresh and ready:
+                # a sequential run asks item by item, in its order: no bulk answers from the cache ahead of it
+                if self.cache is not None and not self.refresh and ready and self.monitor is None:
                     cached, rest = self.prefetch_cached(ready)
                     await self.finish_all(cached, {item.id: item for item in items})
                     if cached:
@@ -219,6 +223,10 @@ class Executor:
         """The jobs not yet done, in calling order: the variants whose prompts are ready first, then those of the
         prompt stream batch by batch (the order it prepares them in); and the streams to start."""
         repeats = range(self.cfg.run.repeats)
+        if self.monitor is not None:  # item by item, in the items' (seeded) order, every variant of one item
+            ordered = [(plan, item, r) for item in items for r in repeats for plan in plans
+                       if (plan.variant.name, item.id, r) not in done]
+            return ordered, list({id(p.stream): p.stream for p in plans if p.stream is not None}.values())
         jobs: list[Job] = [(plan, item, r) for r in repeats for plan in plans if plan.stream is None
                            for item in items if (plan.variant.name, item.id, r) not in done]
         streams = list({id(p.stream): p.stream for p in plans if p.stream is not None}.values())
@@ -238,12 +246,18 @@ class Executor:
             for plan, item, r in it:
                 if self.state.stop:
                     return
+                if self.monitor is not None:
+                    if not self.monitor.wants(item.id):
+                        continue  # settled: items not yet started are not asked (and are not errors)
+                    self.monitor.started.add(item.id)
                 if plan.stream is not None:
                     await plan.stream.ready(item.id)
                 rec = await self.call(plan, item, r)
                 out.write(rec.model_dump_json() + "\n")
                 out.flush()  # in the OS's hands now: a SIGKILL loses nothing already answered
                 self._count(rec)
+                if self.monitor is not None:
+                    self.monitor.observe(rec)
                 if rec.error is not None:
                     bar.set_postfix(errors=self.state.errors, refresh=False)
                 bar.update(1)

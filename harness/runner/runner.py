@@ -31,6 +31,7 @@ from harness.records import EvalItem
 from harness.redact import redacted_fields, restore_secrets, snapshot
 from harness.rundir.folder import RunFolder, git_revision, latest_records, new_run_dir, now_iso
 from harness.rundir.manifest import Manifest
+from harness.runner import sequential
 from harness.runner.execute import Executor
 from harness.runner.leakage import leakage_action, leakage_lines
 from harness.runner.plan import Plan
@@ -210,6 +211,11 @@ async def _plan_and_execute(plan: Plan, executor: Executor, s: _Session, items: 
         s.manifest.variants = plan.describe()
         s.save()
         executor.judge = judge.runtime_for(plan.judge, s.cfg, executor.cache, executor.refresh)
+        active = {p.variant.name for p in plan.active}
+        if executor.monitor is not None and not {executor.monitor.a, executor.monitor.b} <= active:
+            print("warning: run.stop_when compares a variant that is not run this time; asking every item",
+                  file=sys.stderr)
+            executor.monitor = None
         s.manifest.calls = await executor.execute(plan.active, items, done, s.folder.records_path)
         if executor.judge is not None and not executor.state.stop:
             rows = await judge.calibrate(executor.scoring.judges(), items, s.evalset.render_input, executor.judge)
@@ -248,6 +254,14 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
         selected, items = len(items), shard.select(items)
         s.manifest.shard = shard.to_manifest().model_copy(update={"items": len(items), "of_items": selected})
     done = _done_keys(s, opts, items)
+    monitor = None
+    if s.cfg.run.stop_when is not None:
+        if opts.shard is not None:
+            raise HarnessError("--shard splits the items between machines, and run.stop_when stops on the items "
+                               "asked so far: run a sequential run unsharded")
+        items, monitor = sequential.start(s.cfg.run.stop_when, s.manifest, items,
+                                          latest_records(s.folder.records(repair=True)), s.cfg.run.repeats,
+                                          _selection_seed(s.cfg))
     cache = (response_cache.ResponseCache(opts.cache_path or response_cache.cache_dir() / "responses.sqlite")
              if opts.use_cache else None)
     max_rate = opts.max_error_rate if opts.max_error_rate is not None else s.cfg.run.max_error_rate
@@ -256,12 +270,15 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
         from harness.runner.batch import BatchExecutor as executor_cls
     executor = executor_cls(s.cfg, TaskScoring.for_evalset(s.evalset), cache, refresh=opts.refresh,
                             progress=opts.progress, max_error_rate=max_rate)
+    executor.monitor = monitor
     status, message = "completed", None
     try:
         with _sigterm_as_interrupt():
             asyncio.run(_plan_and_execute(plan, executor, s, items, done))
         if executor.state.stop:
             status, message = "stopped_early", executor.state.stop
+        elif executor.monitor is not None and executor.monitor.settled:
+            status = "settled"
         elif not plan.active and not _all_done(s, items, done):
             status, message = "nothing_run", _nothing_run_message(plan.skipped)
     except KeyboardInterrupt:
@@ -280,6 +297,8 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
         plan.stop_local()
         if cache is not None:
             cache.close()
+        if monitor is not None:  # the one the run started with (the executor drops it when it cannot apply)
+            message = sequential.close(monitor, s.manifest, len(items)) or message
         _close_manifest(s, plan, status, message)
     return RunResult(s.run_dir, status, plan.skipped, message)
 
