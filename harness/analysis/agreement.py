@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import stats
+from harness.errors import HarnessError
 from harness.records import Record
 from harness.scoring.scorers import AGREEMENT
 
@@ -32,6 +33,12 @@ ACCURACY_COLUMNS = (
     "accuracy_diff_hi", "accuracy_p", "accuracy_test", "right_to_wrong", "wrong_to_right", "cost_per_correct_usd",
     "paired_n", "paired_unknown",
 )
+
+
+def labelled_record(r: Record) -> bool:
+    """Whether a record measures accuracy: its item has an expected answer, or (a record written without it) its
+    answer has a known primary score. An unlabelled item's primary is None (harness.scoring.suite)."""
+    return r.expected is not None or (r.error is None and r.primary is not None)
 
 
 def agreement_frame(records: list[Record]) -> pd.DataFrame:
@@ -119,7 +126,7 @@ def add_agreement(df: pd.DataFrame, records: list[Record], reference: str | None
                   baseline: str | None) -> pd.DataFrame:
     """The summary table with the agreement columns, and accuracy emptied where the items have no labels."""
     df = df.copy()
-    labelled = {r.variant for r in records if r.expected is not None}
+    labelled = {r.variant for r in records if labelled_record(r)}
     unlabelled = {r.variant for r in records} - labelled
     if unlabelled:
         df["labelled"] = [v not in unlabelled for v in df["variant"]]
@@ -134,3 +141,62 @@ def add_agreement(df: pd.DataFrame, records: list[Record], reference: str | None
     for col in cols:
         df[col] = [rows.get(str(v), {}).get(col) for v in df["variant"]]
     return df
+
+
+# -- the gate ------------------------------------------------------------------------------------------------
+
+METRICS = ("accuracy", "agreement")
+
+
+def gate_metric(metric: str | None, accepted: list[Record], candidate: list[Record]) -> str:
+    """The metric `harness compare` gates on: the one asked for (--metric), else accuracy when the items carry
+    expected answers and agreement when they do not."""
+    if metric is not None and metric not in METRICS:
+        raise HarnessError(f"--metric {metric}: gate on one of {', '.join(METRICS)}")
+    chosen = metric or ("accuracy" if any(labelled_record(r) for r in candidate) else "agreement")
+    if chosen == "agreement":
+        for records, which in ((accepted, "accepted"), (candidate, "candidate")):
+            if not any(AGREEMENT in r.scores for r in records):
+                raise HarnessError(f"--metric agreement: the {which} run has no agreement scores; score it against a "
+                                   "reference (`reference: VARIANT` in its config, or `harness report RUN_DIR "
+                                   "--reference SAVED_RUN:VARIANT`)")
+    return chosen
+
+
+def gate_items(records: list[Record]) -> pd.DataFrame:
+    """Per (variant, item) agreement, as stats.item_outcomes gives accuracy: what the gate pairs."""
+    return stats.item_outcomes(agreement_frame(records))
+
+
+def unknown_agreement(records: list[Record], variant: str) -> tuple[int, int]:
+    """(answers whose agreement is unknown, answers with a reference answer) of a variant."""
+    scored = [r.scores[AGREEMENT] for r in records if r.variant == variant and r.error is None
+              and AGREEMENT in r.scores and not r.scores[AGREEMENT].detail.get("reference_missing")]
+    return sum(1 for s in scored if s.value is None), len(scored)
+
+
+def reference_of(records: list[Record]) -> str | None:
+    """The reference the records were scored against ("ft_prod", or "ft_prod of RUN_DIR")."""
+    for r in records:
+        s = r.scores.get(AGREEMENT)
+        if s is not None:
+            run = s.detail.get("run_id") or s.detail.get("run")
+            return str(s.detail.get("reference")) + (f" of run {run}" if run else "")
+    return None
+
+
+def gate_variants(accepted: list[Record], candidate: list[Record], picked: list[str], asked: str | None) -> list[str]:
+    """The variants the gate compares on agreement: those scored against the reference in both runs (the
+    reference itself has no agreement); --variant NAME must be one of them."""
+    def scored(records: list[Record]) -> list[str]:
+        return list(dict.fromkeys(r.variant for r in records if AGREEMENT in r.scores))
+
+    a, c = scored(accepted), scored(candidate)
+    both = [v for v in a if v in c]
+    if asked is not None and asked not in a:
+        raise HarnessError(f"--variant {asked}: it has no agreement with the reference in the accepted run (the "
+                           f"reference itself has none); variants with agreement: {', '.join(a) or 'none'}")
+    if asked is not None:
+        return [asked] if asked in c else []
+    chosen = [v for v in picked if v in both]
+    return chosen or both

@@ -128,6 +128,9 @@ def _add_compare(sub: Any) -> None:
                       "items both asked)")
     cmp_.add_argument("--allow-scoring-change", action="store_true",
                       help="pass although the primary score, the scorers or the judge model differ")
+    cmp_.add_argument("--metric", choices=["accuracy", "agreement"], help="what the drop rule gates: accuracy, or "
+                      "agreement with the reference (default: accuracy when the items have expected answers, else "
+                      "agreement)")
     cmp_.add_argument("--show", type=int, default=20, help="changed items listed per direction (default 20)")
 
 
@@ -333,7 +336,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     result = compare(args.accepted_run, args.candidate_run, variant=args.variant, max_drop=args.max_drop,
                      alpha=args.alpha, allow_different_evalset=args.allow_different_evalset,
                      allow_missing_variant=args.allow_missing_variant, allow_subset=args.allow_subset,
-                     allow_scoring_change=args.allow_scoring_change)
+                     allow_scoring_change=args.allow_scoring_change, metric=args.metric)
     print(result.to_json() if args.json else result.text(show=args.show))
     return result.exit_code
 
