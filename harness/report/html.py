@@ -35,8 +35,8 @@ from harness.report.content import (
     with_primary_heading,
 )
 from harness.report.decision import break_even_text, decision_lines
-from harness.report.parity import agreement_section, parity_lines
 from harness.report.format import cell, interval, pct, pp, usd
+from harness.report.parity import agreement_section, parity_lines
 from harness.rundir.manifest import Manifest
 from harness.scoring.scorers import primary_value
 
