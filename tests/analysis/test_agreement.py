@@ -148,3 +148,28 @@ def test_gate_fails_on_an_agreement_drop(tmp_path, capsys):
     assert code == 1 and "agreement-drop" in out
     # the same runs pass against themselves, and accuracy cannot be gated without labels
     assert compare_runs(accepted.run_dir, accepted.run_dir, metric="agreement").exit_code == 0
+
+
+def _scored(variant, item, value, missing=False):
+    from harness.records import Record, Score
+
+    detail = {"reference": "ref", "run": None, **({"reference_missing": True} if missing else {})}
+    return Record(item_id=item, variant=variant, model="m", model_id="m", request={}, raw_text="x",
+                  format_valid=True, scores={"agreement": Score(None if missing else value, "", detail)})
+
+
+def test_paired_comparison_runs_on_agreement():
+    from harness.analysis.agreement import agreement_rows
+    from harness.analysis.stats import mcnemar_exact
+
+    items = [f"i{k}" for k in range(20)]
+    records = [_scored("a", i, 1.0) for i in items]
+    # b disagrees with the reference on 8 items where a agrees, and has no reference answer on i19
+    records += [_scored("b", i, 0.0 if k < 8 else 1.0, missing=k == 19) for k, i in enumerate(items)]
+    rows = agreement_rows(records, ["ref", "a", "b"], "ref", baseline="ref")
+    assert rows["ref"]["agreement_role"] == "reference" and "agreement" not in rows["ref"]
+    b = rows["b"]
+    assert b["agreement_vs"] == "a" and b["agreement_paired_n"] == 19  # i19 left out of agreement only
+    assert b["agreement"] == pytest.approx(11 / 19) and b["agreement_no_reference"] == 1
+    assert b["agreement_diff"] == pytest.approx(-8 / 19) and b["agreement_diff_lo"] < b["agreement_diff_hi"] < 0
+    assert b["agreement_p"] == pytest.approx(mcnemar_exact(8, 0)) and b["agreement_test"] == "mcnemar"
