@@ -26,7 +26,3 @@ def test_judge_grades_agreement_against_the_reference_answer(tmp_path):
     assert any("## Reference answer\nParis.\n" in p and p.endswith("<answer>\nParis.\n</answer>") for p in prompts)
     assert recs[("baseline", "jp")].scores["agreement"].value == 0.75
     assert "agreement" not in recs[("prod", "fr")].scores  # the reference is not scored against itself
-    errored = [k for k, r in recs.items() if k[0] == "baseline" and r.error is not None]
-    assert errored
-    for key in errored:  # the reference failed on the same item: left out of agreement, counted
-        assert recs[key].scores["agreement"].detail["reference_missing"]
