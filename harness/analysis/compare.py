@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import stats
+from harness.analysis import agreement, stats
 from harness.analysis.gate_runs import (
     GateRun,
     MissingVariant,
@@ -41,7 +41,7 @@ from harness.records import Record
 # Every rule of the gate, in the order it is checked; the names appear in the FAIL lines and in --json
 # (harness.report.gate_text.RULE_TEXT says what each checks).
 RULES = ("incomplete", "missing-variant", "scoring-changed", "subset", "unknown-scores", "error-rate",
-         "format-valid", "accuracy-drop")
+         "format-valid", "accuracy-drop", "agreement-drop")
 OUTPUT_CHARS = 200
 
 
@@ -169,6 +169,7 @@ class CompareResult:
     comparisons: list[VariantComparison] = field(default_factory=list)
     candidate_status: str | None = None
     primary: str = "exact"  # the score "accuracy" means (the candidate's task.yaml `primary:`)
+    metric: str = "accuracy"  # what the drop rule gates: accuracy, or agreement with a reference (--metric)
     warnings: list[MissingVariant | ScoringChanged] = field(default_factory=list)  # rules allowed by a flag
     run_failures: list[Failure] = field(default_factory=list)  # rules about the runs, not one variant
 
@@ -262,15 +263,21 @@ def _changes(acc: GateRun, cand: GateRun, name: str, ai: pd.DataFrame,
 
 
 def compare_variant(acc: GateRun, cand: GateRun, name: str, *, max_drop: float, alpha: float,
-                    allow_subset: bool = False) -> VariantComparison:
+                    allow_subset: bool = False, metric: str = "accuracy") -> VariantComparison:
     ai, ci = acc.items.loc[name], cand.items.loc[name]
     ids_a, ids_c = acc.item_ids(name), cand.item_ids(name)
-    acc_pair = stats.paired_compare(ai, ci, "correct")
     fmt = stats.paired_compare(ai, ci, "format_valid")
     (na, ea), (nc, ec) = _error_rate(acc, name), _error_rate(cand, name)
     (ua, aa), (uc, ac) = acc.unknown(name), cand.unknown(name)
+    if metric == "agreement":  # the same paired test on each item's agreement with the reference
+        ai, ci = agreement.gate_items(acc.records).loc[name], agreement.gate_items(cand.records).loc[name]
+        (ua, aa), (uc, ac) = agreement.unknown_agreement(acc.records, name), agreement.unknown_agreement(cand.records, name)
+    acc_pair = stats.paired_compare(ai, ci, "correct")
+    drop = _accuracy_delta(acc_pair, max_drop, alpha, len(ids_a & ids_c))
+    if metric == "agreement":
+        drop.metric, drop.rule = "agreement", ("agreement-drop" if drop.rule == "accuracy-drop" else drop.rule)
     metrics = [
-        _accuracy_delta(acc_pair, max_drop, alpha, len(ids_a & ids_c)),
+        drop,
         _rate_delta("format_valid", "format-valid", fmt.n, fmt.baseline, fmt.candidate, max_drop, lo=fmt.lo,
                     hi=fmt.hi, p=fmt.p_value, higher_is_worse=False),
         _rate_delta("error_rate", "error-rate", min(na, nc), ea, ec, max_drop, higher_is_worse=True),
@@ -295,7 +302,7 @@ def compare_variant(acc: GateRun, cand: GateRun, name: str, *, max_drop: float, 
 def compare_runs(accepted_dir: Path, candidate_dir: Path, *, variant: str | None = None, max_drop: float = 0.02,
                  alpha: float = 0.05, allow_different_evalset: bool = False,
                  allow_missing_variant: str | list[str] | tuple[str, ...] = (), allow_subset: bool = False,
-                 allow_scoring_change: bool = False) -> CompareResult:
+                 allow_scoring_change: bool = False, metric: str | None = None) -> CompareResult:
     if not 0 <= max_drop <= 1:
         raise HarnessError(f"--max-drop {max_drop}: must be a share between 0 and 1 (0.02 = 2 percentage points)")
     if not 0 < alpha < 1:
@@ -313,6 +320,7 @@ def compare_runs(accepted_dir: Path, candidate_dir: Path, *, variant: str | None
     result = CompareResult(str(accepted_dir), str(candidate_dir), ha, hc, match, max_drop, alpha,
                            len(ids_a - ids_c), len(ids_c - ids_a))
     result.primary = cand.scoring_identity()["primary"]
+    result.metric = agreement.gate_metric(metric, acc.records, cand.records)  # type: ignore[arg-type]
     result.candidate_status = cand.manifest.status
     if result.candidate_status not in ("completed", "settled"):  # settled: items left out by design (subset)
         why = cand.manifest.message or None
@@ -325,11 +333,16 @@ def compare_runs(accepted_dir: Path, candidate_dir: Path, *, variant: str | None
         else:
             result.run_failures.append(Failure("missing-variant", m, m.variant))
     changes = scoring_changes(acc, cand)
+    if result.metric == "agreement":
+        names = agreement.gate_variants(acc.records, cand.records, names, variant)  # type: ignore[arg-type]
+        ref_a, ref_c = agreement.reference_of(acc.records), agreement.reference_of(cand.records)  # type: ignore[arg-type]
+        if ref_a != ref_c:
+            changes.append(f"reference {ref_a} -> {ref_c}")
     if changes and allow_scoring_change:
         result.warnings.append(ScoringChanged(changes, allowed=True))
     elif changes:
         result.run_failures.append(Failure("scoring-changed", ScoringChanged(changes)))
     for name in names:
         result.comparisons.append(compare_variant(acc, cand, name, max_drop=max_drop, alpha=alpha,
-                                                  allow_subset=allow_subset))
+                                                  allow_subset=allow_subset, metric=result.metric))
     return result

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis import stats
+from harness.analysis.agreement import add_agreement
 from harness.analysis.costs import apply_costs
 from harness.analysis.economics import baseline_variant
 from harness.numbers import is_missing
@@ -102,6 +103,8 @@ def analyse(manifest: Manifest, records: list[Record], config: dict[str, Any] | 
         if col not in df.columns:
             df[col] = None
     df = apply_costs(df, frame, manifest, config)
+    own_reference = manifest.reference.variant if manifest.reference and manifest.reference.run is None else None
+    df = add_agreement(df, records, own_reference, base)
     for col in INT_COLUMNS:  # counts stay integers in summary.csv even where a row has none
         df[col] = pd.array([None if is_missing(v) else int(v) for v in df[col]], dtype="Int64")
     rest = [c for c in df.columns if c not in CORE_COLUMNS and c not in TRAILING_COLUMNS]

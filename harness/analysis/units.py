@@ -59,8 +59,17 @@ COLUMN_UNITS: dict[str, Unit] = {
     "mrr": Unit.FRACTION,
 }
 
-# Per-field columns: one per field of the expected answer, each a share.
-FIELD_PREFIXES = ("acc_", "macro_f1_")
+# Agreement with a reference (harness.analysis.agreement).
+COLUMN_UNITS.update({
+    **{c: Unit.PCT for c in ("agreement", "agreement_lo", "agreement_hi")},
+    **{c: Unit.PP for c in ("agreement_diff", "agreement_diff_lo", "agreement_diff_hi")},
+    **{c: Unit.COUNT for c in ("agreement_items", "agreement_of_items", "agreement_no_reference",
+                               "agreement_unknown", "agreement_paired_n")},
+    **{c: Unit.TEXT for c in ("agreement_with", "agreement_run", "agreement_role", "agreement_vs", "labelled")},
+    "agreement_p": Unit.P_VALUE, "agreement_test": Unit.LABEL,
+})
+# Per-field columns: one per field of the expected answer (agree_: of the reference's answer), each a share.
+FIELD_PREFIXES = ("acc_", "macro_f1_", "agree_")
 
 
 def scorer_names(columns: Iterable[str]) -> list[str]:

@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_run(sub)
     rep = sub.add_parser("report", help="rebuild the tables and report.md / report.html from a run folder")
     rep.add_argument("run_dir", type=Path, help="the run folder (results/<name>-<timestamp>)")
+    rep.add_argument("--reference", metavar="RUN_DIR:VARIANT", help="score every variant against that saved run's "
+                     "answers of VARIANT (agreement, no labels needed) and keep the scores in the run folder")
     _add_compare(sub)
     _add_view(sub)
     mer = sub.add_parser("merge", help="join the shard folders of `run --shard K/N` into one run",
@@ -99,6 +101,8 @@ def _add_run(sub: Any) -> None:
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--shard", metavar="K/N", help="run only shard K of N: the selected items whose sha256(id) "
                    "mod N is K-1 (one CI job each; join them with harness merge)")
+    r.add_argument("--reference", metavar="RUN_DIR:VARIANT", help="score every variant against the answers of "
+                   "VARIANT in that saved run (agreement with it; overrides the config's reference:)")
     add_today_option(r)
 
 
@@ -124,6 +128,9 @@ def _add_compare(sub: Any) -> None:
                       "items both asked)")
     cmp_.add_argument("--allow-scoring-change", action="store_true",
                       help="pass although the primary score, the scorers or the judge model differ")
+    cmp_.add_argument("--metric", choices=["accuracy", "agreement"], help="what the drop rule gates: accuracy, or "
+                      "agreement with the reference (default: accuracy when the items have expected answers, else "
+                      "agreement)")
     cmp_.add_argument("--show", type=int, default=20, help="changed items listed per direction (default 20)")
 
 
@@ -271,6 +278,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         shard=args.shard,
         force=args.force,
         today=args.today,
+        reference=args.reference,
     )
     result = run(args.config, opts)
     if result.status == "nothing_run":
@@ -296,6 +304,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         why = (folder.manifest.message or "").splitlines()
         raise HarnessError(f"{args.run_dir}: no records to report (run status {folder.manifest.status or '?'}"
                            f"{': ' + why[0] if why else ''}); fix the cause and run it again")
+    if args.reference:
+        from harness.runner.reference import score_run_folder
+
+        score_run_folder(args.run_dir, args.reference)
+        folder = RunFolder.open(args.run_dir)
     df = write_summary(args.run_dir)
     print(console_summary(folder.manifest, df))
     print(f"wrote {args.run_dir / 'summary.csv'}, {args.run_dir / 'summary.md'}, {args.run_dir / 'report.md'} "
@@ -323,7 +336,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     result = compare(args.accepted_run, args.candidate_run, variant=args.variant, max_drop=args.max_drop,
                      alpha=args.alpha, allow_different_evalset=args.allow_different_evalset,
                      allow_missing_variant=args.allow_missing_variant, allow_subset=args.allow_subset,
-                     allow_scoring_change=args.allow_scoring_change)
+                     allow_scoring_change=args.allow_scoring_change, metric=args.metric)
     print(result.to_json() if args.json else result.text(show=args.show))
     return result.exit_code
 

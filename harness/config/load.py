@@ -30,6 +30,8 @@ class RunConfig(_Strict):
     monthly_requests: int | None = Field(default=None, ge=0)
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
     judge: JudgeSettings | None = None
+    # A variant whose answers the others are scored against ("agreement with VARIANT"): label-free parity.
+    reference: SafeName | None = None
 
     @model_validator(mode="after")
     def _check_refs(self) -> RunConfig:
@@ -49,6 +51,9 @@ class RunConfig(_Strict):
             if self.run.mode == "batch" and not provider_class(provider).serves_batch_api:
                 raise ValueError(f"variants[{i}].model: run.mode batch sends the run through the OpenAI Batch API, "
                                  f"which model {v.model!r} (provider: {provider}) does not serve; use mode: sync")
+        if self.reference is not None and self.reference not in seen:
+            raise ValueError(f"reference: {self.reference!r} is not a variant of this config (variants: "
+                             f"{', '.join(v.name for v in self.variants)})")
         return self
 
     def variant(self, name: str) -> VariantConfig:

@@ -12,6 +12,7 @@ from harness.analysis import stats
 from harness.analysis.units import Unit
 from harness.numbers import is_missing
 from harness.report.format import pct, unit_price, value
+from harness.report.parity import with_agreement
 from harness.rundir.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def display_columns(df: pd.DataFrame) -> list[tuple[str, str]]:
     def has_values(col: str) -> bool:
         return col in df.columns and bool((pd.to_numeric(df[col], errors="coerce").fillna(0) > 0).any())
 
-    return [(c, h) for c, h in DISPLAY if c not in OPTIONAL_DISPLAY or has_values(c)]
+    return with_agreement(df, [(c, h) for c, h in DISPLAY if c not in OPTIONAL_DISPLAY or has_values(c)])
 
 PAIRED_DISPLAY = [
     ("variant", "variant"), ("vs_variant", "vs"), ("paired_n", "paired items"),
@@ -184,7 +185,7 @@ def measured(df: pd.DataFrame) -> pd.DataFrame:
 
 def extra_columns(df: pd.DataFrame) -> list[str]:
     """Per-field accuracy and F1, and the retrieval metrics, where the run has them."""
-    return [c for c in df.columns if c.startswith(("acc_", "macro_f1_")) or c in ("recall_at_k", "mrr")]
+    return [c for c in df.columns if c.startswith(("acc_", "macro_f1_", "agree_")) or c in ("recall_at_k", "mrr")]
 
 
 def has_repeats(df: pd.DataFrame) -> bool:

@@ -102,28 +102,36 @@ def value(v: Any, unit: Unit) -> str:
     return str(v)
 
 
+def _is_false(v: Any) -> bool:
+    return v is not None and not is_missing(v) and not bool(v)
+
+
 def cell(row: Any, col: str, unit: Unit) -> str:
     """A table cell of column `col` (holding `unit`): rates carry their 95% interval, differences their interval
     and p-value, an incomplete variant its status."""
     v = row.get(col) if hasattr(row, "get") else row[col]
     text = value(v, unit)
+    if col == "agreement" and is_missing(v) and row.get("agreement_role") == "reference":
+        return "— (reference)"  # not 100%: the reference is not scored against itself
+    if col == "accuracy" and is_missing(v) and _is_false(row.get("labelled")):
+        return "not measured (no labels)"
     if is_missing(v):
         return text
     if col == "variant":
         status = row.get("status")
         if isinstance(status, str) and status.startswith("incomplete"):
             text += f" ({status})"
-    elif col in ("accuracy", "format_valid"):
+    elif col in ("accuracy", "format_valid", "agreement"):
         lo, hi = row.get(f"{col}_lo"), row.get(f"{col}_hi")
         if not is_missing(lo) and not is_missing(hi):
             text += " " + interval(lo, hi)
-    elif col in ("accuracy_diff", "format_valid_diff"):
+    elif col in ("accuracy_diff", "format_valid_diff", "agreement_diff"):
         lo, hi, p = row.get(f"{col}_lo"), row.get(f"{col}_hi"), row.get(col.replace("_diff", "_p"))
         if not is_missing(lo) and not is_missing(hi):
             text += " " + interval(lo, hi, diff=True)
         if not is_missing(p):
             text += " " + p_label(p)
-            test = row.get("accuracy_test")
-            if col == "accuracy_diff" and isinstance(test, str) and test != "mcnemar":
+            test = row.get(col.replace("_diff", "_test"))
+            if col != "format_valid_diff" and isinstance(test, str) and test != "mcnemar":
                 text += f" ({test})"  # sign-flip: per-item means over repeats, or a graded score
     return text

@@ -41,6 +41,9 @@ RULE_TEXT = {
                      "when every item's value is 0 or 1, else a sign-flip test (exact up to "
                      f"{stats.SIGN_FLIP_EXACT_MAX} changed items, else {stats.SIGN_FLIP_RESAMPLES} seeded "
                      "resamples); unanswered items count as wrong",
+    "agreement-drop": "agreement with the reference dropped by more than {tol} and the drop is significant (p < "
+                      "{alpha:g}) by the same paired test as accuracy, on the items the reference answered "
+                      "(`harness compare --metric agreement`; the default when the items have no expected answers)",
 }
 
 

@@ -178,6 +178,15 @@ class SequentialInfo(Entry):
         return self.verdict is not None and not self.continued and self.asked_items is not None
 
 
+class ReferenceInfo(Entry):
+    """The answers the variants were scored against for agreement (harness.scoring.reference): a variant of
+    this run (`run` None) or of a saved run folder."""
+
+    variant: str
+    run: str | None = None
+    run_id: str | None = None
+
+
 class MergedShard(Entry):
     shard: str
     run_dir: str | None = None
@@ -203,7 +212,7 @@ class Manifest(Entry):
     """manifest.json. Field order is the order on disk."""
 
     _only_with_value = frozenset({"shard", "price_warnings", "rag", "judge", "merged_from", "retried_errors",
-                                   "sequential"})
+                                   "sequential", "reference"})
 
     schema_version: int = SCHEMA_VERSION
     run_id: str | None = None
@@ -236,6 +245,7 @@ class Manifest(Entry):
     finished_at: str | None = None
     merged_from: MergedFrom | None = None
     retried_errors: list[dict[str, Any]] = Field(default_factory=list)
+    reference: ReferenceInfo | None = None
 
     @model_validator(mode="before")
     @classmethod

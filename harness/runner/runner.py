@@ -35,7 +35,9 @@ from harness.runner import sequential
 from harness.runner.execute import Executor
 from harness.runner.leakage import leakage_action, leakage_lines
 from harness.runner.plan import Plan
+from harness.runner.reference import apply_reference, resolve_source, source_of
 from harness.runner.shards import Shard
+from harness.scoring.reference import ReferenceSource, check_labels
 from harness.scoring.suite import TaskScoring
 
 
@@ -60,6 +62,7 @@ class RunOptions:
     # "K/N" (or a Shard): only the selected items whose id hashes to shard K of N (harness.runner.shards)
     shard: Shard | str | tuple[int, int] | None = None
     force: bool = False  # with out: replace the run folder already there (only a run folder is ever deleted)
+    reference: str | None = None  # "RUN_DIR:VARIANT": score every variant against a saved run's answers
 
 
 @dataclass
@@ -201,7 +204,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 async def _plan_and_execute(plan: Plan, executor: Executor, s: _Session, items: list[EvalItem],
-                            done: set[tuple[str, str, int]]) -> None:
+                            done: set[tuple[str, str, int]], source: ReferenceSource | None = None) -> None:
     from harness.scoring import judge
 
     try:
@@ -217,6 +220,9 @@ async def _plan_and_execute(plan: Plan, executor: Executor, s: _Session, items: 
                   file=sys.stderr)
             executor.monitor = None
         s.manifest.calls = await executor.execute(plan.active, items, done, s.folder.records_path)
+        if source is not None:
+            await apply_reference(s.folder, s.manifest, executor.scoring, {i.id: i for i in items}, source,
+                                  executor.judge)
         if executor.judge is not None and not executor.state.stop:
             rows = await judge.calibrate(executor.scoring.judges(), items, s.evalset.render_input, executor.judge)
             judge.write_calibration(s.folder.calibration_path, rows)
@@ -241,6 +247,8 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
     plan = Plan(s.cfg, s.evalset, run_dir=s.run_dir, config_path=s.config_path, manifest=s.manifest,
                 allow_unpriced=opts.allow_unpriced, progress=opts.progress,
                 today=clock.parse_day(opts.today) if isinstance(opts.today, str) else opts.today)
+    source = resolve_source(s.cfg.reference, opts.reference, [v.name for v in s.variants]) or source_of(s.manifest)
+    check_labels(s.evalset, source.variant if source is not None else None)
     plan.check_before_calls(s.variants)
     if opts.resume is None:
         _open_folder(s, opts)
@@ -274,7 +282,7 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
     status, message = "completed", None
     try:
         with _sigterm_as_interrupt():
-            asyncio.run(_plan_and_execute(plan, executor, s, items, done))
+            asyncio.run(_plan_and_execute(plan, executor, s, items, done, source))
         if executor.state.stop:
             status, message = "stopped_early", executor.state.stop
         elif executor.monitor is not None and executor.monitor.settled:

@@ -26,7 +26,7 @@ from harness.records import EvalItem, Score, ScoreError
 # (and the aliases of the default scorer): a named scorer cannot take them, or a column would mean two things.
 RESERVED_NAMES = frozenset({
     "json_parsed", "format_valid", "json_extractable", "correct", "correct_lenient", "fields", "recall_at_k", "mrr",
-    "primary", "accuracy", "exact",
+    "primary", "accuracy", "exact", "agreement",
 })
 
 

@@ -17,6 +17,7 @@ from harness.data.text import match_key
 from harness.records import Record, Score, ScoreError
 
 _decoder = json.JSONDecoder()
+AGREEMENT = "agreement"  # the score against a reference's answers (harness.scoring.reference), in record.scores
 
 
 def extract_json(text: str) -> tuple[bool, Any]:
@@ -379,7 +380,7 @@ def _costs(answered: list[Record]) -> dict[str, Any]:
 def _scorer_names(records: list[Record], scoring: dict[str, Any]) -> list[str]:
     """The named scorers: the manifest's, in its order, then any other a record holds."""
     specs = [s["name"] for s in scoring.get("scorers") or []]
-    seen = dict.fromkeys(k for r in records for k in (*r.scores, *r.score_errors))
+    seen = dict.fromkeys(k for r in records for k in (*r.scores, *r.score_errors) if k != AGREEMENT)
     return specs + [n for n in seen if n not in specs]
 
 

@@ -108,7 +108,8 @@ class TaskScoring:
 
     def set_primary(self, rec: Record) -> None:
         if self.primary == DEFAULT_PRIMARY:
-            rec.primary = 1.0 if rec.correct else 0.0
+            # an item without an expected answer (agreement with a reference measures it): accuracy not measured
+            rec.primary = None if rec.expected is None else 1.0 if rec.correct else 0.0
         else:
             rec.primary = named_value(rec, self.primary)
 
