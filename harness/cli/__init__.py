@@ -100,6 +100,9 @@ def _add_run(sub: Any) -> None:
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--shard", metavar="K/N", help="run only shard K of N: the selected items whose sha256(id) "
                    "mod N is K-1 (one CI job each; join them with harness merge)")
+    r.add_argument("--split", choices=["test", "train"], default="test",
+                   help="which items to ask: test (held out, default) or train, to record a model's answers as "
+                   "training data (harness finetune export --from-run); a train run is no evaluation")
     add_today_option(r)
 
 
@@ -241,6 +244,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         shard=args.shard,
         force=args.force,
         today=args.today,
+        split=args.split,
     )
     result = run(args.config, opts)
     if result.status == "nothing_run":

@@ -37,6 +37,36 @@ def add(sub: Any) -> None:
     fl.add_argument("--no-verify", action="store_true", help="skip loading the adapter in llama.cpp afterwards")
     for sp in (fo, fl):
         sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for sp in (fe, fl):
+        sp.add_argument("--from-run", type=Path, metavar="RUN_DIR",
+                        help="distillation: train on the answers --variant NAME gave in this run over the train "
+                        "split (harness run CONFIG --split train), not on the labels; the prompts are still the "
+                        "fine-tuned variant's (finetune.variant, else the first fine_tuned variant)")
+
+
+def _distilled(args: argparse.Namespace, cfg: Any, ev: Any) -> tuple[Any, str | None]:
+    """With --from-run: the eval set whose train items expect the run's recorded answers (the counts printed),
+    and no --variant left for picking the fine-tuned variant (it named the run's variant); else as given."""
+    if args.from_run is None:
+        return ev, args.variant
+    from harness.errors import HarnessError
+    from harness.finetune.data import training_items
+    from harness.finetune.distill import distill_lines, distilled_evalset
+
+    if not args.variant:
+        raise HarnessError("--from-run RUN_DIR: name the variant whose recorded answers to train on with "
+                           "--variant NAME")
+    d = distilled_evalset(ev, args.from_run, args.variant)
+    ft = cfg.finetune
+    split = training_items(d.evalset, seed=ft.seed if args.seed is None else args.seed,
+                           validation_share=ft.validation_share, max_items=ft.max_train_items,
+                           keep_leaked=cfg.run.keep_leaked) if d.evalset.train else None
+    if split is None or not (split.train or split.validation):
+        raise HarnessError(f"{args.from_run}: no clean answer of variant {args.variant!r} on a train item is left "
+                           f"to train on ({', '.join(f'{k}: {len(v)}' for k, v in d.dropped.items()) or 'none'})")
+    for line in distill_lines(d, split):
+        print(line)
+    return d.evalset, None
 
 
 def cmd(args: argparse.Namespace) -> int:
@@ -47,6 +77,8 @@ def cmd(args: argparse.Namespace) -> int:
     ev = load_evalset(cfg.evalset)
     if args.keep_leaked:
         cfg.run.keep_leaked = True
+    if args.finetune_command != "openai":
+        ev, args.variant = _distilled(args, cfg, ev)
     if args.finetune_command == "export":
         from harness.finetune.export import export, print_export
         from harness.finetune.openai_format import raise_if_invalid
