@@ -13,9 +13,10 @@ def add(sub: Any) -> None:
     fe = ft_sub.add_parser("export", help="write the train split as chat JSONL, check it, estimate cost",
                            description="write the train split as OpenAI chat JSONL, validate it, estimate the cost")
     fo = ft_sub.add_parser("openai", help="upload the data, create the job, follow it, save the model id")
-    fl = ft_sub.add_parser("local", help="train a LoRA adapter (GGUF) on the embedded Gemma 3 270M",
-                           description="LoRA on the embedded Gemma 3 270M, written as a GGUF adapter (needs the "
-                           "finetune extra)")
+    fl = ft_sub.add_parser("local", help="train a LoRA adapter on the embedded Gemma 3 270M or a Hugging Face model",
+                           description="LoRA on the embedded Gemma 3 270M (a GGUF adapter for llama.cpp and a PEFT "
+                           "folder), or with finetune.base_model_path on any Hugging Face causal-LM folder (a PEFT "
+                           "folder vLLM serves); CUDA when present, else the CPU (needs the finetune extra)")
     for sp in (fe, fo, fl):
         sp.add_argument("config", type=Path, help="run config YAML")
         sp.add_argument("--variant", help="the fine_tuned variant to train for (default: finetune.variant, "
@@ -32,9 +33,11 @@ def add(sub: Any) -> None:
     fo.add_argument("--job", metavar="JOB_ID", help="follow an existing job (after Ctrl-C or --no-wait) and save its model")
     fo.add_argument("--no-wait", action="store_true", help="create the job and return without following it")
     fo.add_argument("--poll", type=float, default=10.0, help="seconds between status checks (default 10)")
-    fl.add_argument("--out", type=Path, help="adapter GGUF to write (default: the model's lora: path)")
+    fl.add_argument("--out", type=Path, help="adapter to write: the GGUF (default: the model's lora: path), or with "
+                    "finetune.base_model_path the PEFT folder (default: <finetune.output_dir>/<name>-lora)")
     fl.add_argument("--max-steps", type=int, help="override finetune.max_steps")
-    fl.add_argument("--no-verify", action="store_true", help="skip loading the adapter in llama.cpp afterwards")
+    fl.add_argument("--no-verify", action="store_true", help="skip answering a few training prompts with and "
+                    "without the adapter afterwards")
     for sp in (fo, fl):
         sp.add_argument("--no-progress", action="store_true", help="no progress bar")
     for sp in (fe, fl):
@@ -94,7 +97,10 @@ def cmd(args: argparse.Namespace) -> int:
                    calibrate_from=args.calibrate_from, seed=args.seed, job_id=args.job, wait=not args.no_wait,
                    poll_s=args.poll, progress=not args.no_progress)
         return 0
-    from harness.finetune.local import train_local
+    if cfg.finetune.base_model_path is not None:  # any Hugging Face causal LM: a PEFT adapter for vLLM
+        from harness.finetune.hf_local import train_hf as train_local
+    else:
+        from harness.finetune.local import train_local
 
     train_local(cfg, ev, config_path=str(args.config), variant=args.variant, out=args.out, max_steps=args.max_steps,
                 seed=args.seed, verify=not args.no_verify, progress=not args.no_progress)
