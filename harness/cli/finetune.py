@@ -13,7 +13,7 @@ def add(sub: Any) -> None:
     fe = ft_sub.add_parser("export", help="write the train split as chat JSONL, check it, estimate cost",
                            description="write the train split as OpenAI chat JSONL, validate it, estimate the cost")
     fo = ft_sub.add_parser("openai", help="upload the data, create the job, follow it, save the model id")
-    fl = ft_sub.add_parser("local", help="train a LoRA adapter on the embedded Gemma 3 270M or a Hugging Face model",
+    fl = ft_sub.add_parser("local", help="train a LoRA on the embedded Gemma 3 270M or a Hugging Face model",
                            description="LoRA on the embedded Gemma 3 270M (a GGUF adapter for llama.cpp and a PEFT "
                            "folder), or with finetune.base_model_path on any Hugging Face causal-LM folder (a PEFT "
                            "folder vLLM serves); CUDA when present, else the CPU (needs the finetune extra)")

@@ -110,7 +110,7 @@ def save_peft_adapter(model: Any, adapter_dir: Path) -> None:
     adapter_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = adapter_dir.with_name(f".{adapter_dir.name}.{os.getpid()}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
+    model.save_pretrained(str(tmp), save_embedding_layers=False)  # LoRA only; no lookup of the base online
     if adapter_dir.exists():
         shutil.rmtree(adapter_dir)
     tmp.rename(adapter_dir)
