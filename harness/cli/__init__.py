@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.cli import finetune
 from harness.clock import add_today_option
 from harness.errors import HarnessError
 
@@ -61,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, help="port to listen on (default: a free one, printed at start)")
     s.add_argument("--gguf", type=Path, help="another GGUF model instead of the embedded Gemma 3 270M")
     s.add_argument("--lora", type=Path, help="a LoRA adapter GGUF to load over the model")
-    _add_finetune(sub)
+    finetune.add(sub)
     pr = sub.add_parser("prices", help="list the price table (USD per 1M tokens), its dates and sources")
     pr.add_argument("--pricing", type=Path, help="a pricing file to merge over the built-in table")
     pr.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -103,6 +104,9 @@ def _add_run(sub: Any) -> None:
                    "mod N is K-1 (one CI job each; join them with harness merge)")
     r.add_argument("--reference", metavar="RUN_DIR:VARIANT", help="score every variant against the answers of "
                    "VARIANT in that saved run (agreement with it; overrides the config's reference:)")
+    r.add_argument("--split", choices=["test", "train"], default="test",
+                   help="which items to ask: test (held out, default) or train, to record a model's answers as "
+                   "training data (harness finetune export --from-run); a train run is no evaluation")
     add_today_option(r)
 
 
@@ -164,37 +168,6 @@ def _add_import(sub: Any) -> None:
     imp.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     imp.add_argument("--force", action="store_true", help="overwrite an existing split file")
 
-
-def _add_finetune(sub: Any) -> None:
-    ft = sub.add_parser("finetune", help="export training data, run an OpenAI job, or train a local LoRA")
-    ft_sub = ft.add_subparsers(dest="finetune_command", required=True, metavar="ACTION", help="one of:")
-    fe = ft_sub.add_parser("export", help="write the train split as chat JSONL, check it, estimate cost",
-                           description="write the train split as OpenAI chat JSONL, validate it, estimate the cost")
-    fo = ft_sub.add_parser("openai", help="upload the data, create the job, follow it, save the model id")
-    fl = ft_sub.add_parser("local", help="train a LoRA adapter (GGUF) on the embedded Gemma 3 270M",
-                           description="LoRA on the embedded Gemma 3 270M, written as a GGUF adapter (needs the "
-                           "finetune extra)")
-    for sp in (fe, fo, fl):
-        sp.add_argument("config", type=Path, help="run config YAML")
-        sp.add_argument("--variant", help="the fine_tuned variant to train for (default: finetune.variant, "
-                        "else the first fine_tuned variant of the right kind)")
-        sp.add_argument("--seed", type=int, help="override finetune.seed (data split, job seed, LoRA init)")
-        sp.add_argument("--keep-leaked", action="store_true",
-                        help="keep train items that nearly repeat a test item (left out by default; a train item "
-                        "that contains a test item's input is always left out); same as run.keep_leaked: true")
-    for sp in (fe, fo):
-        sp.add_argument("--calibrate-from", type=Path, metavar="RUN_DIR",
-                        help="estimate tokens with tokens-per-char measured in this run (default: chars/4)")
-    fe.add_argument("--out", type=Path, help="training JSONL to write (default: <finetune.output_dir>/<name>-train.jsonl)")
-    fo.add_argument("--training-file", type=Path, help="upload this JSONL instead of exporting the train split")
-    fo.add_argument("--job", metavar="JOB_ID", help="follow an existing job (after Ctrl-C or --no-wait) and save its model")
-    fo.add_argument("--no-wait", action="store_true", help="create the job and return without following it")
-    fo.add_argument("--poll", type=float, default=10.0, help="seconds between status checks (default 10)")
-    fl.add_argument("--out", type=Path, help="adapter GGUF to write (default: the model's lora: path)")
-    fl.add_argument("--max-steps", type=int, help="override finetune.max_steps")
-    fl.add_argument("--no-verify", action="store_true", help="skip loading the adapter in llama.cpp afterwards")
-    for sp in (fo, fl):
-        sp.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.config import load_config
@@ -279,6 +252,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         force=args.force,
         today=args.today,
         reference=args.reference,
+        split=args.split,
     )
     result = run(args.config, opts)
     if result.status == "nothing_run":
@@ -373,36 +347,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_finetune(args: argparse.Namespace) -> int:
-    from harness.config import load_config
-    from harness.data.evalset import load_evalset
-
-    cfg = load_config(args.config)
-    ev = load_evalset(cfg.evalset)
-    if args.keep_leaked:
-        cfg.run.keep_leaked = True
-    if args.finetune_command == "export":
-        from harness.finetune.export import export, print_export
-        from harness.finetune.openai_format import raise_if_invalid
-
-        res = export(cfg, ev, out=args.out, variant=args.variant, calibrate_from=args.calibrate_from, seed=args.seed)
-        print_export(res, ev)
-        raise_if_invalid(*res.reports)
-        return 0
-    if args.finetune_command == "openai":
-        from harness.finetune.openai_jobs import run_openai
-
-        run_openai(cfg, ev, config_path=str(args.config), variant=args.variant, training_file=args.training_file,
-                   calibrate_from=args.calibrate_from, seed=args.seed, job_id=args.job, wait=not args.no_wait,
-                   poll_s=args.poll, progress=not args.no_progress)
-        return 0
-    from harness.finetune.local import train_local
-
-    train_local(cfg, ev, config_path=str(args.config), variant=args.variant, out=args.out, max_steps=args.max_steps,
-                seed=args.seed, verify=not args.no_verify, progress=not args.no_progress)
-    return 0
-
-
 def cmd_prices(args: argparse.Namespace) -> int:
     from harness.report.prices import print_prices
 
@@ -412,7 +356,7 @@ def cmd_prices(args: argparse.Namespace) -> int:
 COMMANDS = {"validate": cmd_validate, "prices": cmd_prices, "run": cmd_run, "report": cmd_report, "compare": cmd_compare,
             "merge": cmd_merge, "view": cmd_view,
             "import": cmd_import,
-            "serve": cmd_serve, "finetune": cmd_finetune}
+            "serve": cmd_serve, "finetune": finetune.cmd}
 
 
 def main(argv: list[str] | None = None) -> int:

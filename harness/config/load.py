@@ -136,6 +136,8 @@ def load_config(path: str | Path) -> RunConfig:
                     raise ConfigError(f"{path}:{line}: models.{name}.{attr}: file not found: {resolved}")
     _read_instructions_files(cfg, path, node, base)
     cfg.finetune.output_dir = _resolve(cfg.finetune.output_dir, base)
+    if cfg.finetune.base_model_path is not None:
+        cfg.finetune.base_model_path = _resolve(cfg.finetune.base_model_path, base)
     if cfg.rag.index_dir is not None:
         cfg.rag.index_dir = _resolve(cfg.rag.index_dir, base)
     return cfg

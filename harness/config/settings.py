@@ -104,7 +104,9 @@ class FinetuneSettings(_Strict):
     base_model: str = "gpt-4o-mini-2024-07-18"
     epochs: int = Field(default=3, ge=1)
     suffix: str | None = None
-    # local LoRA on the embedded model
+    # local LoRA: on the embedded model, or on this Hugging Face causal-LM folder (config.json, weights,
+    # tokenizer with a chat template), written as a PEFT adapter folder that vLLM serves (harness.finetune.hf_lora)
+    base_model_path: Path | None = None
     lora_rank: int = Field(default=8, ge=1)
     lora_alpha: float = Field(default=16, gt=0)
     learning_rate: float = Field(default=2e-4, gt=0)

@@ -78,13 +78,21 @@ class EvalSet:
         return item.expected.get(first)
 
 
-def select_test_items(ev: EvalSet, limit: int | None, seed: int) -> tuple[list[EvalItem], dict[str, Any]]:
-    """The held-out items a run asks, and how they were chosen (the manifest's `selection`).
+def split_items(ev: EvalSet, split: str = "test") -> list[EvalItem]:
+    """The items of a split: the held-out test items, or the train items (`harness run --split train` records a
+    model's answers on them as training targets)."""
+    return ev.train if split == "train" else ev.test
 
-    With a limit below the test split's size: a seeded random sample, stratified by the first label field
-    when the schema has one (each label keeps its share, largest remainders rounded up), in test.jsonl order.
+
+def select_test_items(ev: EvalSet, limit: int | None, seed: int,
+                      split: str = "test") -> tuple[list[EvalItem], dict[str, Any]]:
+    """The items a run asks (held-out ones unless `split` is "train"), and how they were chosen (the manifest's
+    `selection`).
+
+    With a limit below the split's size: a seeded random sample, stratified by the first label field
+    when the schema has one (each label keeps its share, largest remainders rounded up), in the file's order.
     """
-    test = ev.test
+    test = split_items(ev, split)
     if not limit or limit >= len(test):
         return list(test), {"limit": limit, "method": "all", "items": len(test)}
     rng = random.Random(seed)

@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -96,6 +97,23 @@ def write_adapter(path: Path, tensors: dict[str, Any], *, arch: str, alpha: floa
     finally:
         writer.close()
     os.replace(tmp, path)  # a run that starts meanwhile never sees half an adapter
+
+
+def peft_dir_for(gguf_adapter: Path) -> Path:
+    """Where the embedded model's LoRA is also written as a PEFT folder: `<adapter>-peft/` beside the GGUF."""
+    return gguf_adapter.with_name(gguf_adapter.stem + "-peft")
+
+
+def save_peft_adapter(model: Any, adapter_dir: Path) -> None:
+    """peft's adapter folder (adapter_config.json + adapter_model.safetensors), which vLLM's --lora-modules
+    loads: written beside the target and moved into place, so a server never reads half of one."""
+    adapter_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = adapter_dir.with_name(f".{adapter_dir.name}.{os.getpid()}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp), save_embedding_layers=False)  # LoRA only; no lookup of the base online
+    if adapter_dir.exists():
+        shutil.rmtree(adapter_dir)
+    tmp.rename(adapter_dir)
 
 
 # -- check it in llama.cpp ------------------------------------------------------------------------------------

@@ -19,13 +19,16 @@ from typing import Any
 from harness.config import RunConfig, VariantConfig
 from harness.data.evalset import EvalSet
 from harness.errors import HarnessError
-from harness.finetune.adapter import VerifyResult, base_tensors, print_verify, verify_adapter
+from harness.finetune.adapter import VerifyResult, base_tensors, peft_dir_for, print_verify, verify_adapter
 from harness.finetune.console import Out, print_line
 from harness.finetune.data import leakage_lines, pick_variant, training_items
 from harness.finetune.lora import Trained, TrainingJob, require_packages, train_adapter
+from harness.finetune.vllm import vllm_lines
 from harness.prompts.variants import prompt_of
 
 DEFAULT_ADAPTER_NAME = "gemma-3-270m-lora.gguf"
+# The embedded model's full-precision Hugging Face original, which vLLM serves the PEFT copy of the adapter over.
+EMBEDDED_HF_BASE = "google/gemma-3-270m"
 VERIFY_EXAMPLES = 3
 
 
@@ -138,4 +141,9 @@ def train_local(cfg: RunConfig, evalset: EvalSet, *, config_path: str = "CONFIG"
     if lora_path is None or (out is not None and out != lora_path):
         echo(f"config      set models.{v.model}.lora: {job.adapter} in {config_path} so variant {v.name!r} serves it")
     echo(f"next        harness run {config_path} --variants {v.name}")
+    peft_dir = peft_dir_for(job.adapter)
+    echo(f"peft        {peft_dir}: the same LoRA for vLLM (trained on the Q4 weights; over the full-precision "
+         f"model its answers may differ slightly from llama.cpp's)")
+    echo(vllm_lines(cfg, base=EMBEDDED_HF_BASE, adapter_dir=peft_dir, name=f"{v.model}-lora", key=f"{v.model}-vllm",
+                    variant=None, json_task=evalset.schema is not None, config_path=config_path)[0])
     return result

@@ -23,7 +23,7 @@ from typing import Any
 from harness.config import FinetuneSettings
 from harness.data.evalset import EvalSet
 from harness.errors import HarnessError
-from harness.finetune.adapter import TARGETS, lora_tensors, write_adapter
+from harness.finetune.adapter import TARGETS, lora_tensors, peft_dir_for, save_peft_adapter, write_adapter
 from harness.finetune.console import Out
 from harness.finetune.data import TrainingSplit
 from harness.finetune.examples import Example, batch_plan, shared_prefix_len, step_count, tokenize
@@ -139,8 +139,10 @@ def warmup_then_decay(steps: int) -> Callable[[int], float]:
 
 
 def run_steps(model: Any, train: list[Example], plan: list[list[int]], prefix: int, torch: Any, device: str,
-              *, learning_rate: float, progress: bool) -> list[float]:
-    """AdamW with gradient clipping over the planned batches; returns the loss of every step."""
+              *, learning_rate: float, progress: bool, loss_fn: Callable[..., Any] | None = None) -> list[float]:
+    """AdamW with gradient clipping over the planned batches; returns the loss of every step. `loss_fn` (default
+    `batch_loss`, the embedded model's shared-prefix loss) takes (model, examples, prefix, torch, device)."""
+    loss_fn = loss_fn or batch_loss
     from tqdm import tqdm
 
     params = [p for p in model.parameters() if p.requires_grad]
@@ -150,7 +152,7 @@ def run_steps(model: Any, train: list[Example], plan: list[list[int]], prefix: i
     bar = tqdm(plan, desc="LoRA", unit="step", file=sys.stderr, disable=not progress, dynamic_ncols=True)
     try:
         for idx in bar:
-            loss = batch_loss(model, [train[i] for i in idx], prefix, torch, device)
+            loss = loss_fn(model, [train[i] for i in idx], prefix, torch, device)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
@@ -257,6 +259,7 @@ def train_adapter(job: TrainingJob, torch: Any, device: str, *, progress: bool, 
     model.eval()
     val_after = mean_loss(model, val, prefix, torch, device, ft.batch_size) if val else None
     write_adapter(job.adapter, lora_tensors(model), arch=job.arch, alpha=ft.lora_alpha, shapes=job.shapes)
+    save_peft_adapter(model, peft_dir_for(job.adapter))  # the same LoRA as a PEFT folder, for vLLM
     trained = Trained(steps=steps, examples=len(train), validation_examples=len(val), losses=losses,
                       train_seconds=train_s, val_before=val_before, val_after=val_after)
     _print_outcome(job, trained, echo)

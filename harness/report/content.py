@@ -308,3 +308,14 @@ def training_facts(eco: Economics, money: Callable[[float], str]) -> list[tuple[
         ("break-even volume (requests)", f"{be.requests:,.0f}" if be.requests is not None else None),
     ]
     return [(k, v) for k, v in facts if v is not None]
+
+
+def split_note(m: Manifest) -> str | None:
+    """What a train-split run is (`harness run --split train`): answers recorded as training targets, so its
+    scores are no held-out evaluation. None for a test-split run."""
+    if m.split != "train":
+        return None
+    n = m.selection.items if m.selection is not None and m.selection.items is not None else "?"
+    return (f"TRAIN SPLIT: these are answers on {n} train items, recorded as training targets (harness finetune "
+            f"export --from-run); they are not a held-out evaluation, and their scores say nothing about how a "
+            f"model does on unseen items.")

@@ -30,6 +30,7 @@ from harness.report.content import (
     measured,
     score_columns,
     score_lines,
+    split_note,
     training_facts,
     variant_notes,
     with_primary_heading,
@@ -370,6 +371,7 @@ def render_html(analysis: Analysis, eco: Economics) -> str:
         f"<code>{esc(str(ev.content_hash)[:12])}</code>), status <b>{esc(m.status)}</b>, finished "
         f"{esc(m.finished_at)}, harness {esc(m.harness_version)} "
         f"(git {esc(m.git_revision or 'unknown')}).</p>",
+        *([f'<p class="meta"><b>{esc(note)}</b></p>'] if (note := split_note(m)) else []),
         '<h2>Decision summary</h2><ul class="summary">' + "".join(f"<li>{esc(s)}</li>" for s in parity_lines(df) + decision_lines(eco))
         + "</ul>",
         "<h2>Results</h2>", html_table(df, with_primary_heading(m, display_columns(df)), "results"),

@@ -20,6 +20,7 @@ from harness.report.content import (
     measured,
     score_columns,
     score_lines,
+    split_note,
     training_facts,
     variant_notes,
     with_primary_heading,
@@ -59,6 +60,8 @@ def console_summary(manifest: Manifest, df: pd.DataFrame) -> str:
     """What `harness run` and `harness report` print: the results table and, where the task has named scorers,
     their table."""
     out = markdown_table(df, with_primary_heading(manifest, display_columns(df)))
+    note = split_note(manifest)
+    out = f"{note}\n\n{out}" if note else out
     cols = score_columns(manifest, df)
     if cols:
         out += "\n\n" + markdown_table(df, [("variant", "variant")] + cols)
@@ -94,6 +97,7 @@ def summary_markdown(manifest: Manifest, df: pd.DataFrame, agreement: list[dict[
         f"finished {manifest.finished_at}, harness {manifest.harness_version} "
         f"(git {manifest.git_revision or 'unknown'}).",
         "",
+        *([f"**{note}**", ""] if (note := split_note(manifest)) else []),
         markdown_table(df, with_primary_heading(manifest, display_columns(df))),
         "",
     ]
@@ -129,6 +133,7 @@ def report_markdown(analysis: Analysis, eco: Economics) -> str:
         f"status **{m.status}**, finished {m.finished_at}, harness {m.harness_version} "
         f"(git {m.git_revision or 'unknown'}).",
         "",
+        *([f"**{note}**", ""] if (note := split_note(m)) else []),
         "## Decision summary",
         "",
         *[f"- {line}" for line in parity_lines(df) + decision_lines(eco)],

@@ -226,6 +226,9 @@ class Manifest(Entry):
     started_at: str | None = None
     limit: int | None = None
     selection: Selection | None = None
+    # Which split the items came from: "train" for `harness run --split train` (answers recorded as training
+    # targets, not a held-out evaluation); None in a run written before the key existed, which means "test".
+    split: str | None = None
     selected_variants: list[str] | None = None
     output_schema: dict[str, Any] | None = Field(default=None, alias="schema")
     label_fields: dict[str, list[Any]] = Field(default_factory=dict)

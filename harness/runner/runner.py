@@ -23,7 +23,7 @@ from typing import Any
 import harness
 from harness import clock
 from harness.config import RunConfig, VariantConfig, load_config
-from harness.data.evalset import EvalSet, load_evalset, select_test_items
+from harness.data.evalset import EvalSet, load_evalset, select_test_items, split_items
 from harness.errors import ConfigError, HarnessError
 from harness.models import cache as response_cache
 from harness.models.client import ModelRefused
@@ -63,6 +63,9 @@ class RunOptions:
     shard: Shard | str | tuple[int, int] | None = None
     force: bool = False  # with out: replace the run folder already there (only a run folder is ever deleted)
     reference: str | None = None  # "RUN_DIR:VARIANT": score every variant against a saved run's answers
+    # "train": ask the train items instead of the held-out ones, to record a model's answers as training targets
+    # (harness.finetune.distill); the manifest says so and the reports say these are not a held-out evaluation.
+    split: str = "test"
 
 
 @dataclass
@@ -110,6 +113,7 @@ def _resume_session(opts: RunOptions) -> _Session:
         restore_secrets(cfg, _original_config(manifest.config_path))
     opts.limit = manifest.limit
     opts.variants = manifest.selected_variants
+    opts.split = manifest.split or "test"
     opts.shard = Shard(manifest.shard.index, manifest.shard.count) if manifest.shard else None
     evalset = load_evalset(cfg.evalset)
     if manifest.evalset.content_hash != evalset.content_hash:
@@ -136,6 +140,7 @@ def _new_session(config: str | Path, opts: RunOptions) -> _Session:
     evalset = load_evalset(cfg.evalset)
     scoring = TaskScoring.for_evalset(evalset)  # binds task.yaml's scorers: a bad one stops the run here
     variants = _select_variants(cfg, opts.variants)
+    _check_split(evalset, opts.split, variants)
     run_dir = new_run_dir(cfg, opts.out, opts.results_dir, force=opts.force)  # chosen; made after the checks
     manifest = Manifest(
         run_id=run_dir.name,
@@ -149,7 +154,8 @@ def _new_session(config: str | Path, opts: RunOptions) -> _Session:
         platform=platform.platform(),
         started_at=now_iso(),
         limit=opts.limit or cfg.run.limit,
-        selection=select_test_items(evalset, opts.limit or cfg.run.limit, _selection_seed(cfg))[1],
+        selection=select_test_items(evalset, opts.limit or cfg.run.limit, _selection_seed(cfg), opts.split)[1],
+        split=opts.split,
         selected_variants=[v.name for v in variants],
         output_schema=evalset.schema,
         label_fields=evalset.label_fields,
@@ -159,6 +165,23 @@ def _new_session(config: str | Path, opts: RunOptions) -> _Session:
     if opts.shard is not None:
         manifest.shard = Shard.parse(opts.shard).to_manifest()
     return _Session(cfg, evalset, RunFolder(run_dir), manifest, str(config), variants)
+
+
+def _check_split(evalset: EvalSet, split: str, variants: list[VariantConfig]) -> None:
+    """A train-split run records answers to train on: a variant that shows the model train items (few-shot)
+    would be shown the very item it answers, with its label, so its answers would copy the label."""
+    from harness.prompts.kinds.base import kind_of
+
+    if split not in ("test", "train"):
+        raise ConfigError(f"--split {split}: give test or train")
+    if split != "train":
+        return
+    if not evalset.train:
+        raise ConfigError(f"--split train: {evalset.path / 'train.jsonl'} has no items to answer")
+    shows = [v.name for v in variants if kind_of(v).shows_train_items]
+    if shows:
+        raise ConfigError(f"--split train: variant(s) {', '.join(shows)} show the model train items (few-shot), so "
+                          f"on the train split they would see the item they answer; pick others with --variants")
 
 
 def _open_folder(s: _Session, opts: RunOptions) -> None:
@@ -177,14 +200,15 @@ def _selected_items(s: _Session, opts: RunOptions) -> list[EvalItem]:
     selection, migrated, says so) or all."""
     selection = s.manifest.selection
     ids = selection.item_ids if selection is not None else None
+    pool = split_items(s.evalset, opts.split)
     if ids is None:
         limit = selection.limit if selection is not None else opts.limit or s.cfg.run.limit
-        return s.evalset.test[:limit] if limit else list(s.evalset.test)
-    by_id = {item.id: item for item in s.evalset.test}
+        return pool[:limit] if limit else list(pool)
+    by_id = {item.id: item for item in pool}
     missing = [i for i in ids if i not in by_id]
     if missing:
         raise HarnessError(f"{s.folder.manifest_path}: selected item(s) {', '.join(missing[:5])} are not in "
-                           f"{s.evalset.path / 'test.jsonl'}; start a new run instead")
+                           f"{s.evalset.path / (opts.split + '.jsonl')}; start a new run instead")
     return [by_id[i] for i in ids]
 
 
@@ -263,7 +287,7 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
         s.manifest.shard = shard.to_manifest().model_copy(update={"items": len(items), "of_items": selected})
     done = _done_keys(s, opts, items)
     monitor = None
-    if s.cfg.run.stop_when is not None:
+    if s.cfg.run.stop_when is not None and opts.split == "test":  # a train-split run records every answer
         if opts.shard is not None:
             raise HarnessError("--shard splits the items between machines, and run.stop_when stops on the items "
                                "asked so far: run a sequential run unsharded")
