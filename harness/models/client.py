@@ -179,10 +179,12 @@ class ModelClient:
 
     def keyed_body(self, request: dict[str, Any]) -> dict[str, Any]:
         """`body_for` as the response cache keys it: secret-looking extra_body values left out (harness.redact),
-        so no credential reaches the cache and a rotated one still hits."""
+        so no credential reaches the cache and a rotated one still hits. An http application's body template
+        (provider: http) is part of what was sent, so it is keyed too, redacted the same way."""
         from harness.redact import redact_body
 
-        return {**request, **redact_body(self.cfg.extra_body)} if self.cfg.extra_body else request
+        keyed = {**request, **redact_body(self.cfg.extra_body)} if self.cfg.extra_body else request
+        return {**keyed, "body_template": redact_body(self.cfg.body)} if self.cfg.body is not None else keyed
 
     @property
     def endpoint_url(self) -> str:

@@ -103,19 +103,24 @@ def fill(template: Any, request: dict[str, Any]) -> Any:
 
 
 class HttpApp:
-    """What ModelClient.client holds for this provider: the URL and the harness's HTTP client (whose response
-    hook feeds the model's rate limiter), headers and timeout."""
+    """What ModelClient.client holds for this provider: the URL, an httpx client whose response hook feeds the
+    model's rate limiter (the hook of the SDK's client the harness prepared), the headers and the timeout."""
 
     def __init__(self, url: str, common: dict[str, Any]):
+        import httpx
+
         self.url = url
         self.base_url = url
-        self.http = common.get("http_client")
+        self._sdk_http = common.get("http_client")  # not used for the calls; closed with this one
+        hooks = getattr(self._sdk_http, "event_hooks", None) or {}
+        self.http = httpx.AsyncClient(event_hooks={"response": list(hooks.get("response", []))},
+                                      timeout=common.get("timeout"))
         self.headers = dict(common.get("default_headers") or {})
-        self.timeout = common.get("timeout")
 
     async def close(self) -> None:
-        if self.http is not None:
-            await self.http.aclose()
+        await self.http.aclose()
+        if self._sdk_http is not None:
+            await self._sdk_http.aclose()
 
 
 @register
@@ -146,18 +151,10 @@ class HttpProvider(AppProvider):
         return HttpApp(self.cfg.url, common)  # type: ignore[attr-defined]
 
     def cache_scope(self) -> str:
-        # The template and the paths decide what is sent and what is kept of the response (credential-free:
-        # a secret-looking value in the body is left out, as for extra_body).
-        import hashlib
-        import json
-
-        from harness.redact import redact_body
-
+        # The paths decide what is kept of a response; the body template is in the cache key's body
+        # (ModelClient.keyed_body, its secret-looking values left out, as for extra_body).
         cfg: Any = self.cfg
-        shape = {"body": redact_body(cfg.body) if cfg.body is not None else None,
-                 **{k: getattr(cfg, k) for k in PATH_KEYS}}
-        digest = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
-        return f"|app={digest}"
+        return "".join(f"|{key}={getattr(cfg, key)}" for key in PATH_KEYS if getattr(cfg, key))
 
     async def perform(self, client: HttpApp, body: dict[str, Any]) -> Completion:
         import httpx
@@ -165,7 +162,7 @@ class HttpProvider(AppProvider):
         cfg: Any = self.cfg
         payload = fill(cfg.body, body) if cfg.body is not None else body
         try:
-            resp = await client.http.post(client.url, json=payload, headers=client.headers, timeout=client.timeout)
+            resp = await client.http.post(client.url, json=payload, headers=client.headers)
         except httpx.TimeoutException:
             raise CallFailed(f"timeout: no response within timeout_s={cfg.timeout_s}", "timeout", True) from None
         except httpx.TransportError as exc:

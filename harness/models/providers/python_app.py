@@ -45,8 +45,9 @@ _DICT_KEYS = ("text", "tool_calls", "usage", "cost_usd", "doc_ids")
 class PythonApp:
     """The function, imported on first use (what ModelClient.client holds for this provider)."""
 
-    def __init__(self, spec: str, import_path: list[Path]):
+    def __init__(self, spec: str, import_path: list[Path], unused_http: Any = None):
         self.spec = spec
+        self._unused_http = unused_http  # the HTTP client the harness prepared for SDK calls: only closed
         self.import_path = import_path
         self.base_url = f"python:{spec}"  # what identifies it in the cache (with the module's source)
         self._fn: Callable[..., Any] | None = None
@@ -73,7 +74,8 @@ class PythonApp:
         return hashlib.sha256(source).hexdigest()[:16]
 
     async def close(self) -> None:
-        return None
+        if self._unused_http is not None:
+            await self._unused_http.aclose()
 
 
 @register
@@ -93,7 +95,8 @@ class PythonProvider(AppProvider):
             raise ValueError('provider python needs function: "package.module:function" (e.g. "myapp.bot:answer")')
 
     def build_client(self, base_url: str | None, api_key: str | None, common: dict[str, Any]) -> Any:
-        return PythonApp(self.cfg.function, list(getattr(self.cfg, "import_path", None) or []))  # type: ignore[attr-defined]
+        return PythonApp(self.cfg.function, list(getattr(self.cfg, "import_path", None) or []),  # type: ignore[attr-defined]
+                         common.get("http_client"))
 
     def cache_scope(self) -> str:
         return f"|source={self._app().source_digest()}"

@@ -190,3 +190,18 @@ def test_batch_mode_refuses_an_application_in_one_line(tmp_path, evalset_dir):
         load_config(cfg)
     assert "\n" not in str(err.value)
     assert "which model 'bot' (provider: python) does not serve; use mode: sync" in str(err.value)
+
+
+def test_editing_the_function_s_module_asks_again(tmp_path, evalset_dir):
+    module = write_app(tmp_path, """
+        def answer(messages, item):
+            return json.dumps(ANSWERS[item["input"]["text"]])
+    """)
+    first = do_run(app_config(tmp_path, evalset_dir, f"{module}:answer"), tmp_path)
+    same = do_run(app_config(tmp_path, evalset_dir, f"{module}:answer"), tmp_path)
+    assert all(r.cache_hit for r in read_records(same.run_dir / "records.jsonl"))
+    path = tmp_path / module.split(".")[0] / "bot.py"
+    path.write_text(path.read_text() + "\n# a change to the application\n")
+    edited = do_run(app_config(tmp_path, evalset_dir, f"{module}:answer"), tmp_path)
+    assert not any(r.cache_hit for r in read_records(edited.run_dir / "records.jsonl"))
+    assert first.status == edited.status == "completed"
