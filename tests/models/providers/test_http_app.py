@@ -200,3 +200,18 @@ def test_answers_are_cached_and_a_changed_template_asks_again(tmp_path, evalset_
         changed = do_run(http_config(tmp_path, evalset_dir, app.url, headers=headers,
                                      body={**BODY, "fixed": [2, "x"]}), tmp_path)
         assert len(app.bodies) == 8 and not any(r.cache_hit for r in records(changed).values())
+
+
+def test_a_resumed_run_takes_the_url_and_body_secrets_back_from_the_config_file(tmp_path, evalset_dir):
+    from harness.config import RunConfig, load_config
+    from harness.redact import redacted_fields, restore_secrets, snapshot
+
+    path = http_config(tmp_path, evalset_dir, "http://127.0.0.1:9/answer?key=url-KEY-55d0e1b2",
+                       body={**BODY, "api_key": "body-KEY-1a2b3c4d"})
+    original = load_config(path)
+    stored = RunConfig.model_validate(json.loads(json.dumps(snapshot(original))))
+    assert "KEY" not in json.dumps(snapshot(original))
+    assert redacted_fields(stored.models["bot"]) == ["url", "body"]
+    restore_secrets(stored, original)
+    assert (stored.models["bot"].url, stored.models["bot"].body) == (original.models["bot"].url,
+                                                                     original.models["bot"].body)
