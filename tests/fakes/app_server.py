@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -24,6 +24,7 @@ class AppReply:
     status: int = 200
     delay_s: float = 0.0
     raw: bytes | None = None  # sent as-is instead of the payload (a body that is not JSON)
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. Retry-After on a 429
 
 
 AppHandler = Callable[[dict[str, Any]], AppReply]
@@ -67,6 +68,8 @@ class FakeAppServer(LoopbackServer):
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json" if reply.raw is None else "text/plain")
                     self.send_header("Content-Length", str(len(data)))
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)

@@ -58,7 +58,7 @@ def test_the_body_template_is_filled_with_json_values_and_the_paths_are_read(tmp
     assert [recs[i].retrieval.recall_at_k for i in ("t1", "t2")] == [1.0, 0.0]
 
 
-def test_a_500_is_retried_and_a_4xx_is_a_client_error(tmp_path, evalset_dir):
+def test_a_500_and_a_429_are_retried_and_a_4xx_is_a_client_error(tmp_path, evalset_dir):
     seen: dict[str, int] = {}
     lock = threading.Lock()
 
@@ -69,12 +69,15 @@ def test_a_500_is_retried_and_a_4xx_is_a_client_error(tmp_path, evalset_dir):
             return AppReply({"error": "overloaded"}, status=500)
         if body["ref"]["id"] == "t2":
             return AppReply({"error": "unknown product"}, status=422)
+        if body["ref"]["id"] == "t3" and n == 1:  # a rate limit: retried after the wait it asks for
+            return AppReply({"error": "slow down"}, status=429, headers={"Retry-After": "0.2"})
         return good(body)
 
     with FakeAppServer(flaky) as app:
         res = do_run(http_config(tmp_path, evalset_dir, app.url), tmp_path)
     recs = records(res)
     assert recs["t1"].correct and recs["t1"].attempts == 2 and seen["t1"] == 2
+    assert recs["t3"].correct and recs["t3"].attempts == 2 and recs["t3"].wait_s >= 0.2
     t2 = recs["t2"]
     assert (t2.error_kind, t2.attempts, seen["t2"]) == ("client_error", 1, 1)
     assert t2.error == 'HTTP 422 from the application: {"error": "unknown product"}'
