@@ -2,7 +2,7 @@
 
 What counts as a credential in a model's config: its `headers` values (literal ones; `{env: NAME}` keeps only
 the name), the user:password and key-like query parameters (`?key=`, `?api-key=`, `?token=`, `?code=`, ...) of
-its `base_url` / `azure_endpoint`, and the `extra_body` values under a key that looks like a secret (key, token,
+its `base_url` / `azure_endpoint` / `url`, and the `extra_body` (and an http application's `body`) values under a key that looks like a secret (key, token,
 secret, password, auth, ...). The real values are still sent on every call; they are replaced by REDACTED
 markers in what is stored, and a resumed run takes them back from the original config file.
 """
@@ -82,7 +82,7 @@ def redact_body(body: dict[str, Any]) -> dict[str, Any]:
 def secret_values(m: ModelConfig) -> list[str]:
     """The credential values in a model's URL and extra_body, for scrubbing error messages."""
     out: list[str] = []
-    for url in (m.base_url, m.azure_endpoint):
+    for url in (m.base_url, m.azure_endpoint, m.url):
         found = _url_parts(url) if url else None
         out += found[1] if found else []
 
@@ -96,6 +96,7 @@ def secret_values(m: ModelConfig) -> list[str]:
         elif secret and value is not None and not isinstance(value, bool):
             out.append(str(value))
     walk(m.extra_body, False)
+    walk(m.body or {}, False)  # an http application's body template (provider: http)
     return [s for s in out if len(s) >= 4]  # scrubbing "1" or "ok" would mangle every message
 
 
@@ -107,9 +108,11 @@ def snapshot(cfg: RunConfig) -> dict[str, Any]:
         for name, value in (m.get("headers") or {}).items():
             if isinstance(value, str):
                 m["headers"][name] = REDACTED
-        for key in ("base_url", "azure_endpoint"):
+        for key in ("base_url", "azure_endpoint", "url"):
             m[key] = redact_url(m.get(key))
         m["extra_body"] = redact_body(m.get("extra_body") or {})
+        if m.get("body") is not None:
+            m["body"] = redact_body(m["body"])
     return data
 
 
@@ -126,8 +129,8 @@ def _has_marker(value: Any) -> bool:
 def redacted_fields(m: ModelConfig) -> list[str]:
     """The fields of a model read back from config.json whose values were not stored."""
     fields = [f"headers.{h}" for h, v in m.headers.items() if v == REDACTED]
-    fields += [k for k in ("base_url", "azure_endpoint") if _has_marker(getattr(m, k))]
-    return fields + (["extra_body"] if _has_marker(m.extra_body) else [])
+    fields += [k for k in ("base_url", "azure_endpoint", "url") if _has_marker(getattr(m, k))]
+    return fields + [k for k in ("extra_body", "body") if _has_marker(getattr(m, k))]
 
 
 def _original_value(src: ModelConfig | None, field: str, stored: ModelConfig) -> Any:
@@ -138,7 +141,7 @@ def _original_value(src: ModelConfig | None, field: str, stored: ModelConfig) ->
         value = src.headers.get(field.removeprefix("headers."))
         return None if value == REDACTED else value
     value = getattr(src, field)
-    redact = redact_body if field == "extra_body" else redact_url
+    redact = redact_body if field in ("extra_body", "body") else redact_url
     return value if value and redact(value) == getattr(stored, field) else None
 
 

@@ -130,6 +130,8 @@ def apply_costs(df: pd.DataFrame, frame: pd.DataFrame, manifest: Manifest,
             note, tput = h.note, h.throughput_rps
         elif price is None or price.basis in (None, "unknown"):
             note = f"no price known for {row.get('model_id')}; add it to a pricing file or set price: on the model"
+        elif price.basis in ("per call", "reported"):  # an application under test (or a per-call price)
+            note = f"cost per call: {price.source}"
         else:
             note = f"token prices: {price.basis} ({price.source})"
         cpr = as_float(df.at[i, "cost_per_request_usd"])

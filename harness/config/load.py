@@ -134,6 +134,8 @@ def load_config(path: str | Path) -> RunConfig:
                 if attr == "gguf" and not resolved.exists():
                     line = _yaml_line(node, ("models", name, attr))
                     raise ConfigError(f"{path}:{line}: models.{name}.{attr}: file not found: {resolved}")
+        if m.function is not None:  # provider python: its module is imported from the config's folder first
+            m.import_path = list(dict.fromkeys([base, *(_resolve(p, base) for p in m.import_path)]))
     _read_instructions_files(cfg, path, node, base)
     cfg.finetune.output_dir = _resolve(cfg.finetune.output_dir, base)
     if cfg.finetune.base_model_path is not None:

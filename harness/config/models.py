@@ -62,6 +62,21 @@ class ModelConfig(_Strict):
     # Client-side rate limits (harness.models.ratelimit); the server's x-ratelimit-* headers and 429s adapt them.
     requests_per_minute: int | None = Field(default=None, gt=0)
     tokens_per_minute: int | None = Field(default=None, gt=0)
+    # A fixed price per call in USD (an application that reports no cost; any endpoint billed per request).
+    price_per_call: float | None = Field(default=None, ge=0)
+    # `provider: python` (harness.models.providers.python_app): "package.module:function", and the folders it
+    # is imported from (the config's folder is added when the config is loaded).
+    function: str | None = None
+    import_path: list[Path] = Field(default_factory=list)
+    # `provider: http` (harness.models.providers.http_app): the endpoint, the JSON body template filled per item,
+    # and where the answer (and optionally usage, cost, retrieved doc ids, tool calls) is in the response.
+    url: str | None = None
+    body: dict[str, Any] | None = None
+    answer_path: str | None = None
+    usage_path: str | None = None
+    cost_path: str | None = None
+    doc_ids_path: str | None = None
+    tool_calls_path: str | None = None
 
     @field_validator("provider")
     @classmethod

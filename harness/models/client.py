@@ -5,6 +5,7 @@ the provider builds the SDK client, shapes the request and classifies a failure;
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import email.utils
 import json
@@ -22,8 +23,9 @@ from openai.types.chat import ChatCompletion
 from harness.config import ModelConfig
 from harness.errors import HarnessError
 from harness.models.providers import Provider, provider_for
+from harness.models.providers.base import CallFailed
 from harness.models.ratelimit import RateLimiter, estimate_tokens
-from harness.records import CallError, Completion, Message, Usage
+from harness.records import CallError, Completion, EvalItem, Message, Usage
 
 MAX_RETRY_AFTER_S = 60.0
 
@@ -67,7 +69,8 @@ PERMANENT_KINDS = ("auth", "forbidden", "not_found", "bad_request", "quota")
 # What a call can fail with that is the server's or the network's doing: the SDK's errors (transport, HTTP
 # status, a body that does not validate) and a body that is not JSON. Anything else is a bug of the harness
 # and propagates.
-CALL_FAILURES = (openai.APIError, json.JSONDecodeError, UnicodeDecodeError)
+# A provider that performs its calls itself (an application under test) raises CallFailed, already classified.
+CALL_FAILURES = (openai.APIError, json.JSONDecodeError, UnicodeDecodeError, CallFailed)
 
 
 class ModelRefused(HarnessError):
@@ -158,11 +161,16 @@ class ModelClient:
         return [s for s in out + secret_values(self.cfg) if s]
 
     def build_request(
-        self, messages: list[Message], *, temperature: float, max_tokens: int, seed: int | None, stop: list[str]
+        self, messages: list[Message], *, temperature: float, max_tokens: int, seed: int | None, stop: list[str],
+        item: EvalItem | None = None,
     ) -> dict[str, Any]:
         """The exact request sent, as recorded, as the provider shapes it (Provider.shape_request)."""
-        return self.provider.shape_request(messages, model_id=self.model_id, temperature=temperature,
-                                           max_tokens=max_tokens, seed=seed, stop=stop, schema=self.schema)
+        req = self.provider.shape_request(messages, model_id=self.model_id, temperature=temperature,
+                                          max_tokens=max_tokens, seed=seed, stop=stop, schema=self.schema)
+        if item is not None and self.provider.performs_call:
+            # an application is given the item too: its id, input and metadata, never the expected answer
+            req["item"] = {"id": item.id, "input": item.input, "metadata": item.metadata}
+        return req
 
     def body_for(self, request: dict[str, Any]) -> dict[str, Any]:
         """The JSON body actually posted for `request`: the model's `extra_body` merged over it. The response
@@ -171,10 +179,12 @@ class ModelClient:
 
     def keyed_body(self, request: dict[str, Any]) -> dict[str, Any]:
         """`body_for` as the response cache keys it: secret-looking extra_body values left out (harness.redact),
-        so no credential reaches the cache and a rotated one still hits."""
+        so no credential reaches the cache and a rotated one still hits. An http application's body template
+        (provider: http) is part of what was sent, so it is keyed too, redacted the same way."""
         from harness.redact import redact_body
 
-        return {**request, **redact_body(self.cfg.extra_body)} if self.cfg.extra_body else request
+        keyed = {**request, **redact_body(self.cfg.extra_body)} if self.cfg.extra_body else request
+        return {**keyed, "body_template": redact_body(self.cfg.body)} if self.cfg.body is not None else keyed
 
     @property
     def endpoint_url(self) -> str:
@@ -204,13 +214,18 @@ class ModelClient:
                     # The SDK's typed create() walks every param recursively (the JSON Schema included) on each
                     # call, which cost more CPU than the HTTP exchange itself in the benchmark. Our request is
                     # already plain JSON, so it goes through the same client's post() on the same endpoint.
-                    resp = await self.client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+                    if self.provider.performs_call:
+                        resp = await self.provider.perform(self.client, body)
+                    else:
+                        resp = await self.client.post("/chat/completions", body=body, cast_to=ChatCompletion)
                 except CALL_FAILURES as exc:
                     failure: Exception | None = exc
                 else:
                     failure = None
                 latency = time.perf_counter() - sent
             if failure is None:
+                if isinstance(resp, Completion):  # a provider that performs the call answers in our terms
+                    return dataclasses.replace(resp, latency_s=latency, attempts=attempts, wait_s=waited)
                 return self._to_completion(resp, latency, attempts, wait_s=waited)
             kind, retryable, status = self.provider.classify(failure)
             if kind in PERMANENT_KINDS:
@@ -224,7 +239,7 @@ class ModelClient:
                 await asyncio.sleep(min(pause, MAX_RETRY_AFTER_S))
                 waited += time.perf_counter() - t_pause
                 continue
-            message = _scrub(f"{type(failure).__name__}: {failure}", self.secrets)[:500]
+            message = _scrub(self.provider.failure_message(failure), self.secrets)[:500]
             return CallError(kind=kind, message=message, attempts=attempts, status=status, latency_s=latency,
                              wait_s=waited)
 
@@ -294,6 +309,8 @@ class ModelClient:
 
     async def probe(self) -> str | None:
         """None when the endpoint answers and serves the model; otherwise the reason to skip it."""
+        if self.provider.performs_call:  # an application has no /models to ask
+            return self.provider.unavailable()
         try:
             page = await self.client.models.list(timeout=10.0)
         except (openai.APIConnectionError, openai.APITimeoutError):

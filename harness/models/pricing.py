@@ -79,13 +79,17 @@ class Price:
     row: str | None = None  # the table row it came from
     training_per_hour: float | None = None
     batch: bool = False  # Batch API rates (run.mode: batch)
+    per_call: float | None = None  # USD per call, whatever its tokens (`price_per_call`; basis "per call")
 
     @property
     def known(self) -> bool:
-        return self.basis != "unknown"
+        """Whether the harness can cost a call from it (a "reported" price is the application's own report)."""
+        return self.basis not in ("unknown", "reported")
 
 
 UNKNOWN = Price(0.0, 0.0, 0.0, None, "unknown", "no price found")
+# An application under test with no price in the config: each call costs what it reports, else unknown.
+REPORTED = Price(0.0, 0.0, 0.0, None, "reported", "the cost each call reports; unknown where it reports none")
 DEFAULT_BATCH_DISCOUNT = 0.5  # OpenAI Batch API: half the standard price (a table's batch_discount wins)
 
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
@@ -225,6 +229,9 @@ class PriceTable:
                        source=f"{price.source}; Batch API: {share:g} x the standard price", batch=True)
 
     def _sync_price(self, cfg: ModelConfig, model_id: str) -> Price:
+        if cfg.price_per_call is not None:
+            return Price(0.0, 0.0, 0.0, None, "per call", f"${cfg.price_per_call:g} per call set in the run config",
+                         per_call=cfg.price_per_call)
         if cfg.price is not None:
             p = cfg.price
             return Price(p.input, p.output, p.cached_input if p.cached_input is not None else p.input,
@@ -239,7 +246,7 @@ class PriceTable:
                    if cfg.price_per_hour is not None else
                    "self-hosted, no per-token price (set price_per_hour in the model config to cost it)")
             return Price(0.0, 0.0, 0.0, None, "self-hosted", why)
-        return UNKNOWN
+        return REPORTED if provider.reports_cost else UNKNOWN
 
 
 def _row_label(row: str, model_id: str) -> str:
@@ -248,7 +255,10 @@ def _row_label(row: str, model_id: str) -> str:
 
 
 def cost_usd(usage: Usage | None, price: Price) -> float | None:
-    """Cost of one call. Cached prompt tokens are billed at the cached rate."""
+    """Cost of one call. Cached prompt tokens are billed at the cached rate; a per-call price is the cost of
+    every call, whatever its usage."""
+    if price.per_call is not None:
+        return price.per_call
     if usage is None or not price.known:
         return None
     cached = min(usage.cached_tokens or 0, usage.prompt_tokens)
@@ -267,6 +277,7 @@ def describe(price: Price) -> dict[str, Any]:
         "source": price.source,
         "as_of": price.as_of,
         "batch": price.batch,
+        **({"per_call_usd": price.per_call} if price.per_call is not None else {}),
     }
 
 

@@ -19,7 +19,7 @@ from harness.config import RunConfig
 from harness.models import pricing
 from harness.models.cache import ResponseCache, cache_key
 from harness.models.client import ModelRefused
-from harness.records import CallError, Completion, EvalItem, Record, Retrieval, Usage
+from harness.records import CallError, Completion, EvalItem, Record, Retrieval, ToolCall, Usage
 from harness.runner.sequential import Monitor
 from harness.runner.variant_plan import VariantPlan
 from harness.scoring.scorers import answer_issue
@@ -28,6 +28,19 @@ from harness.scoring.suite import TaskScoring
 MIN_RECORDS_FOR_ERROR_RATE = 20
 
 Job = tuple[VariantPlan, EvalItem, int]
+
+
+def _reported(result: Completion) -> dict[str, Any]:
+    """What a cached answer keeps besides its text: the tool calls, and the cost and retrieved doc ids an
+    application reported (left out when absent, so a model's cache entries stay as they were)."""
+    out: dict[str, Any] = {}
+    if result.tool_calls:
+        out["tool_calls"] = [c.model_dump() for c in result.tool_calls]
+    if result.cost_usd is not None:
+        out["cost_usd"] = result.cost_usd
+    if result.retrieved_doc_ids is not None:
+        out["retrieved_doc_ids"] = result.retrieved_doc_ids
+    return out
 
 
 @dataclass
@@ -62,7 +75,7 @@ class Executor:
             plan.prepared[item.id].messages,
             temperature=v.temperature if v.temperature is not None else run.temperature,
             max_tokens=v.max_tokens or run.max_tokens,
-            seed=run.seed + repeat if run.seed is not None else None, stop=plan.stop,
+            seed=run.seed + repeat if run.seed is not None else None, stop=plan.stop, item=item,
         )
 
     @staticmethod
@@ -84,20 +97,25 @@ class Executor:
         else:
             rec.raw_text, rec.usage, rec.latency_s = result.text, result.usage, result.latency_s
             rec.finish_reason, rec.attempts, rec.cache_hit = result.finish_reason, result.attempts, result.cache_hit
+            rec.tool_calls = result.tool_calls
+            if result.retrieved_doc_ids is not None:  # what an application under test says it retrieved
+                rec.retrieved_doc_ids = result.retrieved_doc_ids
             # Every answered call was billed; without usage its cost is unknown, never $0. A self-hosted call has
-            # no per-token price: None here (harness.analysis.costs prices it from the measured busy time).
-            rec.cost_usd = (pricing.cost_usd(result.usage, plan.price) if plan.price and result.usage is not None
+            # no per-token price: None here (harness.analysis.costs prices it from the measured busy time). An
+            # application's own report of its cost wins over any price of the config.
+            rec.cost_usd = (result.cost_usd if result.cost_usd is not None else
+                            pricing.cost_usd(result.usage, plan.price) if plan.price
                             and plan.price.basis != "self-hosted" else None)
             issue = answer_issue(result.text, result.finish_reason, refusal=getattr(result, "refusal", None),
                                  max_tokens=request.get("max_tokens") or request.get("max_completion_tokens"))
             if issue is not None and result.finish_reason == "length" and "max_completion_tokens" in request:
                 issue += " (a reasoning model: its hidden reasoning tokens share that budget; or lower reasoning_effort)"
             self.scoring.score_answer(rec, item, result.text, issue)
-        if prep.retrieved_doc_ids is not None and item.expected_doc_ids:
+        if rec.retrieved_doc_ids is not None and item.expected_doc_ids:
             from harness.retrieval.metrics import recall_at_k, reciprocal_rank
 
-            rec.retrieval = Retrieval(recall_at_k(item.expected_doc_ids, prep.retrieved_doc_ids, v.top_k),
-                                      reciprocal_rank(item.expected_doc_ids, prep.retrieved_doc_ids))
+            rec.retrieval = Retrieval(recall_at_k(item.expected_doc_ids, rec.retrieved_doc_ids, v.top_k),
+                                      reciprocal_rank(item.expected_doc_ids, rec.retrieved_doc_ids))
         return rec
 
     def cached_record(self, plan: VariantPlan, item: EvalItem, repeat: int, request: dict[str, Any],
@@ -105,7 +123,9 @@ class Executor:
         usage = Usage(**hit["usage"]) if hit.get("usage") is not None else None
         comp = Completion(text=hit["text"], usage=usage, latency_s=hit["latency_s"],
                           finish_reason=hit.get("finish_reason"), attempts=0, cache_hit=True,
-                          refusal=hit.get("refusal"))
+                          refusal=hit.get("refusal"), cost_usd=hit.get("cost_usd"),
+                          retrieved_doc_ids=hit.get("retrieved_doc_ids"),
+                          tool_calls=[ToolCall(**c) for c in hit["tool_calls"]] if hit.get("tool_calls") else None)
         return self.make_record(plan, item, repeat, request, comp, time.time())
 
     def prefetch_cached(self, jobs: list[Job]) -> tuple[list[Record], list[Job]]:
@@ -148,7 +168,7 @@ class Executor:
             self.cache.put(key, {"text": result.text,
                                  "usage": result.usage.model_dump() if result.usage is not None else None,
                                  "latency_s": result.latency_s, "finish_reason": result.finish_reason,
-                                 "refusal": result.refusal})
+                                 "refusal": result.refusal, **_reported(result)})
         rec = self.make_record(plan, item, repeat, request, result, started)
         await self.scoring.finish(rec, item, self.judge)
         return rec

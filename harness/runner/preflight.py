@@ -87,7 +87,8 @@ def preflight(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig], p
                                 f"(`headers: {{NAME: {{env: VARIABLE}}}}`) or use mode: sync")
         model_id = resolve_model_id(cfg, v.model)
         price = found.prices[v.name] = prices.for_model(m, model_id)
-        if not price.known and not allow_unpriced:
+        # (an application under test without a price costs what it reports per call: basis "reported")
+        if price.basis == "unknown" and not allow_unpriced:
             which = (f"no row {m.price_as!r} (price_as) in the price table" if m.price_as
                      else prices.unpriced_reason(model_id))
             hint = provider_for(m).unpriced_hint

@@ -3,7 +3,14 @@
 Adding a provider: a module here with a `Provider` subclass decorated with `@register`, and its import below.
 """
 
-from harness.models.providers import azure, local, openai, openai_compatible  # noqa: F401  (they register)
+from harness.models.providers import (  # noqa: F401  (they register)
+    azure,
+    http_app,
+    local,
+    openai,
+    openai_compatible,
+    python_app,
+)
 from harness.models.providers.base import ModelSettings, Provider
 from harness.models.providers.registry import (
     check_settings,

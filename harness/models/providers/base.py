@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from harness.models.model_ids import is_reasoning_model
+from harness.records import Completion
 
 Message = dict[str, Any]
 
@@ -46,6 +47,7 @@ class ModelSettings(Protocol):
     system_role: bool | None
     gguf: Path | None
     lora: Path | None
+    price_per_call: float | None
 
     @property
     def endpoint(self) -> str | None: ...
@@ -84,6 +86,19 @@ def classify_openai_error(exc: Exception) -> tuple[str, bool, int | None]:
     return "bad_response", False, None
 
 
+class CallFailed(Exception):
+    """A failed call that a provider performs itself (an application under test), already classified: its
+    text is the one-line message recorded (no traceback). `response` is the HTTP response, when there is one,
+    so a Retry-After header is honoured as for a model."""
+
+    def __init__(self, message: str, kind: str, retryable: bool, status: int | None = None, response: Any = None):
+        super().__init__(message)
+        self.kind = kind
+        self.retryable = retryable
+        self.status = status
+        self.response = response
+
+
 class Provider:
     """The defaults are those of an OpenAI-compatible chat-completions endpoint; a subclass changes what its
     endpoint does differently. Class attributes are what the config and the planner ask without a model."""
@@ -112,6 +127,12 @@ class Provider:
     # What to check when the endpoint does not know the model; what to add when the model has no price.
     model_keys_hint: ClassVar[str] = "`model` (or model_file) and base_url"
     unpriced_hint: ClassVar[str] = ""
+    # The provider makes the call itself (`perform`: an application under test, a Python function or an HTTP
+    # endpoint) instead of posting the request to an OpenAI-compatible /chat/completions; ModelClient still
+    # owns the cache, the rate limiter, the retries and the timing around it.
+    performs_call: ClassVar[bool] = False
+    # An unknown token price stops no run: the application may report each call's cost itself.
+    reports_cost: ClassVar[bool] = False
 
     def __init__(self, cfg: ModelSettings):
         self.cfg = cfg
@@ -204,7 +225,22 @@ class Provider:
 
     def classify(self, exc: Exception) -> tuple[str, bool, int | None]:
         """(error kind, retryable, HTTP status) of a failed call."""
+        if isinstance(exc, CallFailed):
+            return exc.kind, exc.retryable, exc.status
         return classify_openai_error(exc)
+
+    def failure_message(self, exc: Exception) -> str:
+        """The recorded message of a failed call (before credentials are scrubbed from it)."""
+        return str(exc) if isinstance(exc, CallFailed) else f"{type(exc).__name__}: {exc}"
+
+    async def perform(self, client: Any, body: dict[str, Any]) -> Completion:
+        """The call itself, for a provider that `performs_call` (client: what build_client built). Raises
+        CallFailed; latency, attempts and waits are filled in by the caller."""
+        raise NotImplementedError(f"provider {self.name} posts to /chat/completions")
+
+    def unavailable(self) -> str | None:
+        """Why a provider that performs its calls cannot be called at all (the probe's answer), or None."""
+        return None
 
 
 class HarnessServed(Provider, abc.ABC):

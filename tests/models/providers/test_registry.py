@@ -19,7 +19,7 @@ from harness.runner.runner import RunOptions
 from tests.conftest import make_config, right_answer
 from tests.fakes.openai_server import FakeOpenAIServer
 
-BUILT_IN = ["azure", "local", "openai", "openai-compatible"]
+BUILT_IN = ["azure", "http", "local", "openai", "openai-compatible", "python"]
 
 
 @pytest.fixture
@@ -62,13 +62,13 @@ def test_unknown_provider_names_the_valid_ones_with_the_yaml_line(tmp_path, eval
     with pytest.raises(ConfigError) as err:
         load_config(cfg)
     assert str(err.value) == (f"{cfg}:{line}: models.small.provider: unknown provider 'opnai' "
-                              f"(valid: azure, local, openai, openai-compatible)")
+                              f"(valid: azure, http, local, openai, openai-compatible, python)")
 
 
 def test_lookup_error_lists_what_is_registered(scratch_registry):
     register(LoopbackGateway)
-    with pytest.raises(ValueError, match=r"unknown provider 'nope' \(valid: azure, local, loopback-gateway, "
-                                         r"openai, openai-compatible\)"):
+    with pytest.raises(ValueError, match=r"unknown provider 'nope' \(valid: azure, http, local, loopback-gateway, "
+                                         r"openai, openai-compatible, python\)"):
         provider_class("nope")
 
 
