@@ -19,7 +19,7 @@ def vllm_lines(cfg: RunConfig, *, base: str, adapter_dir: Path, name: str, key: 
     rank_flag = f" --max-lora-rank {rank}" if rank > VLLM_DEFAULT_MAX_RANK else ""
     lines = [f"serve       vllm serve {base} --enable-lora --lora-modules {name}={adapter_dir}{rank_flag}"]
     m = cfg.models.get(key)
-    if m is not None and m.provider == "openai-compatible" and m.base_url and (m.model or key) == name:
+    if m is not None and m.base_url and (m.model or key) == name:  # any model served at a URL under that name
         lines.append(f"config      models.{key} in {config_path} already asks for {name!r} at {m.base_url}")
     else:
         decoding = ["      structured_output: json_schema"] if json_task else []
