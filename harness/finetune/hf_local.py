@@ -37,7 +37,7 @@ def served_variant(cfg: RunConfig, name: str | None) -> VariantConfig | None:
             raise HarnessError(f"variant {chosen!r} is kind {v.kind}; a LoRA is trained for a fine_tuned variant")
         return v
     tuned = [v for v in cfg.variants if variant_kinds.kind_class(v.kind).trains]
-    return next((v for v in tuned if cfg.models[v.model].provider == "openai-compatible"), None)
+    return next((v for v in tuned if cfg.models[v.model].base_url), None)  # one served at a URL (vLLM)
 
 
 def serve_name(cfg: RunConfig, v: VariantConfig | None) -> str:
