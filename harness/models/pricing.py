@@ -156,7 +156,7 @@ class PriceTable:
         discount = base.batch_discount
         if override is not None:
             user = _read(override)
-            entries.update(user.models)
+            entries.update({name: _keep_dates(e, base.models.get(name)) for name, e in user.models.items()})
             sources.append(str(override))
             discount = user.batch_discount if user.batch_discount is not None else discount
         return cls(entries, sources, discount)
@@ -250,6 +250,20 @@ class PriceTable:
                    "self-hosted, no per-token price (set price_per_hour in the model config to cost it)")
             return Price(0.0, 0.0, 0.0, None, "self-hosted", why)
         return UNKNOWN
+
+
+def _keep_dates(user: PriceEntry, builtin: PriceEntry | None) -> PriceEntry:
+    """A pricing file's row replaces the built-in row's prices, not the shutdown and fine-tuning dates it does not
+    state itself: a new price does not bring a retired model back."""
+    if builtin is None:
+        return user
+    update: dict[str, Any] = {}
+    if user.retires is None and builtin.retires is not None:
+        update.update(retires=builtin.retires, retires_source=builtin.retires_source)
+    ft, old_ft = user.fine_tuned, builtin.fine_tuned
+    if ft is not None and ft.new_jobs is None and old_ft is not None and old_ft.new_jobs is not None:
+        update["fine_tuned"] = ft.model_copy(update={"new_jobs": old_ft.new_jobs})
+    return user.model_copy(update=update) if update else user
 
 
 def _row_label(row: str, model_id: str) -> str:

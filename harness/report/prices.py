@@ -55,7 +55,7 @@ def print_prices(pricing: Path | None, today: dt.date | None, *, as_json: bool =
         print(f"{mark} {source}")
     stages = {(s["closes"], s["who"]) for r in rows for s in r["new_fine_tunes_stages"] if s["who"] != "everyone"}
     if stages:
-        print("New fine-tuning jobs closed earlier for some organisations: "
+        print("New fine-tuning jobs close earlier for some organisations: "
               + "; ".join(f"from {closes} for {who}" for closes, who in sorted(stages)) + ".")
     print(f"A fine-tuned model (ft:BASE:org::id) answers until its base model retires; '(retired)' and '(closed)' "
           f"are as of {clock.today(today)} (--today).")
