@@ -136,5 +136,5 @@ def test_a_pricing_files_row_keeps_the_builtin_dates(tmp_path):
     prices.write_text("models:\n  gpt-4.1-nano:\n    input: 0.1\n    output: 0.4\n    fine_tuned: {input: 0.2, output: 0.8}\n")
     table = PriceTable.load(prices)
     assert table.lookup("gpt-4.1-nano").source.startswith("gpt-4.1-nano,")  # its price is the file's
-    life = lifecycle_of(table, FT_NANO)
+    life = lifecycle_of(table, "ft:gpt-4.1-nano:acme::x")  # the file's row lists no snapshots
     assert life.retires == dt.date(2026, 10, 23) and life.new_jobs.closes == dt.date(2027, 1, 6)
