@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_run(sub)
     rep = sub.add_parser("report", help="rebuild the tables and report.md / report.html from a run folder")
     rep.add_argument("run_dir", type=Path, help="the run folder (results/<name>-<timestamp>)")
+    add_today_option(rep)  # dates how long a fine-tune can still serve (its base model's retirement)
     _add_compare(sub)
     _add_view(sub)
     mer = sub.add_parser("merge", help="join the shard folders of `run --shard K/N` into one run",
@@ -296,7 +297,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         why = (folder.manifest.message or "").splitlines()
         raise HarnessError(f"{args.run_dir}: no records to report (run status {folder.manifest.status or '?'}"
                            f"{': ' + why[0] if why else ''}); fix the cause and run it again")
-    df = write_summary(args.run_dir)
+    df = write_summary(args.run_dir, args.today)
     print(console_summary(folder.manifest, df))
     print(f"wrote {args.run_dir / 'summary.csv'}, {args.run_dir / 'summary.md'}, {args.run_dir / 'report.md'} "
           f"and {args.run_dir / 'report.html'}")
