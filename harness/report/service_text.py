@@ -68,14 +68,14 @@ def interval_sentence(iv: BreakEvenInterval | None) -> str | None:
     """The break-even's 95% interval, and whether it includes never paying back."""
     if iv is None:
         return None
-    how = f"from {iv.resamples:,} resamples of the test items, seed {DEFAULT_SEED}"
+    how = f"from {iv.resamples:,} resamples of the test items (seed {DEFAULT_SEED})"
     left_out = (f"; in {iv.no_reference_share:.0%} of them no prompt-only variant was as accurate as the fine-tune, "
                 "and they are left out" if iv.no_reference_share > 0 else "")
+    text = f"The break-even's 95% interval, {how}{left_out}, is {interval_range(iv)}"
     if iv.includes_never:
-        return (f"The break-even's 95% interval is {interval_range(iv)} ({how}{left_out}): it includes \"never pays "
-                f"back\" — in {iv.never_share:.0%} of resamples the fine-tune was not cheaper per request than the "
-                "reference.")
-    return f"The break-even's 95% interval is {interval_range(iv)} ({how}{left_out})."
+        return (f"{text}: it includes \"never pays back\" — in {iv.never_share:.0%} of resamples the fine-tune was "
+                "not cheaper per request than the reference.")
+    return text + "."
 
 
 def projection_intervals(eco: Economics, monthly: int | None) -> str | None:
