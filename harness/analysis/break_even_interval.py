@@ -67,19 +67,23 @@ def _per_item(records: list[Record], variants: list[str]) -> tuple[np.ndarray, n
     return acc.to_numpy(dtype=float), cost.to_numpy(dtype=float)
 
 
-def _weights(n: int, n_boot: int, seed: int) -> np.ndarray:
-    """(resamples x items) how often each item is drawn in each resample."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    flat = (idx + n * np.arange(n_boot)[:, None]).ravel()
-    return np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(float)
-
-
-def _means(w: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """(resamples x variants) weighted means of each column of `m`, NaN entries left out."""
+def _resampled_means(m: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """(resamples x columns) means of each column of the (items x columns) `m` over item resamples drawn with
+    replacement, NaN entries left out. Each resample is a row of draw counts, so a resample's mean is one
+    matrix product; the resamples go in chunks of about 2 million counts to keep memory flat on large runs."""
+    n = m.shape[0]
     known = ~np.isnan(m)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (w @ np.where(known, m, 0.0)) / (w @ known)
+    values = np.where(known, m, 0.0)
+    rng = np.random.default_rng(seed)
+    step = max(1, 2_000_000 // n)
+    out = []
+    for start in range(0, n_boot, step):
+        k = min(step, n_boot - start)
+        idx = rng.integers(0, n, size=(k, n))
+        w = np.bincount((idx + n * np.arange(k)[:, None]).ravel(), minlength=k * n).reshape(k, n).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append((w @ values) / (w @ known))
+    return np.vstack(out)
 
 
 def _quantiles(x: np.ndarray) -> tuple[float, float]:
@@ -107,8 +111,8 @@ def break_even_interval(records: list[Record], df: pd.DataFrame, fine_tuned: str
     if acc.shape[0] == 0:
         return None
     cost = _fixed_costs(cost, df, variants)
-    w = _weights(acc.shape[0], n_boot, seed)
-    a, c = _means(w, acc), _means(w, cost)
+    both = _resampled_means(np.hstack([acc, cost]), n_boot, seed)  # one draw for accuracy and cost: paired
+    a, c = both[:, :len(variants)], both[:, len(variants):]
     ft_acc, ft_cost = a[:, :1], c[:, 0]
     qualifies = (a[:, 1:] >= ft_acc - 1e-12) & ~np.isnan(c[:, 1:])
     ref_cost = np.where(qualifies, c[:, 1:], np.inf).min(axis=1)
@@ -138,5 +142,5 @@ def cost_intervals(records: list[Record], df: pd.DataFrame, *, n_boot: int = BOO
         col = cost[~np.isnan(cost[:, j]), j]
         if col.size == 0:
             continue
-        out[v] = _quantiles(_means(_weights(col.size, n_boot, seed), col[:, None])[:, 0])
+        out[v] = _quantiles(_resampled_means(col[:, None], n_boot, seed)[:, 0])
     return out
