@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness import clock
 from harness.analysis.compare import compare_runs
 from harness.errors import HarnessError
 from harness.records import CORE_CHECKS, Record
@@ -201,13 +202,15 @@ def run(config: str | Path | None = None, options: RunOptions | None = None, **k
     if options is not None:
         if kwargs:
             raise TypeError("harness.run(): give either a RunOptions or keyword options, not both")
-        return _finish(_run(config, replace(options, variants=_names(options.variants))))
+        return _finish(_run(config, replace(options, variants=_names(options.variants))), options.today)
     with _keyword_errors():
-        return _finish(_run(config, run_options(**kwargs)))
+        opts = run_options(**kwargs)
+        return _finish(_run(config, opts), opts.today)
 
 
-def _finish(result: Any) -> Run:
-    write_summary(result.run_dir)
+def _finish(result: Any, today: Any = None) -> Run:
+    """The tables and the report; `today` (the run's --today) dates how long a fine-tune can still serve."""
+    write_summary(result.run_dir, clock.parse_day(today) if isinstance(today, str) else today)
     return Run(result.run_dir, result.status, result.skipped, result.message)
 
 

@@ -16,6 +16,7 @@ Methods (also stated in the report):
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -24,6 +25,8 @@ from typing import Any
 import pandas as pd
 
 from harness import variant_kinds
+from harness.analysis.break_even_interval import BreakEvenInterval, break_even_interval, cost_intervals
+from harness.analysis.service_life import ServiceLife, months_to_serve, service_lives
 from harness.analysis.stats import PairedResult, paired_compare
 from harness.numbers import as_float
 from harness.records import Record
@@ -196,6 +199,7 @@ class Payback(Enum):
     TRAINING_UNKNOWN = "training-unknown"  # it saves per request, but the training cost is unknown
     FREE_TRAINING = "free-training"  # it saves per request and training has no per-token price
     PAYS_BACK = "pays-back"  # it saves per request and pays back after `requests`
+    RETIRES_FIRST = "retires-first"  # it would pay back after `months`, but retires after `serves_months`
 
 
 @dataclass
@@ -208,6 +212,8 @@ class BreakEven:
     case: Payback = Payback.NOT_MEASURED
     fine_tuned_cost: float | None = None  # per request
     reference_cost: float | None = None  # per request
+    serves_months: float | None = None  # months the fine-tune can still answer (harness.analysis.service_life)
+    interval: BreakEvenInterval | None = None  # 95% interval of `requests` (harness.analysis.break_even_interval)
 
 
 def _ok_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -334,6 +340,8 @@ class Economics:
     prompt_only_left_out: bool = False  # no complete prompt-only variant, though an incomplete one ran
     incomplete: list[IncompleteVariant] = field(default_factory=list)
     unknown: list[UnknownScores] = field(default_factory=list)
+    service: list[ServiceLife] = field(default_factory=list)  # each fine-tuned variant's remaining life
+    cost_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # variant -> cost/request 95%
 
 
 def _incomplete(df: pd.DataFrame, measured: pd.DataFrame) -> list[IncompleteVariant]:
@@ -372,9 +380,29 @@ def _best_prompt(ok: pd.DataFrame) -> BestPrompt | None:
     return BestPrompt(str(best["variant"]), float(best["acc"]), lo, hi, int(items) if items is not None else None)
 
 
+def _serve_and_interval(eco: Economics, manifest: Manifest, config: dict[str, Any], df: pd.DataFrame,
+                        records: list[Record], today: dt.date | None) -> None:
+    """The months each fine-tune can serve (the break-even counts only those) and the 95% intervals of the
+    break-even and of each variant's cost per request (the monthly projection's)."""
+    be = eco.break_even
+    eco.service = service_lives(manifest, config, today)
+    be.serves_months = months_to_serve(eco.service, be.fine_tuned)
+    if (be.case is Payback.PAYS_BACK and be.months is not None and be.serves_months is not None
+            and be.months > be.serves_months):
+        be.case = Payback.RETIRES_FIRST
+    eco.cost_intervals = cost_intervals(records, df)
+    if be.reference is not None and be.case in (Payback.PAYS_BACK, Payback.NOT_CHEAPER, Payback.RETIRES_FIRST):
+        prompt_only = [str(v) for v, k in zip(df["variant"], df["kind"], strict=False) if not variant_kinds.trains(k)]
+        ok = _comparable_rows(df)
+        candidates = [v for v in ok["variant"] if v in prompt_only]
+        be.interval = break_even_interval(records, df, str(be.fine_tuned), candidates, eco.training.cost_usd,
+                                          eco.monthly_requests)
+
+
 def analyse(manifest: Manifest, config: dict[str, Any] | None, df: pd.DataFrame,
-            items: pd.DataFrame, records: list[Record]) -> Economics:
-    """Training cost, break-even and the facts of the decision summary, from measured facts only."""
+            items: pd.DataFrame, records: list[Record], today: dt.date | None = None) -> Economics:
+    """Training cost, break-even and the facts of the decision summary, from measured facts only; `today`
+    (harness.clock) dates how long a fine-tune can still serve."""
     config = config or {}
     monthly = config.get("monthly_requests")
     training = estimate_training(manifest, config, records)
@@ -383,6 +411,7 @@ def analyse(manifest: Manifest, config: dict[str, Any] | None, df: pd.DataFrame,
     ft_name = _ft_variant(manifest, config)
     eco = Economics(training, break_even(df, ft_name, training, monthly), target_accuracy=config.get("target_accuracy"),
                     monthly_requests=monthly, fine_tuned=ft_name)
+    _serve_and_interval(eco, manifest, config, df, records, today)
     eco.primary = manifest.scoring.primary
     eco.incomplete = _incomplete(df, measured)
     eco.unknown = _unknown(measured)

@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dir", type=Path, help="the run folder (results/<name>-<timestamp>)")
     rep.add_argument("--reference", metavar="RUN_DIR:VARIANT", help="score every variant against that saved run's "
                      "answers of VARIANT (agreement, no labels needed) and keep the scores in the run folder")
+    add_today_option(rep)  # dates how long a fine-tune can still serve (its base model's retirement)
     _add_compare(sub)
     _add_view(sub)
     mer = sub.add_parser("merge", help="join the shard folders of `run --shard K/N` into one run",
@@ -283,7 +284,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         score_run_folder(args.run_dir, args.reference)
         folder = RunFolder.open(args.run_dir)
-    df = write_summary(args.run_dir)
+    df = write_summary(args.run_dir, args.today)
     print(console_summary(folder.manifest, df))
     print(f"wrote {args.run_dir / 'summary.csv'}, {args.run_dir / 'summary.md'}, {args.run_dir / 'report.md'} "
           f"and {args.run_dir / 'report.html'}")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from harness import clock
 from harness.config import ModelConfig, validation_message
 from harness.errors import ConfigError, read_utf8
+from harness.models.lifecycle import NewJobs, lifecycle_of
 from harness.models.model_ids import fine_tuned_base
 from harness.models.providers import provider_for
 from harness.records import Usage
@@ -36,6 +37,7 @@ class _FineTunedRates(_Rates):
     # Fine-tuning prices may come from another source (and date) than the base model's.
     as_of: str | None = Field(default=None, pattern=_AS_OF)
     source: str | None = None
+    new_jobs: NewJobs | None = None  # until when new fine-tuning jobs can be created (harness.models.lifecycle)
 
 
 class _BatchRates(BaseModel):
@@ -55,6 +57,10 @@ class PriceEntry(_Rates):
     # Dated snapshot ids the provider bills at this row's price (gpt-4o-2024-08-06 under gpt-4o). A dated id
     # listed nowhere is unpriced, never priced as its undated row: snapshots of one model can cost differently.
     snapshots: list[str] = Field(default_factory=list)
+    # The shutdown day (from it on the model no longer answers) and where it was announced; a fine-tune of the
+    # row's model retires with it (harness.models.lifecycle).
+    retires: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    retires_source: str | None = None
 
 
 class PriceFile(BaseModel):
@@ -154,7 +160,7 @@ class PriceTable:
         discount = base.batch_discount
         if override is not None:
             user = _read(override)
-            entries.update(user.models)
+            entries.update({name: _keep_dates(e, base.models.get(name)) for name, e in user.models.items()})
             sources.append(str(override))
             discount = user.batch_discount if user.batch_discount is not None else discount
         return cls(entries, sources, discount)
@@ -164,6 +170,10 @@ class PriceTable:
         priced as its undated row by stripping the date (see unlisted_snapshot)."""
         name = model_id if model_id in self.entries else self.snapshot_rows.get(model_id)
         return (name, self.entries[name]) if name is not None else None
+
+    def row(self, model_id: str) -> tuple[str, PriceEntry] | None:
+        """(row name, entry) of `model_id` (its own row or the row listing it under `snapshots:`), or None."""
+        return self._entry(model_id)
 
     def unlisted_snapshot(self, model_id: str) -> str | None:
         """The undated row of a dated snapshot id (or of a fine-tuned id's dated base) that no row lists."""
@@ -249,6 +259,20 @@ class PriceTable:
         return REPORTED if provider.reports_cost else UNKNOWN
 
 
+def _keep_dates(user: PriceEntry, builtin: PriceEntry | None) -> PriceEntry:
+    """A pricing file's row replaces the built-in row's prices, not the shutdown and fine-tuning dates it does not
+    state itself: a new price does not bring a retired model back."""
+    if builtin is None:
+        return user
+    update: dict[str, Any] = {}
+    if user.retires is None and builtin.retires is not None:
+        update.update(retires=builtin.retires, retires_source=builtin.retires_source)
+    ft, old_ft = user.fine_tuned, builtin.fine_tuned
+    if ft is not None and ft.new_jobs is None and old_ft is not None and old_ft.new_jobs is not None:
+        update["fine_tuned"] = ft.model_copy(update={"new_jobs": old_ft.new_jobs})
+    return user.model_copy(update=update) if update else user
+
+
 def _row_label(row: str, model_id: str) -> str:
     """`gpt-4o` for the row itself; `gpt-4o (snapshot gpt-4o-2024-08-06)` for a snapshot it lists."""
     return row if model_id == row else f"{row} (snapshot {model_id})"
@@ -295,6 +319,7 @@ def table_rows(table: PriceTable, today: dt.date | None = None) -> list[dict[str
             batch_in = batch_out = None
         ft = e.fine_tuned
         price = table.lookup(name)
+        life = lifecycle_of(table, name)
         rows.append({
             "model": name, "input": e.input, "cached_input": e.cached_input, "output": e.output,
             "batch_input": batch_in, "batch_output": batch_out,
@@ -305,5 +330,10 @@ def table_rows(table: PriceTable, today: dt.date | None = None) -> list[dict[str
             "ft_as_of": ft.as_of if ft else None, "ft_source": ft.source if ft else None,
             "stale": stale_warning(price, today) is not None,
             "ft_stale": ft is not None and stale_warning(table.lookup(f"ft:{name}:org::id"), today) is not None,
+            "retires": e.retires, "retires_source": e.retires_source,
+            "new_fine_tunes_until": life.new_jobs_close.isoformat() if life.new_jobs_close else None,
+            "new_fine_tunes_open": life.can_retrain(today),
+            "new_fine_tunes_stages": [s.model_dump() for s in life.stages],
+            "new_fine_tunes_source": life.new_jobs.source if life.new_jobs else None,
         })
     return rows

@@ -13,6 +13,7 @@ from harness.analysis.units import Unit
 from harness.numbers import is_missing
 from harness.report.format import pct, unit_price, value
 from harness.report.parity import with_agreement
+from harness.report.service_text import interval_range
 from harness.rundir.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -306,6 +307,9 @@ def training_facts(eco: Economics, money: Callable[[float], str]) -> list[tuple[
         ("note", t.note or None),
         ("break-even reference", be.reference),
         ("break-even volume (requests)", f"{be.requests:,.0f}" if be.requests is not None else None),
+        ("break-even 95% interval", interval_range(be.interval) if be.interval is not None else None),
+        ("break-even (months)", f"{be.months:.1f}" if be.months is not None else None),
+        ("months it can still serve", f"{be.serves_months:.1f}" if be.serves_months is not None else None),
     ]
     return [(k, v) for k, v in facts if v is not None]
 

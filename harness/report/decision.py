@@ -14,6 +14,7 @@ from harness.analysis.economics import (
 )
 from harness.analysis.stats import TEST_NAMES
 from harness.report.format import p_value, pct, pp, usd
+from harness.report.service_text import interval_sentence, months_text, service_line
 
 
 def _money(x: float | None) -> str:
@@ -21,6 +22,13 @@ def _money(x: float | None) -> str:
 
 
 def break_even_text(be: BreakEven, training: TrainingEstimate, monthly_requests: int | None) -> str:
+    """The break-even sentence, then its 95% interval where one was computed."""
+    text = _break_even_point(be, training, monthly_requests)
+    interval = interval_sentence(be.interval)
+    return f"{text} {interval}" if interval else text
+
+
+def _break_even_point(be: BreakEven, training: TrainingEstimate, monthly_requests: int | None) -> str:
     ft, ref = be.fine_tuned, be.reference
     if be.case is Payback.NOT_MEASURED:
         return "No fine-tuned variant was measured in this run, so there is no break-even volume."
@@ -51,6 +59,10 @@ def break_even_text(be: BreakEven, training: TrainingEstimate, monthly_requests:
         when = (f"about {be.months:.1f} months" if be.months >= 1 else
                 f"within the first month (about {be.months * 30.44:.2g} days)")
         text += f", {when} at {monthly_requests:,} requests a month"
+    if be.case is Payback.RETIRES_FIRST and be.months is not None and be.serves_months is not None:
+        text = text.replace("pays back after", "would pay back after", 1)
+        text += (f", but {ft} retires before it pays back: needs {months_text(be.months)}, has "
+                 f"{months_text(be.serves_months) if be.serves_months > 0 else 'none'}")
     return text + "."
 
 
@@ -136,6 +148,7 @@ def decision_lines(eco: Economics) -> list[str]:
     ft = _fine_tuned_line(eco)
     if ft is not None:
         lines.append(ft)
+    lines += [service_line(s) for s in eco.service]
     lines.append(_training_cost_line(eco.training))
     lines.append(break_even_text(eco.break_even, eco.training, eco.monthly_requests))
     return lines

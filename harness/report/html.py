@@ -38,6 +38,7 @@ from harness.report.content import (
 from harness.report.decision import break_even_text, decision_lines
 from harness.report.format import cell, interval, pct, pp, usd
 from harness.report.parity import agreement_section, parity_lines
+from harness.report.service_text import projection_intervals
 from harness.rundir.manifest import Manifest
 from harness.scoring.scorers import primary_value
 
@@ -430,8 +431,8 @@ def _scores(m: Manifest, df: pd.DataFrame, ran: pd.DataFrame, agreement: list[di
 
 
 def _cost_and_economics(ran: pd.DataFrame, monthly: int | None, eco: Economics) -> list[str]:
-    projection = (f"Monthly projection at {monthly:,} requests a month." if monthly
-                  else "Set monthly_requests in the config for a monthly projection.")
+    projection = (f"Monthly projection at {monthly:,} requests a month. {projection_intervals(eco, monthly) or ''}"
+                  if monthly else "Set monthly_requests in the config for a monthly projection.").strip()
     facts = training_facts(eco, lambda x: usd(x, trim=True))
     return ["<h2>Cost</h2>", html_table(ran, COST_DISPLAY + [("cost_note", "how")], "cost"),
             f'<p class="note">{projection}</p>',

@@ -28,6 +28,7 @@ from harness.report.content import (
 from harness.report.decision import break_even_text, decision_lines
 from harness.report.format import cell, value
 from harness.report.parity import agreement_section, parity_lines
+from harness.report.service_text import projection_intervals
 from harness.rundir.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -148,7 +149,8 @@ def report_markdown(analysis: Analysis, eco: Economics) -> str:
         out += [f"## Paired comparison against {analysis.baseline}", "", markdown_table(paired, PAIRED_DISPLAY), ""]
     out += agreement_section(df, markdown_table)
     out += scores_section(m, df, analysis.agreement, ran)
-    out += _cost_section(ran, analysis.config.get("monthly_requests"))
+    monthly = analysis.config.get("monthly_requests")
+    out += _cost_section(ran, monthly, projection_intervals(eco, monthly))
     facts = training_facts(eco, lambda x: value(x, Unit.USD))
     out += ["## Fine-tuning economics", ""]
     out += ["| | |", "|---|---|"] + [f"| {k} | {str(v).replace('|', '/')} |" for k, v in facts]
@@ -167,10 +169,12 @@ def report_markdown(analysis: Analysis, eco: Economics) -> str:
     return "\n".join(out)
 
 
-def _cost_section(ran: pd.DataFrame, monthly: int | None) -> list[str]:
+def _cost_section(ran: pd.DataFrame, monthly: int | None, intervals: str | None = None) -> list[str]:
     out = ["## Cost", "", markdown_table(ran, COST_DISPLAY), ""]
     out.append(f"Monthly projection at {monthly:,} requests a month (`monthly_requests` in the config)."
                if monthly else "Set `monthly_requests` in the config for a monthly projection.")
+    if intervals:
+        out.append(intervals)
     out.append("")
     for _, row in ran.iterrows():
         if isinstance(row.get("cost_note"), str):

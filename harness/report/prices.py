@@ -22,8 +22,9 @@ def print_prices(pricing: Path | None, today: dt.date | None, *, as_json: bool =
         print(json.dumps(rows, indent=2))
         return 0
     head = ["model", "input", "cached", "output", "batch in/out", "fine-tuned in/cached/out", "training",
-            "date", "source"]
+            "retires", "new fine-tunes until", "date", "source"]
     lines = []
+    notes: dict[str, str] = {}  # lifecycle source -> its footnote mark
     for r in rows:
         ft = "-"
         if r["ft_input"] is not None:
@@ -40,8 +41,9 @@ def print_prices(pricing: Path | None, today: dt.date | None, *, as_json: bool =
         source = " ".join((r["source"] or "-").split())
         if r["ft_source"]:
             source += " | fine-tuned: " + " ".join(r["ft_source"].split())
+        retires, until = lifecycle_cells(r, notes, clock.today(today))
         lines.append([r["model"], _money(r["input"]), _money(r["cached_input"]), _money(r["output"]), batch, ft,
-                      training, date, source])
+                      training, retires, until, date, source])
     widths = [max(len(x) for x in col) for col in zip(head, *lines, strict=False)]
     for line in [head, *lines]:
         print("  ".join(cell.ljust(w) for cell, w in zip(line[:-1], widths, strict=False)) + "  " + line[-1])
@@ -49,8 +51,35 @@ def print_prices(pricing: Path | None, today: dt.date | None, *, as_json: bool =
           f"({'listed, else ' if any(e.batch for e in table.entries.values()) else ''}"
           f"{_money(table.batch_discount)} x standard); '!' marks a price read more than {STALE_AFTER_DAYS} days "
           f"before {clock.today(today)}: check it before relying on it.")
+    for source, mark in notes.items():
+        print(f"{mark} {source}")
+    stages = {(s["closes"], s["who"]) for r in rows for s in r["new_fine_tunes_stages"] if s["who"] != "everyone"}
+    if stages:
+        print("New fine-tuning jobs close earlier for some organisations: "
+              + "; ".join(f"from {closes} for {who}" for closes, who in sorted(stages)) + ".")
+    print(f"A fine-tuned model (ft:BASE:org::id) answers until its base model retires; '(retired)' and '(closed)' "
+          f"are as of {clock.today(today)} (--today).")
     listed = [f"{snap} ({r['model']})" for r in rows for snap in r["snapshots"]]
     if listed:
         print(f"Dated snapshots priced as the row in brackets: {', '.join(listed)}; any other dated id is unpriced "
               f"until a pricing file lists it.")
     return 0
+
+
+def lifecycle_cells(row: dict, notes: dict[str, str], today: dt.date) -> tuple[str, str]:
+    """The `retires` and `new fine-tunes until` cells of a row, each with the footnote mark of its source."""
+    def mark(source: str | None) -> str:
+        if not source:
+            return ""
+        text = " ".join(source.split())
+        return notes.setdefault(text, f"[{len(notes) + 1}]")
+
+    retires = "-"
+    if row["retires"]:
+        past = dt.date.fromisoformat(row["retires"]) <= today
+        retires = f"{row['retires']}{' (retired)' if past else ''} {mark(row['retires_source'])}"
+    until = "-"
+    if row["new_fine_tunes_until"]:
+        closed = row["new_fine_tunes_open"] is False
+        until = f"{row['new_fine_tunes_until']}{' (closed)' if closed else ''} {mark(row['new_fine_tunes_source'])}"
+    return retires, until

@@ -3,6 +3,7 @@ report.html. Everything here is rebuildable at any time from the run folder."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
@@ -14,9 +15,10 @@ from harness.rundir import RunFolder
 from harness.scoring.judge import agreement_rows, read_calibration
 
 
-def write_summary(run_dir: Path) -> pd.DataFrame:
+def write_summary(run_dir: Path, today: dt.date | None = None) -> pd.DataFrame:
     """summary.csv and summary.md, plus the stakeholder report (report.md, report.html), so that every
-    run folder carries its readable report without an extra step. Returns the summary table."""
+    run folder carries its readable report without an extra step. Returns the summary table. `today`
+    (harness.clock; `--today`) dates how long a fine-tune can still serve."""
     folder = RunFolder.open(run_dir)
     records = folder.compact_records()  # one small object per record, read line by line
     manifest = folder.manifest
@@ -25,7 +27,8 @@ def write_summary(run_dir: Path) -> pd.DataFrame:
     df = analysis.df
     df.to_csv(folder.summary_csv, index=False)
     folder.summary_md.write_text(summary_markdown(manifest, df, analysis.agreement), encoding="utf-8")
-    eco = economics.analyse(analysis.manifest, analysis.config, analysis.df, analysis.items, analysis.records)
+    eco = economics.analyse(analysis.manifest, analysis.config, analysis.df, analysis.items, analysis.records,
+                             today=today)
     folder.report_md.write_text(report_markdown(analysis, eco), encoding="utf-8")
     folder.report_html.write_text(render_html(analysis, eco), encoding="utf-8")
     return df

@@ -13,6 +13,7 @@ from harness.config import RunConfig, VariantConfig, header_values
 from harness.data.evalset import EvalSet
 from harness.errors import ConfigError
 from harness.models import pricing
+from harness.models.lifecycle import lifecycle_of, retirement_warning
 from harness.models.providers import provider_for
 from harness.prompts.kinds.base import PrepareContext, kind_of
 from harness.prompts.variants import check_prompt
@@ -98,6 +99,8 @@ def preflight(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig], p
                 f"(`pricing:` in the config), set `price:` (or `price_as:`) on the model, or pass --allow-unpriced "
                 f"(its cost is then reported as unknown)")
         found.warn(pricing.stale_warning(price, today))
+        if not provider_for(m).self_hosted:  # a self-hosted model has no provider's shutdown day
+            found.warn(retirement_warning(lifecycle_of(prices, model_id), today))
     for v in variants:
         problem = check_prompt(v, evalset)
         if problem is not None:
