@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.cli import plan
 from harness.clock import add_today_option
 from harness.errors import HarnessError
 
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--pricing", type=Path, help="a pricing file to merge over the built-in table")
     pr.add_argument("--json", action="store_true", help="print the rows as JSON")
     add_today_option(pr)
+    plan.add(sub)
     _describe(p)
     return p
 
@@ -399,7 +401,7 @@ def cmd_prices(args: argparse.Namespace) -> int:
 COMMANDS = {"validate": cmd_validate, "prices": cmd_prices, "run": cmd_run, "report": cmd_report, "compare": cmd_compare,
             "merge": cmd_merge, "view": cmd_view,
             "import": cmd_import,
-            "serve": cmd_serve, "finetune": cmd_finetune}
+            "serve": cmd_serve, "finetune": cmd_finetune, "plan": plan.cmd}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -114,8 +114,9 @@ def summary_markdown(manifest: Manifest, df: pd.DataFrame, agreement: list[dict[
     return "\n".join(out)
 
 
-def report_markdown(analysis: Analysis, eco: Economics) -> str:
-    """The stakeholder report as markdown, built from the same facts as the HTML."""
+def report_markdown(analysis: Analysis, eco: Economics, plan: list[str] | None = None) -> str:
+    """The stakeholder report as markdown, built from the same facts as the HTML; `plan`: the section
+    harness.report.plan_text.plan_section made from the run folder's plan.json, if any."""
     m, df = analysis.manifest, analysis.df
     ev = m.evalset
     ran = measured(df)
@@ -139,6 +140,7 @@ def report_markdown(analysis: Analysis, eco: Economics) -> str:
     paired = ran[ran["paired_n"].notna()]
     if len(paired):
         out += [f"## Paired comparison against {analysis.baseline}", "", markdown_table(paired, PAIRED_DISPLAY), ""]
+    out += plan or []
     out += scores_section(m, df, analysis.agreement, ran)
     out += _cost_section(ran, analysis.config.get("monthly_requests"))
     facts = training_facts(eco, lambda x: value(x, Unit.USD))
