@@ -193,7 +193,7 @@ class PairPlan:
 
 
 def plan_pair(baseline: str, candidate: str, *, detect: float, power: float, alpha: float, binary: bool,
-              evidence: PairEvidence | None, pilot_name: str | None = None) -> PairPlan:
+              evidence: PairEvidence | None, pilot_name: str = "pilot") -> PairPlan:
     """The plan for one pair: from the pilot's evidence when there is some, else the stated assumption."""
     if evidence is not None:
         binary = evidence.binary
@@ -208,12 +208,17 @@ def plan_pair(baseline: str, candidate: str, *, detect: float, power: float, alp
                      f"(give --from PILOT_RUN to measure it)")
     elif binary:
         psi = max(evidence.discordance, detect)
-        basis = f"pilot {pilot_name}: {evidence.discordance:.1%} of {evidence.items} items discordant"
+        basis = f"{pilot_name}: {evidence.discordance:.1%} of {evidence.items} items discordant"
         if evidence.discordance < detect:
             basis += f" (below the difference asked: {detect:.0%} used, the least possible)"
-    else:
-        sd = max(evidence.sd, 1e-9)
-        basis = f"pilot {pilot_name}: paired SD {evidence.sd:.3f} over {evidence.items} items"
+    elif evidence.sd > 0:
+        sd = evidence.sd
+        basis = f"{pilot_name}: paired SD {evidence.sd:.3f} over {evidence.items} items"
+    else:  # no spread measured (one item, or none changed): it says nothing about the spread to expect
+        psi = assumed_discordance(detect)
+        sd = math.sqrt(max(psi - detect**2, 0.0))
+        basis = (f"assumed: the {pilot_name}'s {evidence.items} items show no spread, so paired SD {sd:.3f} as if "
+                 f"{psi:.0%} of items changed by a whole point")
     if binary:
         assert psi is not None
         n = mcnemar_n(detect, psi, power, alpha)

@@ -15,7 +15,7 @@ PASS_FAIL_SCORERS = {"exact", "contains", "regex"}  # scorer families whose valu
 
 
 def add(sub: Any) -> None:
-    p = sub.add_parser("plan", help="items needed to detect a difference between variants, and the run's cost",
+    p = sub.add_parser("plan", help="items needed to detect a difference, and what that run costs",
                        description="per comparison the report would make (each variant vs the baseline): the items "
                        "needed to detect the difference with the given power by the harness's paired test, whether "
                        "the eval set has them, and what that run would cost and take; no model is called")
@@ -52,6 +52,7 @@ def build_plan(config: Path, *, detect: float, power: float, alpha: float, pilot
     from harness.config import load_config
     from harness.data.evalset import load_evalset
     from harness.models.pricing import PriceTable
+    from harness.rundir import RunFolder
     from harness.runner.estimate import call_estimates, pilot_calls, run_estimate
     from harness.runner.preflight import preflight
 
@@ -62,6 +63,9 @@ def build_plan(config: Path, *, detect: float, power: float, alpha: float, pilot
     variants = _selected(cfg, only, found.skipped)
     baseline, pairs = _pairs(variants)
     records, items = _pilot(pilot, [v.name for v in variants]) if pilot else ([], None)
+    if pilot and (was := RunFolder.open(pilot).manifest.evalset.content_hash) != ev.content_hash:
+        found.warn(f"--from {pilot}: the pilot ran on another version of the eval set (hash {str(was)[:12]}, "
+                   f"now {ev.content_hash[:12]}): its discordance, tokens and latency may not carry over")
     binary = _pass_fail(ev, cfg.run.repeats)
     plans = [pw.plan_pair(baseline, c, detect=detect, power=power, alpha=alpha, binary=binary,
                           evidence=pw.pilot_evidence(items, baseline, c) if items is not None else None,

@@ -114,3 +114,11 @@ def test_pilot_evidence_and_the_plan_it_gives() -> None:
     assert pilot_evidence(graded, "base", "other") is None
     none = plan_pair("b", "c", detect=0.05, power=0.8, alpha=0.05, binary=True, evidence=None)
     assert none.discordance == pytest.approx(0.30) and "assumed" in none.basis
+
+
+def test_a_pilot_without_spread_falls_back_to_the_assumption() -> None:
+    flat = _items({"base": [0.5, 0.5, 1.0], "cand": [0.5, 0.5, 1.0]})
+    ev = pilot_evidence(flat, "base", "cand")
+    assert ev is not None and not ev.binary and ev.sd == 0
+    plan = plan_pair("base", "cand", detect=0.05, power=0.8, alpha=0.05, binary=False, evidence=ev)
+    assert "show no spread" in plan.basis and plan.items_needed == paired_n(0.05, math.sqrt(0.3 - 0.0025))

@@ -144,3 +144,14 @@ def test_report_shows_a_saved_plan_beside_the_items_the_run_asked(tmp_path, eval
     n = mcnemar_n(0.05, 0.5)
     assert "## Plan" in text and f"- careless vs baseline: {n:,} items (McNemar (exact);" in text
     assert f"this run asked 4 items: fewer than the {n:,} the plan needs" in text
+
+
+def test_a_pilot_on_another_version_of_the_eval_set_is_warned_about(tmp_path, evalset_dir, server, pilot, capsys):
+    with (evalset_dir / "test.jsonl").open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"id": "t5", "input": {"text": "refund please"},
+                            "expected": {"intent": "refund", "urgent": False}}) + "\n")
+    cfg = _config(tmp_path, evalset_dir, server.base_url)
+    code, out, err = _cli(capsys, "plan", cfg, "--detect", "5pp", "--from", pilot, "--today", TEST_DAY)
+    assert code == 0, err
+    assert "warning: --from" in out and "the pilot ran on another version of the eval set" in out
+    assert "the eval set has only 5 test items" in out
