@@ -26,6 +26,7 @@ examples:
   harness finetune export configs/demo.yaml
   harness finetune local configs/demo.yaml
   harness prices --pricing configs/pricing.yaml
+  harness plan configs/demo.yaml --detect 10pp --from results/pilot
 """
 
 
