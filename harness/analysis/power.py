@@ -43,6 +43,10 @@ _DETECT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(pp|%)\s*$", re.IGNORECASE)
 # difference plus 20 pp (5 pp -> 30%). Variants of one task disagree on 10-30% of items in practice; a larger
 # discordance needs more items, so this errs towards too many. A pilot (--from) replaces it with a measurement.
 ASSUMED_EXTRA_DISCORDANCE = 0.20
+# A pilot's discordance is used as measured, but never below twice the difference asked: at discordance psi = 2
+# delta a quarter of the changed items still go against the better variant; below it the plan would rest on
+# almost every change favouring one side (psi = delta: all of them), which a small pilot cannot show.
+MIN_DISCORDANCE_PER_DIFF = 2.0
 
 
 def parse_detect(text: str) -> float:
@@ -207,10 +211,11 @@ def plan_pair(baseline: str, candidate: str, *, detect: float, power: float, alp
             basis = (f"assumed: no pilot run, paired SD {sd:.3f} as if {psi:.0%} of items changed by a whole point "
                      f"(give --from PILOT_RUN to measure it)")
     elif binary:
-        psi = max(evidence.discordance, detect)
+        psi = max(evidence.discordance, min(1.0, MIN_DISCORDANCE_PER_DIFF * detect))
         basis = f"{pilot_name}: {evidence.discordance:.1%} of {evidence.items} items discordant"
-        if evidence.discordance < detect:
-            basis += f" (below the difference asked: {detect:.0%} used, the least possible)"
+        if evidence.discordance < psi:
+            basis += (f" (fewer than {MIN_DISCORDANCE_PER_DIFF:g} x the difference asked, so {psi:.0%} is used: "
+                      f"a rarer discordance would mean almost every changed item favours one side)")
     elif evidence.sd > 0:
         sd = evidence.sd
         basis = f"{pilot_name}: paired SD {evidence.sd:.3f} over {evidence.items} items"

@@ -122,3 +122,11 @@ def test_a_pilot_without_spread_falls_back_to_the_assumption() -> None:
     assert ev is not None and not ev.binary and ev.sd == 0
     plan = plan_pair("base", "cand", detect=0.05, power=0.8, alpha=0.05, binary=False, evidence=ev)
     assert "show no spread" in plan.basis and plan.items_needed == paired_n(0.05, math.sqrt(0.3 - 0.0025))
+
+
+def test_a_pilot_discordance_below_twice_the_difference_is_raised_to_it() -> None:
+    items = _items({"base": [1] * 20, "cand": [1] * 19 + [0]})  # 1 of 20 items discordant: 5%
+    ev = pilot_evidence(items, "base", "cand")
+    plan = plan_pair("base", "cand", detect=0.10, power=0.8, alpha=0.05, binary=True, evidence=ev)
+    assert plan.discordance == pytest.approx(0.20) and plan.items_needed == mcnemar_n(0.10, 0.20)
+    assert "5.0% of 20 items discordant (fewer than 2 x the difference asked, so 20% is used" in plan.basis
