@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.cli import finetune
+from harness.cli import finetune, plan
 from harness.clock import add_today_option
 from harness.errors import HarnessError
 
@@ -26,6 +26,7 @@ examples:
   harness finetune export configs/demo.yaml
   harness finetune local configs/demo.yaml
   harness prices --pricing configs/pricing.yaml
+  harness plan configs/demo.yaml --detect 10pp --from results/pilot
 """
 
 
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--pricing", type=Path, help="a pricing file to merge over the built-in table")
     pr.add_argument("--json", action="store_true", help="print the rows as JSON")
     add_today_option(pr)
+    plan.add(sub)
     _describe(p)
     return p
 
@@ -357,7 +359,7 @@ def cmd_prices(args: argparse.Namespace) -> int:
 COMMANDS = {"validate": cmd_validate, "prices": cmd_prices, "run": cmd_run, "report": cmd_report, "compare": cmd_compare,
             "merge": cmd_merge, "view": cmd_view,
             "import": cmd_import,
-            "serve": cmd_serve, "finetune": finetune.cmd}
+            "serve": cmd_serve, "finetune": finetune.cmd, "plan": plan.cmd}
 
 
 def main(argv: list[str] | None = None) -> int:

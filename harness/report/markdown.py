@@ -121,8 +121,9 @@ def summary_markdown(manifest: Manifest, df: pd.DataFrame, agreement: list[dict[
     return "\n".join(out)
 
 
-def report_markdown(analysis: Analysis, eco: Economics) -> str:
-    """The stakeholder report as markdown, built from the same facts as the HTML."""
+def report_markdown(analysis: Analysis, eco: Economics, plan: list[str] | None = None) -> str:
+    """The stakeholder report as markdown, built from the same facts as the HTML; `plan`: the section
+    harness.report.plan_text.plan_section made from the run folder's plan.json, if any."""
     m, df = analysis.manifest, analysis.df
     ev = m.evalset
     ran = measured(df)
@@ -148,6 +149,7 @@ def report_markdown(analysis: Analysis, eco: Economics) -> str:
     if len(paired):
         out += [f"## Paired comparison against {analysis.baseline}", "", markdown_table(paired, PAIRED_DISPLAY), ""]
     out += agreement_section(df, markdown_table)
+    out += plan or []
     out += scores_section(m, df, analysis.agreement, ran)
     monthly = analysis.config.get("monthly_requests")
     out += _cost_section(ran, monthly, projection_intervals(eco, monthly))

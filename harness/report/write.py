@@ -11,6 +11,7 @@ import pandas as pd
 from harness.analysis import economics, summary
 from harness.report.html import render_html
 from harness.report.markdown import report_markdown, summary_markdown
+from harness.report.plan_text import plan_section
 from harness.rundir import RunFolder
 from harness.scoring.judge import agreement_rows, read_calibration
 
@@ -29,6 +30,8 @@ def write_summary(run_dir: Path, today: dt.date | None = None) -> pd.DataFrame:
     folder.summary_md.write_text(summary_markdown(manifest, df, analysis.agreement), encoding="utf-8")
     eco = economics.analyse(analysis.manifest, analysis.config, analysis.df, analysis.items, analysis.records,
                              today=today)
-    folder.report_md.write_text(report_markdown(analysis, eco), encoding="utf-8")
+    asked = manifest.selection.items if manifest.selection is not None else None
+    plan = plan_section(folder.path, asked)
+    folder.report_md.write_text(report_markdown(analysis, eco, plan), encoding="utf-8")
     folder.report_html.write_text(render_html(analysis, eco), encoding="utf-8")
     return df
