@@ -33,6 +33,9 @@ class TaskSpec(BaseModel):
     # bound by harness.scoring.task_yaml (an eval set is read without importing the scorers).
     scoring: list[Any] = Field(default_factory=list)
     primary: str | None = None
+    # Items that are not independent (several questions about one passage): `metadata.<key>` or `input.<key>`,
+    # whose value names the item's cluster; intervals and paired tests then take the cluster as their unit.
+    cluster: str | None = Field(default=None, pattern=r"^(metadata|input)\.[^.\s]+$")
 
 
 @dataclass
@@ -70,12 +73,25 @@ class EvalSet:
     def render_input(self, item: EvalItem) -> str:
         return render_template(self.task.input_template, item.input)
 
+    def clusters(self) -> dict[str, str] | None:
+        """item id -> its cluster (task.yaml `cluster:`) for every test item; None when none is declared."""
+        if self.task.cluster is None:
+            return None
+        return {item.id: str(cluster_value(item, self.task.cluster)) for item in self.test}
+
     def label_of(self, item: EvalItem) -> Any:
         """The value used to stratify few-shot examples: the first enum/boolean field of the answer."""
         if not self.label_fields or not isinstance(item.expected, dict):
             return json.dumps(item.expected, sort_keys=True)
         first = next(iter(self.label_fields))
         return item.expected.get(first)
+
+
+def cluster_value(item: EvalItem, path: str) -> Any:
+    """The value of `metadata.<key>` / `input.<key>` on an item; None when it lacks the key."""
+    where, key = path.split(".", 1)
+    value = (item.metadata if where == "metadata" else item.input).get(key)
+    return None if value is None else json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
 
 
 def select_test_items(ev: EvalSet, limit: int | None, seed: int) -> tuple[list[EvalItem], dict[str, Any]]:
@@ -345,6 +361,12 @@ def _load_evalset(folder: Path) -> EvalSet:
     for item in test:
         if item.expected is None:
             raise EvalSetError(f"{test_path}: item {item.id!r} has no expected answer")
+    if task.cluster is not None:
+        lacking = [i.id for i in test if cluster_value(i, task.cluster) is None]
+        if lacking:
+            raise EvalSetError(f"{test_path}: item {lacking[0]!r} has no {task.cluster} (task.yaml cluster: "
+                               f"{task.cluster}){f' nor {len(lacking) - 1} more' if len(lacking) > 1 else ''}; "
+                               "give every item one, or remove cluster: from task.yaml")
     clash = {i.id for i in test} & {i.id for i in train}
     if clash:
         raise EvalSetError(f"{folder}: ids in both test.jsonl and train.jsonl: {', '.join(sorted(clash)[:5])}")
