@@ -125,6 +125,9 @@ def _add_compare(sub: Any) -> None:
     cmp_.add_argument("--allow-scoring-change", action="store_true",
                       help="pass although the primary score, the scorers or the judge model differ")
     cmp_.add_argument("--show", type=int, default=20, help="changed items listed per direction (default 20)")
+    cmp_.add_argument("--metric", choices=["accuracy", "ppi"], default="accuracy",
+                      help="what the accuracy-drop rule measures: the primary score (default) or, for a judge-scored "
+                      "one with human-scored items, its judge-corrected (PPI) estimate")
 
 
 def _add_view(sub: Any) -> None:
@@ -323,7 +326,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     result = compare(args.accepted_run, args.candidate_run, variant=args.variant, max_drop=args.max_drop,
                      alpha=args.alpha, allow_different_evalset=args.allow_different_evalset,
                      allow_missing_variant=args.allow_missing_variant, allow_subset=args.allow_subset,
-                     allow_scoring_change=args.allow_scoring_change)
+                     allow_scoring_change=args.allow_scoring_change, metric=args.metric)
     print(result.to_json() if args.json else result.text(show=args.show))
     return result.exit_code
 
