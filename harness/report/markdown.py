@@ -26,6 +26,7 @@ from harness.report.content import (
 )
 from harness.report.decision import break_even_text, decision_lines
 from harness.report.format import cell, value
+from harness.report.stats_text import paired_note
 from harness.rundir.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -104,6 +105,8 @@ def summary_markdown(manifest: Manifest, df: pd.DataFrame, agreement: list[dict[
                 "Δ is the variant minus the reference, in percentage points, with a paired-bootstrap 95% interval "
                 "and an exact McNemar p-value (a sign-flip one for a graded or repeated primary score, marked "
                 "\"sign-flip\"), over every item (an unanswered item counts as not correct).", ""]
+        note = paired_note(paired)
+        out += [note, ""] if note else []
     out += scores_section(manifest, df, agreement)
     extra = extra_columns(df)
     if extra:
@@ -129,7 +132,7 @@ def report_markdown(analysis: Analysis, eco: Economics) -> str:
         "",
         "## Decision summary",
         "",
-        *[f"- {line}" for line in decision_lines(eco)],
+        *[f"- {line}" for line in decision_lines(eco, analysis.df)],
         "",
         "## Results",
         "",
@@ -139,6 +142,8 @@ def report_markdown(analysis: Analysis, eco: Economics) -> str:
     paired = ran[ran["paired_n"].notna()]
     if len(paired):
         out += [f"## Paired comparison against {analysis.baseline}", "", markdown_table(paired, PAIRED_DISPLAY), ""]
+        note = paired_note(paired)
+        out += [note, ""] if note else []
     out += scores_section(m, df, analysis.agreement, ran)
     out += _cost_section(ran, analysis.config.get("monthly_requests"))
     facts = training_facts(eco, lambda x: value(x, Unit.USD))
