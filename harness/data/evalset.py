@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import jsonschema
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.config import read_yaml, validation_message
 from harness.data.scorer_modules import scorer_module_files
@@ -35,7 +36,15 @@ class TaskSpec(BaseModel):
     primary: str | None = None
     # Items that are not independent (several questions about one passage): `metadata.<key>` or `input.<key>`,
     # whose value names the item's cluster; intervals and paired tests then take the cluster as their unit.
-    cluster: str | None = Field(default=None, pattern=r"^(metadata|input)\.[^.\s]+$")
+    cluster: str | None = None
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_path(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(metadata|input)\.[^.\s]+", value):
+            raise ValueError(f"{value!r} must be metadata.<key> or input.<key>: the item field that names its "
+                             "cluster, e.g. metadata.passage")
+        return value
 
 
 @dataclass

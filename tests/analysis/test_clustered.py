@@ -144,3 +144,62 @@ def test_paired_compare_takes_the_declared_cluster_as_unit():
     plain = item_outcomes(outcomes_frame(recs))
     assert paired_compare(plain.loc["a"], plain.loc["b"]).test == "mcnemar"
     assert isinstance(items, pd.DataFrame)
+
+
+def _clustered_set(tmp_path, per: int = 5):
+    import json
+
+    import yaml
+
+    from tests.analysis.test_compare import make_evalset
+
+    ev = make_evalset(tmp_path, n_test=30)
+    task = yaml.safe_load((ev / "task.yaml").read_text())
+    task["cluster"] = "metadata.passage"
+    (ev / "task.yaml").write_text(yaml.safe_dump(task, sort_keys=False))
+    rows = [json.loads(x) for x in (ev / "test.jsonl").read_text().splitlines()]
+    for k, r in enumerate(rows):
+        r["metadata"] = {"passage": f"doc{k // per}"}
+    (ev / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return ev, rows
+
+
+def test_declared_clusters_reach_the_manifest_summary_and_gate(tmp_path):
+    from harness.analysis.compare import compare_runs
+    from harness.rundir import RunFolder
+    from tests.analysis.test_compare import scripted, two_runs
+
+    ev, _ = _clustered_set(tmp_path)
+    # the fine-tune gets passages doc0 and doc1 (items 0-9) wrong in the candidate run
+    accepted, candidate = two_runs(tmp_path, scripted(), scripted({"ft:gpt-4o-mini-2024-07-18:acme::abc123":
+                                                                   set(range(10))}), ev=ev)
+    m = RunFolder.open(candidate).manifest
+    assert m.clusters is not None and m.clusters.by == "metadata.passage"
+    assert m.clusters.items["q000"] == "doc0" and m.clusters.items["q029"] == "doc5"
+    row = pd.read_csv(candidate / "summary.csv").set_index("variant").loc["ft"]
+    assert row["accuracy_test"] == "cluster-sign-flip" and row["paired_clusters"] == 6
+    # 6 passages: summed differences -5, -5, 0, 0, 0, 0; of the 4 sign patterns of the two -5s, 2 reach |10|: p = 0.5
+    assert row["accuracy_p"] == pytest.approx(sign_flip_test([-5, -5, 0, 0, 0, 0]).p_value) == pytest.approx(0.5)
+    assert "clustered sign-flip" in (candidate / "summary.md").read_text()
+    result = compare_runs(accepted, candidate)
+    drop = result.comparisons[0].metrics[0]
+    assert drop.test == "clustered sign-flip" and drop.p_value == pytest.approx(0.5) and not result.failed
+    # the same drop with the items as units (no clusters declared) is significant: McNemar 2/2^10
+    plain = item_outcomes(outcomes_frame([r for r in RunFolder.open(candidate).compact_records()]))  # type: ignore[arg-type]
+    assert paired_compare(plain.loc["baseline"], plain.loc["ft"]).p_value == pytest.approx(2 / 1024)
+
+
+def test_cluster_field_errors_name_the_file_and_item(tmp_path):
+    import json
+
+    from harness.data.evalset import load_evalset
+    from harness.errors import EvalSetError
+
+    ev, rows = _clustered_set(tmp_path)
+    del rows[3]["metadata"]["passage"]
+    (ev / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(EvalSetError, match=r"test.jsonl: item 'q003' has no metadata.passage \(task.yaml cluster: "):
+        load_evalset(ev)
+    (ev / "task.yaml").write_text((ev / "task.yaml").read_text().replace("metadata.passage", "passage"))
+    with pytest.raises(EvalSetError, match="task.yaml.*cluster"):
+        load_evalset(ev)
