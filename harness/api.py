@@ -244,7 +244,7 @@ def compare(accepted: Run | str | Path, candidate: Run | str | Path, **kwargs: A
 
     Keyword arguments (the CLI's flags): variant, max_drop (default 0.02), alpha (default 0.05),
     allow_different_evalset, allow_missing_variant (a name or a list of names), allow_subset,
-    allow_scoring_change.
+    allow_scoring_change, metric ("accuracy", or "ppi": gate on the judge-corrected accuracy).
     """
     def folder(x: Run | str | Path) -> Path:
         return x.path if isinstance(x, Run) else Path(x)

@@ -145,7 +145,7 @@ def add_agreement(df: pd.DataFrame, records: list[Record], reference: str | None
 
 # -- the gate ------------------------------------------------------------------------------------------------
 
-METRICS = ("accuracy", "agreement")
+METRICS = ("accuracy", "agreement", "ppi")
 
 
 def gate_metric(metric: str | None, accepted: list[Record], candidate: list[Record]) -> str:

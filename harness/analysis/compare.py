@@ -9,6 +9,10 @@ tolerance, or its accuracy dropped beyond the tolerance *and* significantly.
 "Accuracy" is the task's primary score (task.yaml `primary:`; default exact / normalised match), measured per
 item as the mean over its repeats; the paired test runs on that same per-item quantity (stats.paired_compare).
 Every item is in the comparison: an unanswered item counts as wrong, so failing can never pass the gate.
+When several variants are compared, their accuracy-drop p-values are Holm-adjusted over the variants (one family)
+and the rule uses the adjusted p. With `metric="ppi"` (`harness compare --metric ppi`) the accuracy-drop rule runs
+on the judge-corrected (prediction-powered) difference instead (harness.analysis.ppi): for a judge-scored primary
+score whose runs carry human-scored answers graded by the judge.
 
 The two runs are "accepted" and "candidate" everywhere here ("baseline" is a variant name). The items that went
 right -> wrong (graded or repeated: scored lower) are kept with their input and both outputs.
@@ -26,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import agreement, stats
+from harness.analysis import agreement, ppi, stats
 from harness.analysis.gate_runs import (
     GateRun,
     MissingVariant,
@@ -37,12 +41,15 @@ from harness.analysis.gate_runs import (
 )
 from harness.errors import HarnessError
 from harness.records import Record
+from harness.rundir.folder import CALIBRATION_FILE
+from harness.scoring.judge import read_calibration
 
 # Every rule of the gate, in the order it is checked; the names appear in the FAIL lines and in --json
 # (harness.report.gate_text.RULE_TEXT says what each checks).
 RULES = ("incomplete", "missing-variant", "scoring-changed", "subset", "unknown-scores", "error-rate",
          "format-valid", "accuracy-drop", "agreement-drop")
 OUTPUT_CHARS = 200
+METRICS = ("accuracy", "agreement", "ppi")  # what the accuracy-drop rule is measured on (--metric)
 
 
 class Verdict(Enum):
@@ -112,6 +119,13 @@ class MetricDelta:
     worse: float | None = None  # how much worse the candidate is (the drop, or the rise of a bad rate), a share
     higher_is_worse: bool = False  # an error rate, an unknown-score rate
     resamples: int = 0  # sign-flip resamples behind a bounded p-value
+    p_adjusted: float | None = None  # Holm-adjusted over `comparisons` variants; the rule uses it when set
+    comparisons: int = 1
+
+    @property
+    def p_gate(self) -> float | None:
+        """The p-value the rule compares with alpha: the adjusted one when several variants are compared."""
+        return self.p_adjusted if self.p_adjusted is not None else self.p_value
 
 
 @dataclass
@@ -169,7 +183,7 @@ class CompareResult:
     comparisons: list[VariantComparison] = field(default_factory=list)
     candidate_status: str | None = None
     primary: str = "exact"  # the score "accuracy" means (the candidate's task.yaml `primary:`)
-    metric: str = "accuracy"  # what the drop rule gates: accuracy, or agreement with a reference (--metric)
+    metric: str = "accuracy"  # what the drop rule gates (--metric): accuracy, agreement with a reference, or ppi
     warnings: list[MissingVariant | ScoringChanged] = field(default_factory=list)  # rules allowed by a flag
     run_failures: list[Failure] = field(default_factory=list)  # rules about the runs, not one variant
 
@@ -199,17 +213,25 @@ def _error_rate(run: GateRun, variant: str) -> tuple[int, float | None]:
     return len(recs), (sum(1 for r in recs if r.error is not None) / len(recs) if recs else None)
 
 
-def _accuracy_delta(pr: stats.PairedResult, max_drop: float, alpha: float, common: int) -> MetricDelta:
+def _accuracy_delta(pr: stats.PairedResult, max_drop: float, alpha: float, common: int, *,
+                    p_adjusted: float | None = None, comparisons: int = 1) -> MetricDelta:
     test = stats.TEST_NAMES.get(pr.test, pr.test)
     md = MetricDelta("accuracy", pr.n, pr.baseline, pr.candidate, pr.diff, pr.lo, pr.hi, pr.p_value, gated=True,
-                     rule="accuracy-drop", test=test if pr.n else None, p_bound=pr.p_bound, resamples=pr.resamples)
-    if pr.diff is None:
+                     rule="accuracy-drop", test=test if pr.n else None, p_bound=pr.p_bound, resamples=pr.resamples,
+                     p_adjusted=p_adjusted if comparisons > 1 else None, comparisons=comparisons)
+    return _judge_drop(md, max_drop, alpha, common)
+
+
+def _judge_drop(md: MetricDelta, max_drop: float, alpha: float, common: int) -> MetricDelta:
+    """The accuracy-drop rule on a measured difference: fails when it dropped beyond the tolerance and the
+    (adjusted) p-value is below alpha."""
+    if md.diff is None:
         md.failed = True
         md.rule, md.verdict = (("subset", Verdict.NOTHING_PAIRED) if not common else
                                ("unknown-scores", Verdict.NO_KNOWN_PAIR))
         return md
-    md.worse = drop = -pr.diff
-    significant = pr.p_value is not None and pr.p_value < alpha
+    md.worse = drop = -md.diff
+    significant = md.p_gate is not None and md.p_gate < alpha
     if drop > max_drop and significant:
         md.failed, md.verdict = True, Verdict.SIGNIFICANT_DROP
     elif drop > max_drop:
@@ -262,22 +284,66 @@ def _changes(acc: GateRun, cand: GateRun, name: str, ai: pd.DataFrame,
     return down, up
 
 
+def _ppi_delta(ai: pd.DataFrame, ci: pd.DataFrame, labels: tuple[ppi.Labels, ppi.Labels]) -> MetricDelta:
+    """The judge-corrected (PPI) accuracy difference on the items both runs scored (harness.analysis.ppi)."""
+    joined = ai[["correct_rate"]].add_suffix("_a").join(ci[["correct_rate"]].add_suffix("_c"), how="inner")
+    joined = joined[joined["correct_rate_a"].notna() & joined["correct_rate_c"].notna()]
+    units = ai["cluster"].reindex(joined.index).astype(str).to_numpy() if "cluster" in ai.columns else None
+    a, c = joined["correct_rate_a"].to_numpy(dtype=float), joined["correct_rate_c"].to_numpy(dtype=float)
+    d = ppi.ppi_difference(a, c, labels[0], labels[1], clusters=units)
+    md = MetricDelta("accuracy_ppi", len(joined), None, None, None, None, None, None, gated=True,
+                     rule="accuracy-drop", test="PPI z-test")
+    if d is not None:
+        ha, ja = labels[0].arrays()
+        hc, jc = labels[1].arrays()
+        md.accepted, md.candidate = float(a.mean() + (ha - ja).mean()), float(c.mean() + (hc - jc).mean())
+        md.diff, md.lo, md.hi, md.p_value = d.diff, d.lo, d.hi, d.p_value
+    return md
+
+
+def _gated_items(acc: GateRun, cand: GateRun, name: str, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both runs' per-item outcomes the drop rule reads: the primary score's, or agreement with the reference."""
+    if metric == "agreement":  # the same paired test on each item's agreement with the reference
+        return agreement.gate_items(acc.records).loc[name], agreement.gate_items(cand.records).loc[name]
+    return acc.items.loc[name], cand.items.loc[name]
+
+
+def _first_metric(acc: GateRun, cand: GateRun, name: str, max_drop: float, alpha: float,
+                  labels: tuple[ppi.Labels, ppi.Labels] | None, p_adjusted: float | None,
+                  comparisons: int, metric: str = "accuracy") -> MetricDelta:
+    """The gated metric: the primary score's paired difference, its PPI correction (--metric ppi), or the
+    agreement with the reference (--metric agreement, rule agreement-drop)."""
+    ai, ci = _gated_items(acc, cand, name, metric)
+    common = len(acc.item_ids(name) & cand.item_ids(name))
+    if labels is None:
+        md = _accuracy_delta(stats.paired_compare(ai, ci, "correct"), max_drop, alpha, common,
+                             p_adjusted=p_adjusted, comparisons=comparisons)
+        if metric == "agreement":
+            md.metric, md.rule = "agreement", ("agreement-drop" if md.rule == "accuracy-drop" else md.rule)
+        return md
+    md = _ppi_delta(ai, ci, labels)
+    md.p_adjusted, md.comparisons = (p_adjusted if comparisons > 1 else None), comparisons
+    return _judge_drop(md, max_drop, alpha, common)
+
+
 def compare_variant(acc: GateRun, cand: GateRun, name: str, *, max_drop: float, alpha: float,
-                    allow_subset: bool = False, metric: str = "accuracy") -> VariantComparison:
+                    allow_subset: bool = False, p_adjusted: float | None = None, comparisons: int = 1,
+                    labels: tuple[ppi.Labels, ppi.Labels] | None = None,
+                    metric: str = "accuracy") -> VariantComparison:
+    """One variant of both runs. `p_adjusted`: its gated p-value Holm-adjusted over the `comparisons`
+    variants compared; `labels`: both runs' human-scored answers, to gate on the PPI accuracy instead;
+    `metric`: "agreement" gates on agreement with the reference."""
     ai, ci = acc.items.loc[name], cand.items.loc[name]
     ids_a, ids_c = acc.item_ids(name), cand.item_ids(name)
     fmt = stats.paired_compare(ai, ci, "format_valid")
     (na, ea), (nc, ec) = _error_rate(acc, name), _error_rate(cand, name)
     (ua, aa), (uc, ac) = acc.unknown(name), cand.unknown(name)
-    if metric == "agreement":  # the same paired test on each item's agreement with the reference
-        ai, ci = agreement.gate_items(acc.records).loc[name], agreement.gate_items(cand.records).loc[name]
-        (ua, aa), (uc, ac) = agreement.unknown_agreement(acc.records, name), agreement.unknown_agreement(cand.records, name)
-    acc_pair = stats.paired_compare(ai, ci, "correct")
-    drop = _accuracy_delta(acc_pair, max_drop, alpha, len(ids_a & ids_c))
     if metric == "agreement":
-        drop.metric, drop.rule = "agreement", ("agreement-drop" if drop.rule == "accuracy-drop" else drop.rule)
+        (ua, aa), (uc, ac) = agreement.unknown_agreement(acc.records, name), agreement.unknown_agreement(cand.records, name)
+    ai, ci = _gated_items(acc, cand, name, metric)
+    acc_pair = stats.paired_compare(ai, ci, "correct")
     metrics = [
-        drop,
+        _first_metric(acc, cand, name, max_drop, alpha, labels, p_adjusted, comparisons, metric),
         _rate_delta("format_valid", "format-valid", fmt.n, fmt.baseline, fmt.candidate, max_drop, lo=fmt.lo,
                     hi=fmt.hi, p=fmt.p_value, higher_is_worse=False),
         _rate_delta("error_rate", "error-rate", min(na, nc), ea, ec, max_drop, higher_is_worse=True),
@@ -299,6 +365,21 @@ def compare_variant(acc: GateRun, cand: GateRun, name: str, *, max_drop: float, 
         metrics=metrics, right_to_wrong=down, wrong_to_right=up, failures=failures)
 
 
+def _ppi_labels(acc: GateRun, cand: GateRun) -> tuple[ppi.Labels, ppi.Labels]:
+    """Both runs' human-scored answers as their primary judge graded them; an error naming what is missing."""
+    out = []
+    for run in (acc, cand):
+        if ppi.primary_judge(run.manifest) is None:
+            raise HarnessError(f"--metric ppi: the primary score of {run.path} ({run.manifest.scoring.primary}) is "
+                               "not a judge's; PPI corrects a judge-scored accuracy — drop --metric ppi")
+        labels = ppi.labels_of(read_calibration(Path(run.path) / CALIBRATION_FILE), run.manifest)
+        if labels is None or len(labels.pairs) < 2:
+            raise HarnessError(f"--metric ppi: {run.path}/{CALIBRATION_FILE} has fewer than 2 human-scored answers "
+                               "the judge graded; give test items `human:` scores and re-run, or drop --metric ppi")
+        out.append(labels)
+    return out[0], out[1]
+
+
 def compare_runs(accepted_dir: Path, candidate_dir: Path, *, variant: str | None = None, max_drop: float = 0.02,
                  alpha: float = 0.05, allow_different_evalset: bool = False,
                  allow_missing_variant: str | list[str] | tuple[str, ...] = (), allow_subset: bool = False,
@@ -307,6 +388,8 @@ def compare_runs(accepted_dir: Path, candidate_dir: Path, *, variant: str | None
         raise HarnessError(f"--max-drop {max_drop}: must be a share between 0 and 1 (0.02 = 2 percentage points)")
     if not 0 < alpha < 1:
         raise HarnessError(f"--alpha {alpha}: must be between 0 and 1 (e.g. 0.05)")
+    if metric is not None and metric not in METRICS:  # None: accuracy with labels, else agreement
+        raise HarnessError(f"--metric {metric}: must be one of {', '.join(METRICS)}")
     if isinstance(allow_missing_variant, str):
         allow_missing_variant = [v.strip() for v in allow_missing_variant.split(",") if v.strip()]
     acc, cand = load_gate_run(Path(accepted_dir)), load_gate_run(Path(candidate_dir))
@@ -342,7 +425,12 @@ def compare_runs(accepted_dir: Path, candidate_dir: Path, *, variant: str | None
         result.warnings.append(ScoringChanged(changes, allowed=True))
     elif changes:
         result.run_failures.append(Failure("scoring-changed", ScoringChanged(changes)))
-    for name in names:
+    metric = result.metric
+    labels = _ppi_labels(acc, cand) if metric == "ppi" and names else None
+    raw = [_first_metric(acc, cand, n, max_drop, alpha, labels, None, 1, metric).p_value for n in names]
+    family = sum(1 for p in raw if p is not None)
+    for name, q in zip(names, stats.holm(raw), strict=True):
         result.comparisons.append(compare_variant(acc, cand, name, max_drop=max_drop, alpha=alpha,
-                                                  allow_subset=allow_subset, metric=result.metric))
+                                                  allow_subset=allow_subset, p_adjusted=q, comparisons=family,
+                                                  labels=labels, metric=metric))
     return result

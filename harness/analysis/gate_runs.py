@@ -105,7 +105,8 @@ def load_gate_run(path: Path) -> GateRun:
     records = folder.compact_records()  # one small object per record, read line by line
     if not records:
         raise HarnessError(f"{path}: the run has no records (records.jsonl is missing or empty)")
-    items = stats.item_outcomes(stats.outcomes_frame(records))
+    clusters = folder.manifest.clusters.items if folder.manifest.clusters is not None else None
+    items = stats.item_outcomes(stats.outcomes_frame(records, clusters))  # type: ignore[arg-type]
     by_item: dict[tuple[str, str], list[Record]] = {}
     for r in records:
         by_item.setdefault((r.variant, r.item_id), []).append(r)

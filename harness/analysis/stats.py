@@ -9,8 +9,13 @@ enumeration when few items changed, else seeded resamples. Never a test on major
 right on every item is a drop from 100% to 66.7% that no majority vote sees. Everything here is deterministic
 for a given seed, so a re-built report is byte-identical.
 
-scipy is not a core dependency; the exact binomial tail is computed with integer arithmetic (or in log
-space for very large samples), the sign-flip enumeration with numpy.
+When the task declares clusters (`cluster: metadata.passage`: several items about one document), the cluster is
+the unit instead: the difference's interval is the cluster-robust one (harness.analysis.clusters) and the test
+flips the signs of whole clusters' summed differences. Several variants compared with one baseline get
+Holm-adjusted p-values (`holm`).
+
+The exact binomial tail is computed with integer arithmetic (or in log space for very large samples), the
+sign-flip enumeration with numpy.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from statsmodels.stats.multitest import multipletests
 
+from harness.analysis import clusters as cl
 from harness.records import Record
 from harness.scoring.scorers import primary_value
 
@@ -30,7 +37,7 @@ BOOTSTRAP_SAMPLES = 2000
 DEFAULT_SEED = 0
 SIGN_FLIP_EXACT_MAX = 20  # up to this many nonzero differences: all 2^n sign patterns (2^20 sums = 8 MB)
 SIGN_FLIP_RESAMPLES = 10_000
-TEST_NAMES = {"mcnemar": "McNemar", "sign-flip": "sign-flip"}  # PairedResult.test -> how the output names it
+TEST_NAMES = {"mcnemar": "McNemar", "sign-flip": "sign-flip", "cluster-sign-flip": "clustered sign-flip"}  # PairedResult.test -> how the output names it
 
 
 def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float] | None:
@@ -153,8 +160,10 @@ def sign_flip_test(diffs: np.ndarray | list[float], *, exact_max: int = SIGN_FLI
 
 # -- per-item outcomes ---------------------------------------------------------------------------------
 
-def outcomes_frame(records: list[Record]) -> pd.DataFrame:
-    """One row per record with the numbers the statistics need; built once per report.
+def outcomes_frame(records: list[Record], clusters: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per record with the numbers the statistics need; built once per report. With `clusters` (item
+    id -> its cluster, from the manifest) a `cluster` column says which cluster each record's item is in (an
+    item the map lacks is its own cluster).
 
     `correct` is the record's *primary* score (harness.scoring.suite): 1/0 for exact match or any pass/fail
     scorer, a value in 0..1 for a graded one, NaN where it is unknown (a judge that failed). Every statistic
@@ -165,8 +174,11 @@ def outcomes_frame(records: list[Record]) -> pd.DataFrame:
          r.usage.prompt_tokens if r.usage is not None else None, r.cost_usd)
         for r in records
     ]
-    return pd.DataFrame(rows, columns=["variant", "item_id", "repeat", "answered", "correct", "format_valid",
-                                       "latency_s", "cache_hit", "started_at", "prompt_tokens", "cost_usd"])
+    frame = pd.DataFrame(rows, columns=["variant", "item_id", "repeat", "answered", "correct", "format_valid",
+                                        "latency_s", "cache_hit", "started_at", "prompt_tokens", "cost_usd"])
+    if clusters:
+        frame["cluster"] = [str(clusters.get(str(i), f"item:{i}")) for i in frame["item_id"]]
+    return frame
 
 
 def _primary(r: Record) -> float:
@@ -188,8 +200,10 @@ def item_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
                                      "correct", "format_valid", "disagree"]
                             ).set_index(["variant", "item_id"])
     g = frame.groupby(["variant", "item_id"], sort=False)
+    extra = {"cluster": ("cluster", "first")} if "cluster" in frame.columns else {}
     out = g.agg(repeats=("correct", "size"), correct_rate=("correct", "mean"),
-                format_valid_rate=("format_valid", "mean"), cmin=("correct", "min"), cmax=("correct", "max"))
+                format_valid_rate=("format_valid", "mean"), cmin=("correct", "min"), cmax=("correct", "max"),
+                **extra)
     out["correct"] = out["correct_rate"] > 0.5
     out["format_valid"] = out["format_valid_rate"] > 0.5
     out["disagree"] = out["cmin"] < out["cmax"]  # repeats that scored differently (pass/fail or graded)
@@ -254,6 +268,7 @@ class PairedResult:
     unknown: int = 0  # paired items left out because a side's score is unknown (a judge that failed)
     p_bound: bool = False
     resamples: int = 0  # sign-flip resamples; 0 when the p-value is exact
+    clusters: int = 0  # declared clusters the paired items fall in (the unit of interval and test); 0: items
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -266,7 +281,11 @@ def paired_compare(base_items: pd.DataFrame, cand_items: pd.DataFrame, metric: s
     difference, its bootstrap interval and the p-value. When every item's value is 0 or 1 on both sides (a
     pass/fail score with one repeat, or repeats that agree) the p-value is the exact McNemar test — the sign
     test on the discordant items, which is what the sign-flip test is on such values; otherwise the sign-flip
-    test (`sign_flip_test`). Items whose score is unknown on either side are left out (counted in `unknown`)."""
+    test (`sign_flip_test`). Items whose score is unknown on either side are left out (counted in `unknown`).
+
+    When the tables carry a `cluster` column (the task declared clusters) and some cluster holds several paired
+    items, the cluster is the unit: a cluster-robust t interval and a sign-flip test on the clusters' summed
+    differences (`clusters` says how many)."""
     rate = f"{metric}_rate"
     joined = base_items[[rate]].add_suffix("_b").join(cand_items[[rate]].add_suffix("_c"), how="inner")
     known = joined[f"{rate}_b"].notna() & joined[f"{rate}_c"].notna()
@@ -277,11 +296,48 @@ def paired_compare(base_items: pd.DataFrame, cand_items: pd.DataFrame, metric: s
         return PairedResult(metric, 0, None, None, None, None, None, 0, 0, None, unknown=unknown)
     a = joined[f"{rate}_b"].to_numpy(dtype=float)
     c = joined[f"{rate}_c"].to_numpy(dtype=float)
-    diff, lo, hi = paired_bootstrap(a, c, seed=seed, n_boot=n_boot)  # type: ignore[misc]
     r2w, w2r = int((c < a).sum()), int((c > a).sum())
+    labels = _paired_clusters(base_items, joined.index)
+    if labels is not None:
+        return _clustered_compare(metric, a, c, labels, r2w, w2r, unknown, seed)
+    diff, lo, hi = paired_bootstrap(a, c, seed=seed, n_boot=n_boot)  # type: ignore[misc]
     if np.isin(a, (0.0, 1.0)).all() and np.isin(c, (0.0, 1.0)).all():
         return PairedResult(metric, n, float(a.mean()), float(c.mean()), diff, lo, hi, r2w, w2r,
                             mcnemar_exact(r2w, w2r), "mcnemar", unknown)
     sf = sign_flip_test(c - a, seed=seed)
     return PairedResult(metric, n, float(a.mean()), float(c.mean()), diff, lo, hi, r2w, w2r, sf.p_value,
                         "sign-flip", unknown, p_bound=sf.bound, resamples=sf.resamples)
+
+
+def _paired_clusters(items: pd.DataFrame, ids: pd.Index) -> np.ndarray | None:
+    """The cluster of each paired item, when clusters are declared and some cluster holds several of them."""
+    if "cluster" not in items.columns:
+        return None
+    labels = items["cluster"].reindex(ids).astype(str).to_numpy()
+    return labels if cl.is_clustered(labels) else None
+
+
+def _clustered_compare(metric: str, a: np.ndarray, c: np.ndarray, labels: np.ndarray, r2w: int, w2r: int,
+                       unknown: int, seed: int) -> PairedResult:
+    d = c - a
+    lay = cl.layout(labels)
+    mean, lo, hi = cl.mean_interval_arrays(d, lay)
+    sf = sign_flip_test(cl.cluster_sums(d, lay), seed=seed)
+    ok = lay.clusters >= 2
+    return PairedResult(metric, d.size, float(a.mean()), float(c.mean()), float(mean), float(lo) if ok else None,
+                        float(hi) if ok else None, r2w, w2r, sf.p_value, "cluster-sign-flip", unknown,
+                        p_bound=sf.bound, resamples=sf.resamples, clusters=lay.clusters)
+
+
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm-adjusted p-values of one family of tests (several variants each compared with one baseline),
+    position by position; a missing p-value stays missing and is not counted in the family. Holm controls the
+    chance of any false "significant" over the family without assuming the tests independent."""
+    known = [(i, float(p)) for i, p in enumerate(p_values) if p is not None and not math.isnan(float(p))]
+    out: list[float | None] = [None] * len(p_values)
+    if not known:
+        return out
+    adjusted = multipletests([p for _, p in known], method="holm")[1]
+    for (i, _), q in zip(known, adjusted, strict=True):
+        out[i] = float(q)
+    return out

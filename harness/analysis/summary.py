@@ -9,7 +9,8 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import stats
+from harness.analysis import clusters as cl
+from harness.analysis import ppi, stats
 from harness.analysis.agreement import add_agreement
 from harness.analysis.costs import apply_costs
 from harness.analysis.economics import baseline_variant
@@ -30,12 +31,16 @@ STATS_COLUMNS = [
     "items", "repeats", "format_valid_lo", "format_valid_hi", "accuracy_lo", "accuracy_hi",
     "accuracy_majority", "repeat_disagreement", "accuracy_repeat_std",
     "vs_variant", "paired_n", "accuracy_diff", "accuracy_diff_lo", "accuracy_diff_hi", "accuracy_p",
-    "right_to_wrong", "wrong_to_right", "format_valid_diff", "format_valid_diff_lo", "format_valid_diff_hi",
-    "format_valid_p", "accuracy_test",
+    "accuracy_p_holm", "right_to_wrong", "wrong_to_right", "format_valid_diff", "format_valid_diff_lo", "format_valid_diff_hi",
+    "format_valid_p", "accuracy_test", "format_valid_p_holm", "comparisons",
 ]
 
 
-INT_COLUMNS = ["items", "repeats", "paired_n", "right_to_wrong", "wrong_to_right", "not_asked", "refused",
+# Where the primary score is a judge's and people scored some answers (harness.analysis.ppi): the judge-corrected
+# accuracy beside the raw one. Present only then, so other runs' summary.csv keep their columns.
+PPI_COLUMNS = ["accuracy_ppi", "accuracy_ppi_lo", "accuracy_ppi_hi", "ppi_labels"]
+
+INT_COLUMNS = ["items", "repeats", "paired_n", "comparisons", "right_to_wrong", "wrong_to_right", "not_asked", "refused",
                "empty_answers", "content_filtered", "unparseable"]
 # Last in summary.csv, so the columns before them keep their places: the bad answers by cause (see
 # scoring.scorers.bad_answer_counts), whether the variant answered every selected item x repeat (not skipped,
@@ -57,7 +62,10 @@ class Analysis:
     agreement: list[dict[str, Any]] = field(default_factory=list)  # judge–human agreement (scoring.judge)
 
 
-def analyse(manifest: Manifest, records: list[Record], config: dict[str, Any] | None = None) -> Analysis:
+def analyse(manifest: Manifest, records: list[Record], config: dict[str, Any] | None = None, *,
+            calibration: list[dict[str, Any]] | None = None) -> Analysis:
+    """`calibration`: the judge's grades of human-scored answers (judge_human.jsonl), for the judge-corrected
+    (PPI) accuracy when the primary score is a judge's."""
     label_fields = manifest.label_fields
     by_variant: dict[str, list[Record]] = {}
     for r in records:
@@ -67,8 +75,9 @@ def analyse(manifest: Manifest, records: list[Record], config: dict[str, Any] | 
     selected = [v for v in manifest.selected_variants or [] if v not in variants]
     order = list(dict.fromkeys([*variants, *selected, *by_variant]))
     calls = selected_calls(manifest, config, records)
-    frame = stats.outcomes_frame(records)
+    frame = stats.outcomes_frame(records, manifest.clusters.items if manifest.clusters is not None else None)
     items = stats.item_outcomes(frame)
+    labels = ppi.labels_of(calibration or [], manifest)
     with_items = set(items.index.get_level_values(0)) if len(items) else set()
     present = [v for v in order if v in with_items]
     base = baseline_variant(manifest, present)
@@ -95,9 +104,11 @@ def analyse(manifest: Manifest, records: list[Record], config: dict[str, Any] | 
             row.update(_interval_columns(row, frame, items, name))
             if base is not None and name != base and name in with_items:
                 row.update(_paired_columns(items, base, name))
+            row.update(_ppi_columns(frame, name, labels))
         row["complete"] = row["status"] == "ok"
         row["not_asked"] = not_asked
         rows.append(row)
+    _holm_columns(rows)
     df = pd.DataFrame(rows)
     for col in CORE_COLUMNS + STATS_COLUMNS + TRAILING_COLUMNS:
         if col not in df.columns:
@@ -147,19 +158,28 @@ def _repeats(config: dict[str, Any] | None, records: list[Record]) -> int:
 
 
 def _interval_columns(row: dict[str, Any], frame: pd.DataFrame, items: pd.DataFrame, name: str) -> dict[str, Any]:
-    """Wilson intervals. The sample size is the number of distinct items asked, not records: repeats
-    of one item are not independent evidence, so they must not narrow the interval."""
+    """95% intervals whose unit is the item (or its declared cluster), never the record: repeats of one item are
+    not independent evidence, so they must not narrow the interval. One record per item and no clusters: the
+    Wilson interval over the items; with repeats or clusters: the cluster-robust one (harness.analysis.clusters),
+    which is Wilson's at the effective sample size."""
     spread = stats.repeat_spread(frame, items, name)
     out: dict[str, Any] = {"items": spread.items, "repeats": spread.repeats,
                            "accuracy_majority": spread.accuracy_majority,
                            "repeat_disagreement": spread.disagreement, "accuracy_repeat_std": spread.accuracy_std}
     its = items.loc[name] if name in items.index.get_level_values(0) else items.iloc[0:0]
     known = int(its["correct_rate"].notna().sum()) if len(its) else 0
-    for metric, n in (("format_valid", spread.items), ("accuracy", known)):
+    sub = frame[frame["variant"] == name]
+    units = (sub["cluster"] if "cluster" in sub.columns else sub["item_id"]).astype(str)
+    clustered = cl.is_clustered(units.to_numpy())
+    for metric, n, col in (("format_valid", spread.items, "format_valid"), ("accuracy", known, "correct")):
         p = row.get(metric)
-        # For a graded (0..1) primary this Wilson interval is conservative: a variable in 0..1 with mean p has
-        # at most the variance p(1-p) of a pass/fail one.
-        ci = stats.wilson(p * n, n) if p is not None and n else None
+        if clustered and p is not None:
+            keep = sub[col].notna().to_numpy()
+            ci = cl.share_interval(sub[col].to_numpy(dtype=float)[keep], units.to_numpy()[keep])
+        else:
+            # For a graded (0..1) primary this Wilson interval is conservative: a variable in 0..1 with mean p has
+            # at most the variance p(1-p) of a pass/fail one.
+            ci = stats.wilson(p * n, n) if p is not None and n else None
         out[f"{metric}_lo"], out[f"{metric}_hi"] = ci if ci else (None, None)
     return out
 
@@ -171,10 +191,35 @@ def _paired_columns(items: pd.DataFrame, base: str, name: str) -> dict[str, Any]
     out["paired_n"] = acc.n
     out["accuracy_diff"], out["accuracy_diff_lo"], out["accuracy_diff_hi"] = acc.diff, acc.lo, acc.hi
     out["accuracy_p"] = acc.p_value
+    out["accuracy_p_holm"] = None  # filled by _holm_columns once every variant is compared
     out["accuracy_test"] = acc.test
+    if acc.clusters:
+        out["paired_clusters"] = acc.clusters
     if acc.unknown:
         out["paired_unknown"] = acc.unknown
     out["right_to_wrong"], out["wrong_to_right"] = acc.right_to_wrong, acc.wrong_to_right
     out["format_valid_diff"], out["format_valid_diff_lo"], out["format_valid_diff_hi"] = fmt.diff, fmt.lo, fmt.hi
     out["format_valid_p"] = fmt.p_value
+    out["format_valid_p_holm"] = None
     return out
+
+
+def _holm_columns(rows: list[dict[str, Any]]) -> None:
+    """Holm-adjusted p-values over the variants compared with the baseline (one family per metric); the raw
+    p-value stays in its column. `comparisons`: how many tests the accuracy family holds."""
+    compared = [r for r in rows if "accuracy_p" in r]
+    for metric in ("accuracy", "format_valid"):
+        adjusted = stats.holm([r.get(f"{metric}_p") for r in compared])
+        for r, q in zip(compared, adjusted, strict=True):
+            r[f"{metric}_p_holm"] = q
+    family = sum(1 for r in compared if r.get("accuracy_p") is not None)
+    for r in compared:
+        r["comparisons"] = family
+
+
+def _ppi_columns(frame: pd.DataFrame, name: str, labels: ppi.Labels | None) -> dict[str, Any]:
+    est = ppi.variant_ppi(frame, name, labels)
+    if est is None:
+        return {}
+    return {"accuracy_ppi": est.estimate, "accuracy_ppi_lo": est.lo, "accuracy_ppi_hi": est.hi,
+            "ppi_labels": est.n_labelled}

@@ -31,7 +31,8 @@ class Unit(Enum):
 _SHARES = (
     "format_valid", "format_valid_lo", "format_valid_hi", "json_extractable", "accuracy", "accuracy_lo",
     "accuracy_hi", "accuracy_lenient", "accuracy_answered", "accuracy_exact", "accuracy_majority",
-    "accuracy_repeat_std", "repeat_disagreement", "error_rate", "recall_at_k",
+    "accuracy_repeat_std", "repeat_disagreement", "error_rate", "recall_at_k", "accuracy_ppi", "accuracy_ppi_lo",
+    "accuracy_ppi_hi",
 )
 _POINTS = ("accuracy_diff", "accuracy_diff_lo", "accuracy_diff_hi", "format_valid_diff", "format_valid_diff_lo",
            "format_valid_diff_hi")
@@ -39,6 +40,7 @@ _COUNTS = (
     "n", "errors", "answered", "answer_issues", "truncated", "items", "repeats", "paired_n", "paired_unknown",
     "right_to_wrong", "wrong_to_right", "accuracy_unknown", "cost_unknown", "eval_calls", "eval_cost_unknown",
     "latency_n", "cache_hits", "refused", "empty_answers", "content_filtered", "unparseable", "not_asked",
+    "comparisons", "paired_clusters", "ppi_labels",
 )
 _DOLLARS = ("cost_per_request_usd", "cost_per_1k_usd", "cost_per_correct_usd", "monthly_cost_usd", "eval_cost_usd")
 
@@ -49,7 +51,7 @@ COLUMN_UNITS: dict[str, Unit] = {
     **{c: Unit.LABEL for c in ("primary", "accuracy_test")},
     **{c: Unit.PCT for c in _SHARES},
     **{c: Unit.PP for c in _POINTS},
-    **{c: Unit.P_VALUE for c in ("accuracy_p", "format_valid_p")},
+    **{c: Unit.P_VALUE for c in ("accuracy_p", "format_valid_p", "accuracy_p_holm", "format_valid_p_holm")},
     **{c: Unit.COUNT for c in _COUNTS},
     **{c: Unit.USD for c in _DOLLARS},
     **{c: Unit.SECONDS for c in ("latency_p50_s", "latency_p95_s")},

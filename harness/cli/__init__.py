@@ -135,9 +135,10 @@ def _add_compare(sub: Any) -> None:
                       "items both asked)")
     cmp_.add_argument("--allow-scoring-change", action="store_true",
                       help="pass although the primary score, the scorers or the judge model differ")
-    cmp_.add_argument("--metric", choices=["accuracy", "agreement"], help="what the drop rule gates: accuracy, or "
-                      "agreement with the reference (default: accuracy when the items have expected answers, else "
-                      "agreement)")
+    cmp_.add_argument("--metric", choices=["accuracy", "agreement", "ppi"],
+                      help="what the drop rule gates: accuracy (the primary score), agreement with the reference, or "
+                      "ppi (a judge-scored accuracy corrected by the human-scored items); default: accuracy when the "
+                      "items have expected answers, else agreement")
     cmp_.add_argument("--show", type=int, default=20, help="changed items listed per direction (default 20)")
 
 

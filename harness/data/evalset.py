@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import jsonschema
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.config import read_yaml, validation_message
 from harness.data.scorer_modules import scorer_module_files
@@ -33,6 +34,17 @@ class TaskSpec(BaseModel):
     # bound by harness.scoring.task_yaml (an eval set is read without importing the scorers).
     scoring: list[Any] = Field(default_factory=list)
     primary: str | None = None
+    # Items that are not independent (several questions about one passage): `metadata.<key>` or `input.<key>`,
+    # whose value names the item's cluster; intervals and paired tests then take the cluster as their unit.
+    cluster: str | None = None
+
+    @field_validator("cluster")
+    @classmethod
+    def _cluster_path(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(metadata|input)\.[^.\s]+", value):
+            raise ValueError(f"{value!r} must be metadata.<key> or input.<key>: the item field that names its "
+                             "cluster, e.g. metadata.passage")
+        return value
 
 
 @dataclass
@@ -70,6 +82,12 @@ class EvalSet:
     def render_input(self, item: EvalItem) -> str:
         return render_template(self.task.input_template, item.input)
 
+    def clusters(self) -> dict[str, str] | None:
+        """item id -> its cluster (task.yaml `cluster:`) for every test item; None when none is declared."""
+        if self.task.cluster is None:
+            return None
+        return {item.id: str(cluster_value(item, self.task.cluster)) for item in self.test}
+
     def label_of(self, item: EvalItem) -> Any:
         """The value used to stratify few-shot examples: the first enum/boolean field of the answer."""
         if not self.label_fields or not isinstance(item.expected, dict):
@@ -82,6 +100,14 @@ def split_items(ev: EvalSet, split: str = "test") -> list[EvalItem]:
     """The items of a split: the held-out test items, or the train items (`harness run --split train` records a
     model's answers on them as training targets)."""
     return ev.train if split == "train" else ev.test
+
+
+def cluster_value(item: EvalItem, path: str) -> Any:
+    """The value of `metadata.<key>` / `input.<key>` on an item; None when it lacks the key."""
+    where, key = path.split(".", 1)
+    value = (item.metadata if where == "metadata" else item.input).get(key)
+    return None if value is None else json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
+
 
 
 def select_test_items(ev: EvalSet, limit: int | None, seed: int,
@@ -350,6 +376,12 @@ def _load_evalset(folder: Path) -> EvalSet:
         raise EvalSetError(f"{test_path}: no items")
     train_path = folder / "train.jsonl"
     train = load_jsonl_items(train_path, keys, validator, free_text=free_text) if train_path.exists() else []
+    if task.cluster is not None:
+        lacking = [i.id for i in test if cluster_value(i, task.cluster) is None]
+        if lacking:
+            raise EvalSetError(f"{test_path}: item {lacking[0]!r} has no {task.cluster} (task.yaml cluster: "
+                               f"{task.cluster}){f' nor {len(lacking) - 1} more' if len(lacking) > 1 else ''}; "
+                               "give every item one, or remove cluster: from task.yaml")
     clash = {i.id for i in test} & {i.id for i in train}
     if clash:
         raise EvalSetError(f"{folder}: ids in both test.jsonl and train.jsonl: {', '.join(sorted(clash)[:5])}")

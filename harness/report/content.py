@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 DISPLAY = [
     ("variant", "variant"), ("model_id", "model"), ("n", "n"), ("errors", "errors"),
     ("format_valid", "format valid (95% CI)"), ("accuracy", "accuracy (95% CI)"),
-    ("accuracy_unknown", "primary unknown"),
+    ("accuracy_ppi", "judge-corrected (PPI, 95% CI)"), ("accuracy_unknown", "primary unknown"),
     ("accuracy_diff", "Δ accuracy vs baseline [95% CI]"), ("cost_per_request_usd", "cost/request"),
     ("cost_per_correct_usd", "cost/correct"), ("latency_p50_s", "p50 s"), ("latency_p95_s", "p95 s"),
     ("prompt_tokens_mean", "prompt tok"), ("completion_tokens_mean", "compl tok"),
@@ -32,7 +32,7 @@ DISPLAY = [
 
 # Shown only when some variant has them, so runs without reasoning models (or without unknown primary scores)
 # keep their table.
-OPTIONAL_DISPLAY = {"reasoning_tokens_mean", "accuracy_unknown"}
+OPTIONAL_DISPLAY = {"reasoning_tokens_mean", "accuracy_unknown", "accuracy_ppi"}
 
 
 def display_columns(df: pd.DataFrame) -> list[tuple[str, str]]:
@@ -68,13 +68,21 @@ METHOD_NOTES = [
     "Accuracy and format validity are shares of *every* item asked: a bad answer (truncated, empty, refused, "
     "unparseable) is scored as format-invalid and wrong, and a call that never got an answer (error) counts as "
     "not correct and marks the variant incomplete. `accuracy_answered` is the share among answered calls.",
-    "95% intervals for a variant's rates are Wilson score intervals over the distinct items asked.",
+    "95% intervals for a variant's rates are Wilson score intervals over the distinct items asked; with repeats, or "
+    "clusters declared in task.yaml (`cluster:`), the item (or its cluster) is the unit: a cluster-robust interval "
+    "(Wilson's at the effective sample size, t with clusters - 1 degrees of freedom), never one that counts a "
+    "record as independent evidence.",
     "Paired comparisons use every item both variants were asked: the difference has a paired-bootstrap 95% interval "
     f"({stats.BOOTSTRAP_SAMPLES} resamples of items, seed {stats.DEFAULT_SEED}) and an exact McNemar p-value "
     "(binomial test on the items that changed).",
     "With repeats > 1, each item's repeats are averaged, and the difference, its interval and the p-value are all "
     "measured on those per-item means (McNemar when every mean is 0 or 1, else the sign-flip test); the spread "
     "across repeats is shown.",
+    "When task.yaml declares clusters (several items about one passage), paired differences get a cluster-robust "
+    "t interval and a sign-flip test on each cluster's summed difference (marked \"clustered sign-flip\").",
+    "When several variants are compared with the baseline, their p-values are Holm-adjusted over those "
+    "comparisons (marked \"Holm\"; the raw p-values stay in summary.csv as accuracy_p and format_valid_p, the "
+    "adjusted ones as accuracy_p_holm and format_valid_p_holm).",
     "Latency percentiles exclude cache hits.",
     "Accuracy is the task's primary score (task.yaml `primary:`, default exact / normalised match). For a graded "
     "(0..1) primary score it is the mean over the records whose score is known, its interval is the Wilson "
@@ -87,6 +95,10 @@ METHOD_NOTES = [
     "Judge calls are evaluation cost, reported apart and never added to a variant's cost per request. A judge "
     "verdict cut off at the judge's max_tokens is asked once more with twice the budget before its score is "
     "unknown; unknown primary scores are counted in the \"primary unknown\" column.",
+    "Where the primary score is a judge's and test items carry human scores (`human:`), the judge-corrected "
+    "accuracy (PPI, prediction-powered inference) is the judge's mean on every answer plus the mean human-minus-"
+    "judge difference on the human-scored answers, with variance var(judge)/N + var(human - judge)/n; shown beside "
+    "the raw judge figure (accuracy_ppi in summary.csv).",
     "Per-field accuracy (acc_<field>) is the share right among the items whose expected answer has that field.",
     "A variant that was not asked every selected item (an interrupted run) is marked incomplete in every table and "
     "left out of the decision summary's comparisons.",

@@ -3,6 +3,8 @@ measured; the markdown and the HTML report print the same lines."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from harness.analysis.economics import (
     BreakEven,
     Economics,
@@ -15,6 +17,10 @@ from harness.analysis.economics import (
 from harness.analysis.stats import TEST_NAMES
 from harness.report.format import p_value, pct, pp, usd
 from harness.report.service_text import interval_sentence, months_text, service_line
+from harness.report.stats_text import fine_tune_p, stats_lines
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _money(x: float | None) -> str:
@@ -108,7 +114,7 @@ def _prompt_line(eco: Economics) -> str:
                 "significantly short — more test items would narrow it.")
 
 
-def _fine_tuned_line(eco: Economics) -> str | None:
+def _fine_tuned_line(eco: Economics, adjusted: tuple[float | None, int] = (None, 1)) -> str | None:
     ft = eco.fine_tuned
     if eco.fine_tuned_state is FineTuned.INCOMPLETE:
         return (f"The fine-tuned variant {ft} did not answer every selected item, so it is not compared with the "
@@ -121,11 +127,14 @@ def _fine_tuned_line(eco: Economics) -> str | None:
     if pr is None or not pr.n or pr.diff is None:
         return None
     verdict = "gained" if pr.diff > 0 else "lost" if pr.diff < 0 else "changed by"
-    sig = "significant" if pr.p_value is not None and pr.p_value < 0.05 else "not significant"
+    q, family = adjusted  # several comparisons in the report: significance on the Holm-adjusted p
+    gate_p = q if q is not None else pr.p_value
+    sig = "significant" if gate_p is not None and gate_p < 0.05 else "not significant"
     p = p_value(pr.p_value, sentence=True, bound=pr.p_bound)
+    holm = "" if q is None else f", Holm-adjusted over {family} comparisons p = {p_value(q, sentence=True)}"
     return (f"Fine-tuning ({ft}) {verdict} {pp(abs(pr.diff), signed=False, unit=False)} percentage points of "
             f"accuracy against {eco.best_prompt} on {pr.n} paired items (95% CI {pp(pr.lo)} to {pp(pr.hi)}; "
-            f"{TEST_NAMES.get(pr.test, pr.test)} p {p if p.startswith('<') else f'= {p}'}, {sig} at 5%).")
+            f"{TEST_NAMES.get(pr.test, pr.test)} p {p if p.startswith('<') else f'= {p}'}{holm}, {sig} at 5%).")
 
 
 def _training_cost_line(t: TrainingEstimate) -> str:
@@ -138,17 +147,20 @@ def _training_cost_line(t: TrainingEstimate) -> str:
     return f"Training cost could not be estimated: {t.note or t.price_source or 'unknown reason'}."
 
 
-def decision_lines(eco: Economics) -> list[str]:
+def decision_lines(eco: Economics, df: pd.DataFrame | None = None) -> list[str]:
     """The decision summary, one sentence per fact: incomplete variants, unknown scores, the training data,
-    the best prompt-only variant against the target, the fine-tune against it, the training cost, break-even."""
+    the best prompt-only variant against the target, the fine-tune against it, the training cost, break-even.
+    With the summary table `df`: the Holm-adjusted comparisons and the judge-corrected accuracy
+    (harness.report.stats_text), and the fine-tune's significance on its adjusted p."""
     lines = [_incomplete_line(v) for v in eco.incomplete]
     lines += [_unknown_line(u, eco.primary) for u in eco.unknown]
     lines.append(_training_examples_line(eco.training.train_examples))
     lines.append(_prompt_line(eco))
-    ft = _fine_tuned_line(eco)
+    ft = _fine_tuned_line(eco, fine_tune_p(eco, df) if df is not None else (None, 1))
     if ft is not None:
         lines.append(ft)
     lines += [service_line(s) for s in eco.service]
+    lines += stats_lines(df)
     lines.append(_training_cost_line(eco.training))
     lines.append(break_even_text(eco.break_even, eco.training, eco.monthly_requests))
     return lines

@@ -13,6 +13,9 @@ from harness.analysis.units import Unit
 from harness.numbers import is_missing
 
 MISSING = "-"
+# How a table cell names the paired test behind a p-value (harness.analysis.stats.PairedResult.test); McNemar,
+# the default, goes unnamed.
+TEST_LABELS = {"sign-flip": "sign-flip", "cluster-sign-flip": "clustered sign-flip"}
 
 
 def usd(x: float | None, *, trim: bool = False, by_magnitude: bool = False) -> str:
@@ -121,17 +124,22 @@ def cell(row: Any, col: str, unit: Unit) -> str:
         status = row.get("status")
         if isinstance(status, str) and status.startswith("incomplete"):
             text += f" ({status})"
-    elif col in ("accuracy", "format_valid", "agreement"):
+    elif col in ("accuracy", "format_valid", "agreement", "accuracy_ppi"):
         lo, hi = row.get(f"{col}_lo"), row.get(f"{col}_hi")
         if not is_missing(lo) and not is_missing(hi):
             text += " " + interval(lo, hi)
     elif col in ("accuracy_diff", "format_valid_diff", "agreement_diff"):
         lo, hi, p = row.get(f"{col}_lo"), row.get(f"{col}_hi"), row.get(col.replace("_diff", "_p"))
+        family, holm = row.get("comparisons"), row.get(col.replace("_diff", "_p_holm"))
+        several = not is_missing(family) and int(family) > 1 and not is_missing(holm)
         if not is_missing(lo) and not is_missing(hi):
             text += " " + interval(lo, hi, diff=True)
         if not is_missing(p):
-            text += " " + p_label(p)
+            text += " " + p_label(holm if several else p)  # several variants vs one baseline: the adjusted p
             test = row.get(col.replace("_diff", "_test"))
-            if col != "format_valid_diff" and isinstance(test, str) and test != "mcnemar":
-                text += f" ({test})"  # sign-flip: per-item means over repeats, or a graded score
+            tags = [TEST_LABELS.get(test, test)] if col != "format_valid_diff" and isinstance(test, str) and (
+                test != "mcnemar") else []  # sign-flip: per-item means over repeats, a graded score, clusters
+            tags += ["Holm"] if several else []
+            if tags:
+                text += f" ({', '.join(tags)})"
     return text

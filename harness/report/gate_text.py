@@ -40,7 +40,9 @@ RULE_TEXT = {
                      "{alpha:g}) by a paired test on the per-item means over repeats: exact McNemar "
                      "when every item's value is 0 or 1, else a sign-flip test (exact up to "
                      f"{stats.SIGN_FLIP_EXACT_MAX} changed items, else {stats.SIGN_FLIP_RESAMPLES} seeded "
-                     "resamples); unanswered items count as wrong",
+                     "resamples; on the clusters' summed differences when task.yaml declares `cluster:`); "
+                     "unanswered items count as wrong; with several variants compared the p-values are "
+                     "Holm-adjusted over them{ppi}",
     "agreement-drop": "agreement with the reference dropped by more than {tol} and the drop is significant (p < "
                       "{alpha:g}) by the same paired test as accuracy, on the items the reference answered "
                       "(`harness compare --metric agreement`; the default when the items have no expected answers)",
@@ -52,6 +54,8 @@ def metric_reason(m: MetricDelta, max_drop: float, alpha: float) -> str:
     worse, tol = pp(m.worse, signed=False), pp(max_drop, signed=False)
     what = "rose" if m.higher_is_worse else "dropped"
     p = f"p < 1/{m.resamples}" if m.p_bound else f"p={p_value(m.p_value, sentence=True)}"
+    if m.p_adjusted is not None:
+        p = f"{p}, Holm-adjusted over {m.comparisons} variants p={p_value(m.p_adjusted, sentence=True)}"
     return {
         Verdict.UNCOMPARED: "",
         Verdict.NOTHING_PAIRED: "no item is in both runs: nothing was compared",
@@ -159,7 +163,9 @@ def to_json(result: CompareResult) -> str:
 
 def rule_lines(result: CompareResult) -> list[str]:
     tol = pp(result.max_drop, signed=False)
-    return [f"  {name}: " + text.format(tol=tol, alpha=result.alpha, primary=_primary_label(result.primary))
+    ppi = ("; --metric ppi: on the judge-corrected (prediction-powered) accuracy, a z-test on its difference"
+           if result.metric == "ppi" else "")
+    return [f"  {name}: " + text.format(tol=tol, alpha=result.alpha, primary=_primary_label(result.primary), ppi=ppi)
             for name, text in RULE_TEXT.items()]
 
 
@@ -195,9 +201,11 @@ def _variant_lines(c: VariantComparison, result: CompareResult, show: int) -> li
                    f"candidate, {c.errored_in_accepted_only} only in the accepted run")
     out += [f"  FAIL [{f.rule}] {failure_message(f, result)}" for f in c.failures if f.rule == "subset"]
     out.append(f"  {'metric':<13} {'accepted':>9} {'candidate':>9}  {'diff [95% CI]':<28} {'p':>7}  gate")
+    if any(m.p_adjusted is not None for m in c.metrics):
+        out.append(f"  (H: p Holm-adjusted over the {c.metrics[0].comparisons} variants compared)")
     for m in c.metrics:
         ci = f"{pp(m.diff)} {interval(m.lo, m.hi, diff=True, unit=True)}" if m.lo is not None else pp(m.diff)
-        p = p_value(m.p_value, bound=m.p_bound)
+        p = p_value(m.p_gate, bound=m.p_bound) + (" H" if m.p_adjusted is not None else "")
         gate = (f"FAIL [{m.rule}]: " if m.failed else "ok: ") + metric_reason(m, result.max_drop, result.alpha)
         out.append(f"  {m.metric:<13} {pct(m.accepted):>9} {pct(m.candidate):>9}  {ci:<28} {p:>7}  {gate}")
     graded = any(s not in (None, 0.0, 1.0) for ch in c.right_to_wrong + c.wrong_to_right

@@ -39,6 +39,7 @@ from harness.report.decision import break_even_text, decision_lines
 from harness.report.format import cell, interval, pct, pp, usd
 from harness.report.parity import agreement_section, parity_lines
 from harness.report.service_text import projection_intervals
+from harness.report.stats_text import paired_note
 from harness.rundir.manifest import Manifest
 from harness.scoring.scorers import primary_value
 
@@ -373,7 +374,8 @@ def render_html(analysis: Analysis, eco: Economics) -> str:
         f"{esc(m.finished_at)}, harness {esc(m.harness_version)} "
         f"(git {esc(m.git_revision or 'unknown')}).</p>",
         *([f'<p class="meta"><b>{esc(note)}</b></p>'] if (note := split_note(m)) else []),
-        '<h2>Decision summary</h2><ul class="summary">' + "".join(f"<li>{esc(s)}</li>" for s in parity_lines(df) + decision_lines(eco))
+        '<h2>Decision summary</h2><ul class="summary">'
+        + "".join(f"<li>{esc(s)}</li>" for s in parity_lines(df) + decision_lines(eco, analysis.df))
         + "</ul>",
         "<h2>Results</h2>", html_table(df, with_primary_heading(m, display_columns(df)), "results"),
         "<h2>Accuracy vs cost per request</h2>", legend, chart_accuracy_cost(ran, colors),
@@ -381,6 +383,8 @@ def render_html(analysis: Analysis, eco: Economics) -> str:
     if len(paired):
         parts += [f"<h2>Paired comparison against {esc(analysis.baseline)}</h2>",
                   chart_diff(ran, analysis.baseline, colors), html_table(paired, PAIRED_DISPLAY, "paired")]
+        note = paired_note(paired)
+        parts += [f'<p class="note">{esc(note)}</p>'] if note else []
     parts += _agreement(df)
     parts += _scores(m, df, ran, analysis.agreement)
     parts += _cost_and_economics(ran, analysis.config.get("monthly_requests"), eco)

@@ -29,6 +29,7 @@ from harness.report.decision import break_even_text, decision_lines
 from harness.report.format import cell, value
 from harness.report.parity import agreement_section, parity_lines
 from harness.report.service_text import projection_intervals
+from harness.report.stats_text import paired_note
 from harness.rundir.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -110,6 +111,8 @@ def summary_markdown(manifest: Manifest, df: pd.DataFrame, agreement: list[dict[
                 "Δ is the variant minus the reference, in percentage points, with a paired-bootstrap 95% interval "
                 "and an exact McNemar p-value (a sign-flip one for a graded or repeated primary score, marked "
                 "\"sign-flip\"), over every item (an unanswered item counts as not correct).", ""]
+        note = paired_note(paired)
+        out += [note, ""] if note else []
     out += agreement_section(df, markdown_table)
     out += scores_section(manifest, df, agreement)
     extra = extra_columns(df)
@@ -138,7 +141,7 @@ def report_markdown(analysis: Analysis, eco: Economics, plan: list[str] | None =
         *([f"**{note}**", ""] if (note := split_note(m)) else []),
         "## Decision summary",
         "",
-        *[f"- {line}" for line in parity_lines(df) + decision_lines(eco)],
+        *[f"- {line}" for line in parity_lines(df) + decision_lines(eco, analysis.df)],
         "",
         "## Results",
         "",
@@ -148,6 +151,8 @@ def report_markdown(analysis: Analysis, eco: Economics, plan: list[str] | None =
     paired = ran[ran["paired_n"].notna()]
     if len(paired):
         out += [f"## Paired comparison against {analysis.baseline}", "", markdown_table(paired, PAIRED_DISPLAY), ""]
+        note = paired_note(paired)
+        out += [note, ""] if note else []
     out += agreement_section(df, markdown_table)
     out += plan or []
     out += scores_section(m, df, analysis.agreement, ran)

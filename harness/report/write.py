@@ -23,8 +23,9 @@ def write_summary(run_dir: Path, today: dt.date | None = None) -> pd.DataFrame:
     folder = RunFolder.open(run_dir)
     records = folder.compact_records()  # one small object per record, read line by line
     manifest = folder.manifest
-    analysis = summary.analyse(manifest, records, folder.config_dict())  # type: ignore[arg-type]
-    analysis.agreement = agreement_rows(read_calibration(folder.calibration_path))
+    calibration = read_calibration(folder.calibration_path)
+    analysis = summary.analyse(manifest, records, folder.config_dict(), calibration=calibration)  # type: ignore[arg-type]
+    analysis.agreement = agreement_rows(calibration)
     df = analysis.df
     df.to_csv(folder.summary_csv, index=False)
     folder.summary_md.write_text(summary_markdown(manifest, df, analysis.agreement), encoding="utf-8")

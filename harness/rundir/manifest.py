@@ -98,6 +98,14 @@ class ScoringInfo(Entry):
         return value or "exact"
 
 
+class Clusters(Entry):
+    """The task's declared clusters (task.yaml `cluster: metadata.passage`): the field, and each test item's
+    cluster, so intervals and paired tests can take the cluster as their unit when the report is rebuilt."""
+
+    by: str
+    items: dict[str, str] = Field(default_factory=dict)
+
+
 class ShardInfo(Entry):
     shard: str | None = None
     index: int
@@ -212,7 +220,7 @@ class Manifest(Entry):
     """manifest.json. Field order is the order on disk."""
 
     _only_with_value = frozenset({"shard", "price_warnings", "rag", "judge", "merged_from", "retried_errors",
-                                   "sequential", "reference"})
+                                   "sequential", "reference", "clusters"})
 
     schema_version: int = SCHEMA_VERSION
     run_id: str | None = None
@@ -233,6 +241,7 @@ class Manifest(Entry):
     output_schema: dict[str, Any] | None = Field(default=None, alias="schema")
     label_fields: dict[str, list[Any]] = Field(default_factory=dict)
     scoring: ScoringInfo = Field(default_factory=ScoringInfo)
+    clusters: Clusters | None = None
     status: str | None = None
     shard: ShardInfo | None = None
     sequential: SequentialInfo | None = None

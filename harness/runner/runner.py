@@ -30,7 +30,7 @@ from harness.models.client import ModelRefused
 from harness.records import EvalItem
 from harness.redact import redacted_fields, restore_secrets, snapshot
 from harness.rundir.folder import RunFolder, git_revision, latest_records, new_run_dir, now_iso
-from harness.rundir.manifest import Manifest
+from harness.rundir.manifest import Clusters, Manifest
 from harness.runner import sequential
 from harness.runner.execute import Executor
 from harness.runner.leakage import leakage_action, leakage_lines
@@ -162,6 +162,9 @@ def _new_session(config: str | Path, opts: RunOptions) -> _Session:
         scoring=scoring.describe(),
         status="running",
     )
+    clusters = evalset.clusters()
+    if clusters is not None:
+        manifest.clusters = Clusters(by=str(evalset.task.cluster), items=clusters)
     if opts.shard is not None:
         manifest.shard = Shard.parse(opts.shard).to_manifest()
     return _Session(cfg, evalset, RunFolder(run_dir), manifest, str(config), variants)

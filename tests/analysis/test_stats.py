@@ -210,7 +210,13 @@ def test_repeats_aggregated_in_summary(tmp_path):
     assert row["repeat_disagreement"] == pytest.approx(1 / 6)
     per_round = [5 / 6, 4 / 6, 5 / 6]
     assert row["accuracy_repeat_std"] == pytest.approx(float(np.std(per_round, ddof=1)))
-    # the interval is over the 6 items, not the 18 records
-    lo, hi = wilson(14 / 18 * 6, 6)
-    assert row["accuracy_lo"] == pytest.approx(lo) and row["accuracy_hi"] == pytest.approx(hi)
+    # the interval's unit is the item (6 clusters of 3 records), not the record: per-item sums 2, 0, 3, 3, 3, 3;
+    # clustered var = 6/5 * sum((S - 3p)^2) / 18^2, Wilson at n_eff = p(1-p)/var with z = t(0.975, 5 df)
+    p = 14 / 18
+    var = 6 / 5 * sum((s - 3 * p) ** 2 for s in (2, 0, 3, 3, 3, 3)) / 18**2
+    n_eff, z = p * (1 - p) / var, 2.5705818366147395
+    centre = (p + z * z / (2 * n_eff)) / (1 + z * z / n_eff)
+    half = z * math.sqrt(p * (1 - p) / n_eff + z * z / (4 * n_eff**2)) / (1 + z * z / n_eff)
+    assert row["accuracy_lo"] == pytest.approx(centre - half) and row["accuracy_hi"] == pytest.approx(centre + half)
+    assert row["accuracy_hi"] - row["accuracy_lo"] > wilson(14, 18)[1] - wilson(14, 18)[0]  # wider than per record
     assert "## Repeats" in (res.run_dir / "report.md").read_text()

@@ -93,7 +93,7 @@ def test_gate_report_is_what_json_prints():
     d = json.loads(report.to_json())
     assert list(d["comparisons"][0]["metrics"][0]) == [
         "metric", "n", "accepted", "candidate", "diff", "lo", "hi", "p_value", "gated", "rule", "failed", "reason",
-        "test", "p_bound"]
+        "test", "p_bound", "p_adjusted", "comparisons"]
     assert d["failures"] == [{"rule": "accuracy-drop", "message": report.message(res.failures[0]), "variant": "ft"}]
     assert d["warnings"] == [warning_text(res.warnings[0])] and d["rules_fired"] == ["accuracy-drop"]
     assert d["exit_code"] == 1 and report.text() == format_text(res)
