@@ -19,7 +19,7 @@ from harness.config import RunConfig
 from harness.models import pricing
 from harness.models.cache import ResponseCache, cache_key
 from harness.models.client import ModelRefused
-from harness.records import CallError, Completion, EvalItem, Record, Retrieval, Usage
+from harness.records import CallError, Completion, EvalItem, Record, Retrieval, ToolCall, Usage
 from harness.runner.variant_plan import VariantPlan
 from harness.scoring.scorers import answer_issue
 from harness.scoring.suite import TaskScoring
@@ -37,6 +37,15 @@ class Progress:
     errors: int = 0
     stop: str | None = None
     wait_s: dict[str, float] = field(default_factory=dict)  # client-side wait per model (config name)
+
+
+def cache_entry(result: Completion) -> dict[str, Any]:
+    """What the response cache keeps of an answer: enough to score it again as it was (its calls included)."""
+    entry = {"text": result.text, "usage": result.usage.model_dump() if result.usage is not None else None,
+             "latency_s": result.latency_s, "finish_reason": result.finish_reason, "refusal": result.refusal}
+    if result.tool_calls:
+        entry["tool_calls"] = [c.model_dump() for c in result.tool_calls]
+    return entry
 
 
 class Executor:
@@ -85,11 +94,13 @@ class Executor:
             # no per-token price: None here (harness.analysis.costs prices it from the measured busy time).
             rec.cost_usd = (pricing.cost_usd(result.usage, plan.price) if plan.price and result.usage is not None
                             and plan.price.basis != "self-hosted" else None)
+            rec.tool_calls = result.tool_calls
             issue = answer_issue(result.text, result.finish_reason, refusal=getattr(result, "refusal", None),
-                                 max_tokens=request.get("max_tokens") or request.get("max_completion_tokens"))
+                                 max_tokens=request.get("max_tokens") or request.get("max_completion_tokens"),
+                                 tool_calls=result.tool_calls)
             if issue is not None and result.finish_reason == "length" and "max_completion_tokens" in request:
                 issue += " (a reasoning model: its hidden reasoning tokens share that budget; or lower reasoning_effort)"
-            self.scoring.score_answer(rec, item, result.text, issue)
+            self.scoring.score_answer(rec, item, result.text, issue, tool_calls=result.tool_calls)
         if prep.retrieved_doc_ids is not None and item.expected_doc_ids:
             from harness.retrieval.metrics import recall_at_k, reciprocal_rank
 
@@ -100,9 +111,10 @@ class Executor:
     def cached_record(self, plan: VariantPlan, item: EvalItem, repeat: int, request: dict[str, Any],
                       hit: dict[str, Any]) -> Record:
         usage = Usage(**hit["usage"]) if hit.get("usage") is not None else None
+        calls = [ToolCall(**c) for c in hit["tool_calls"]] if hit.get("tool_calls") else None
         comp = Completion(text=hit["text"], usage=usage, latency_s=hit["latency_s"],
                           finish_reason=hit.get("finish_reason"), attempts=0, cache_hit=True,
-                          refusal=hit.get("refusal"))
+                          refusal=hit.get("refusal"), tool_calls=calls)
         return self.make_record(plan, item, repeat, request, comp, time.time())
 
     def prefetch_cached(self, jobs: list[Job]) -> tuple[list[Record], list[Job]]:
@@ -142,10 +154,7 @@ class Executor:
             where = f"variant {plan.variant.name}"
             raise exc.with_context(f"{where}, item {item.id}" if exc.about_the_request else where) from None
         if key is not None and isinstance(result, Completion):
-            self.cache.put(key, {"text": result.text,
-                                 "usage": result.usage.model_dump() if result.usage is not None else None,
-                                 "latency_s": result.latency_s, "finish_reason": result.finish_reason,
-                                 "refusal": result.refusal})
+            self.cache.put(key, cache_entry(result))
         rec = self.make_record(plan, item, repeat, request, result, started)
         await self.scoring.finish(rec, item, self.judge)
         return rec
