@@ -121,22 +121,22 @@ def answer_text(evalset: EvalSet, expected: Any) -> str:
     return json.dumps(expected, ensure_ascii=False)
 
 
-def answer_message(evalset: EvalSet, expected: Any) -> dict[str, Any]:
+def answer_message(evalset: EvalSet, expected: Any, call_prefix: str = "call_") -> dict[str, Any]:
     """The assistant turn that answers an example: its text, or, for expected tool calls (a task with tools),
     the calls in OpenAI's message format (arguments as JSON text, ids numbered within the turn)."""
     calls = expected_calls(expected) if evalset.tools else None
     if calls is None:
         return {"role": "assistant", "content": answer_text(evalset, expected)}
     return {"role": "assistant", "content": None, "tool_calls": [
-        {"id": f"call_{n + 1}", "type": "function",
+        {"id": f"{call_prefix}{n + 1}", "type": "function",
          "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments") or {}, ensure_ascii=False)}}
         for n, c in enumerate(calls)]}
 
 
-def example_turns(evalset: EvalSet, example: EvalItem, prompt: PromptSpec | None = None) -> list[Message]:
-    """A worked example inside a prompt: its input turns and its answer. A call the example makes is followed by
-    a tool turn per call (the chat format requires one), saying it is an example and was not run."""
-    answer = answer_message(evalset, example.expected)
+def example_turns(evalset: EvalSet, example: EvalItem, prompt: PromptSpec | None = None, n: int = 1) -> list[Message]:
+    """The n-th worked example inside a prompt: its input turns and its answer. A call the example makes is
+    followed by a tool turn per call (the chat format requires one), saying it is an example and was not run."""
+    answer = answer_message(evalset, example.expected, call_prefix=f"example{n}_call_")
     turns: list[Any] = [*input_turns(evalset, example.input, prompt), answer]
     turns += [{"role": "tool", "tool_call_id": c["id"], "content": "(example call, not run)"}
               for c in answer.get("tool_calls") or []]
@@ -181,7 +181,8 @@ def render_prompt(
     """The one prompt renderer. `system_role=False` folds the instructions into the first user turn,
     for chat formats (gemma) that drop system messages. `prompt` holds the variant's overrides."""
     instructions = instructions_text(evalset, prompt)
-    messages: list[Message] = [turn for ex in examples for turn in example_turns(evalset, ex, prompt)]
+    messages: list[Message] = [turn for n, ex in enumerate(examples, start=1)
+                               for turn in example_turns(evalset, ex, prompt, n)]
     turns = input_turns(evalset, item_input, prompt)
     if passages:  # above the turn to answer (a conversation's last user turn), its history left as it was
         turns[-1] = {"role": "user", "content": f"{passages_block(list(passages))}\n\n---\n\n{turns[-1]['content']}"}

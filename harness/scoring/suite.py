@@ -67,7 +67,8 @@ class TaskScoring:
 
     def describe(self) -> dict[str, Any]:
         """The manifest's `scoring` entry: what each score column means."""
-        return {"primary": self.primary, "free_text": self.free_text,
+        tools = {"tools": sorted(self.tool_calls.validators)} if self.tool_calls is not None else {}
+        return {"primary": self.primary, "free_text": self.free_text, **tools,
                 "scorers": [{**s.model_dump(mode="json", exclude_none=True), "describe": s.describe()}
                             for s in self.scorers]}
 
