@@ -41,7 +41,9 @@ def input_problem(item_input: dict[str, Any], template_keys: list[str] | None, m
     """Why an item's input cannot be rendered: a bad conversation, or a template field it lacks; None if it can."""
     if isinstance(item_input.get(messages_field), list):
         problem = conversation_problem(item_input[messages_field])
-        return f"input.{messages_field} {problem}" if problem else None
+        if problem:
+            return f"input.{messages_field}{'' if problem.startswith('[') else ' '}{problem}"
+        return None
     if template_keys is None:
         return (f"input has no conversation under {messages_field!r} and task.yaml has no input_template; add "
                 f"one of them")
