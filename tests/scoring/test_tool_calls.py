@@ -243,3 +243,54 @@ def test_bad_tools_in_task_yaml_are_one_line(tmp_path):
     (d / "task.yaml").write_text(yaml.safe_dump(task))
     with pytest.raises(EvalSetError, match=r"tools\[1\]\.function\.parameters is not a valid JSON Schema"):
         load_evalset(d)
+
+
+# -- the providers send the tools and read the calls --------------------------------------------------------------
+
+@pytest.mark.parametrize("provider", ["openai", "azure", "openai-compatible"])
+def test_each_openai_sdk_provider_sends_tools_and_reads_calls(provider, monkeypatch):
+    import asyncio
+
+    from harness.config import ModelConfig
+    from harness.models.client import ModelClient
+
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "k")
+    server = FakeOpenAIServer(lambda body: Reply(text="", tool_calls=[
+        {"name": "get_order_status", "arguments": {"order_id": "LK-20417"}}])).start()
+    try:
+        settings = {"azure": {"azure_endpoint": server.root_url, "deployment": "d", "api_version": "2024-10-21"}}
+        cfg = ModelConfig(provider=provider, **settings.get(provider, {"base_url": server.base_url,
+                                                                        "model": "gpt-4o-mini"}))
+        choice = {"type": "function", "function": {"name": "get_order_status"}}
+        client = ModelClient("m", cfg, "gpt-4o-mini", cfg.endpoint, "k", None, tools=TOOLS, tool_choice=choice)
+        request = client.build_request([{"role": "user", "content": "LK-20417?"}], temperature=0, max_tokens=9,
+                                       seed=None, stop=[])
+        result = asyncio.run(client.complete(request))
+    finally:
+        server.stop()
+    assert server.requests[0]["tools"] == TOOLS and server.requests[0]["tool_choice"] == choice
+    assert result.tool_calls == [ToolCall(name="get_order_status", arguments='{"order_id": "LK-20417"}', id="call_0")]
+    assert result.text == "" and result.finish_reason == "tool_calls"
+
+
+def test_a_call_without_a_function_name_is_a_bad_response():
+    import asyncio
+
+    from harness.config import ModelConfig
+    from harness.models.client import ModelClient
+
+    body = {"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [{
+        "index": 0, "finish_reason": "tool_calls",
+        "message": {"role": "assistant", "content": None,
+                    "tool_calls": [{"id": "c", "type": "function", "function": {"arguments": "{}"}}]}}]}
+    server = FakeOpenAIServer(lambda b: Reply(raw_body=json.dumps(body).encode())).start()
+    try:
+        cfg = ModelConfig(provider="openai-compatible", model="m", base_url=server.base_url)
+        client = ModelClient("m", cfg, "m", server.base_url, None, None, tools=TOOLS)
+        request = client.build_request([{"role": "user", "content": "hi"}], temperature=0, max_tokens=9, seed=None,
+                                       stop=[])
+        result = asyncio.run(client.complete(request))
+    finally:
+        server.stop()
+    assert (result.kind, result.message) == ("bad_response", "response tool call has no function name")
