@@ -182,6 +182,7 @@ def test_the_demo_config_scores_tool_calls(tmp_path, monkeypatch):
         assert row["acc_refund_order.reason"] == pytest.approx(2 / 4)
         assert row["acc_get_order_status.order_id"] == pytest.approx(2 / 2)
     assert all(r["cache_hit"] for r in map(json.loads, (again.path / "records.jsonl").open()))
+    assert "refund_order.reason" in (first.path / "report.md").read_text()  # per-argument accuracy in the tables
 
 
 def test_the_export_writes_openai_tool_calling_lines(tmp_path):
