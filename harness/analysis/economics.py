@@ -156,7 +156,7 @@ def estimate_training(manifest: Manifest, config: dict[str, Any],
         est.note = f"eval set folder {ev_path} is gone, so the training examples cannot be rendered"
     else:
         from harness.data.evalset import load_evalset
-        from harness.prompts.variants import prompt_of, render_training_example
+        from harness.prompts.variants import message_chars, prompt_of, render_training_example
 
         evalset = load_evalset(ev_path)
         train = list(evalset.train)
@@ -168,7 +168,7 @@ def estimate_training(manifest: Manifest, config: dict[str, Any],
         est.train_examples = len(evalset.train)
         est.examples_used = len(used)
         prompt = prompt_of(calib_info.settings)
-        est.training_chars = sum(len(m["content"]) for it in used
+        est.training_chars = sum(message_chars(m) for it in used
                                  for m in render_training_example(evalset, it, system_role=system_role, prompt=prompt))
         est.tokens_per_char = ratio
         est.calibration = (f"estimated from {n_prompts} measured prompts of variant {calib_name} "

@@ -224,7 +224,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _validate_scoring(cfg: Any, ev: Any, scoring: Any) -> None:
     """Print what scores the run will report."""
     named = ", ".join(f"{s.name} ({s.describe()})" for s in scoring.scorers) or "none"
-    print(f"scoring  {'free text' if ev.free_text else 'JSON'} answers; primary {scoring.primary}; scorers: {named}")
+    kind = f"tool calls ({', '.join(t['function']['name'] for t in ev.tools)}) or text" if ev.tools else \
+        "free text" if ev.free_text else "JSON"
+    print(f"scoring  {kind} answers; primary {scoring.primary}; scorers: {named}")
     if scoring.judges():
         print(f"judge    {cfg.judge.model}" if cfg.judge else
               "judge    none configured: judge scores will be unknown (set judge: {model: NAME} in the config)")

@@ -16,7 +16,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.config import read_yaml, validation_message
+from harness.data.conversation import (
+    DEFAULT_FIELD,
+    input_problem,
+    query_text,
+    transcript,
+    turns_of,
+    words_text,
+)
 from harness.data.scorer_modules import scorer_module_files
+from harness.data.tool_spec import expected_problem, tool_validators
 from harness.errors import EvalSetError, read_utf8, utf8_only
 from harness.records import EvalItem
 from harness.yaml_errors import format_loc, unknown_key_message
@@ -27,7 +36,15 @@ class TaskSpec(BaseModel):
 
     description: str | None = None
     instructions: str = Field(min_length=1)
-    input_template: str = Field(min_length=1)
+    # Optional when every item is a conversation (its turns are sent as they are).
+    input_template: str | None = Field(default=None, min_length=1)
+    # The input field holding an item's conversation (a message list); an item without a list there is rendered
+    # through input_template (harness.data.conversation).
+    messages_field: str = Field(default=DEFAULT_FIELD, min_length=1)
+    # OpenAI function schemas sent with every request, and tool_choice (harness.data.tool_spec): expected
+    # answers may then be tool calls, and the core checks score calls (harness.scoring.tool_calls).
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
     # Without one the task is free text: the answer is the raw text (see harness.scoring.scorers.Scorer).
     output_schema: dict[str, Any] | str | None = None
     # Named scorers and which score is "accuracy" (default: exact / normalised match): raw entries here, checked and
@@ -79,8 +96,30 @@ class EvalSet:
     def instructions(self) -> str:
         return self.task.instructions.strip()
 
+    @property
+    def tools(self) -> list[dict[str, Any]] | None:
+        return self.task.tools
+
+    def turns(self, item_input: dict[str, Any]) -> list[dict[str, str]] | None:
+        """An item's conversation (its turns), or None when its input is rendered through input_template."""
+        return turns_of(item_input, self.task.messages_field)
+
     def render_input(self, item: EvalItem) -> str:
-        return render_template(self.task.input_template, item.input)
+        """The item's input as a reader sees it (a conversation as its transcript)."""
+        turns = self.turns(item.input)
+        if turns is not None:
+            return transcript(turns)
+        return render_template(self.task.input_template or "", item.input)
+
+    def input_words(self, item: EvalItem) -> str:
+        """What the held-out guard compares: the rendered input, a conversation's turns without role labels."""
+        turns = self.turns(item.input)
+        return words_text(turns) if turns is not None else self.render_input(item)
+
+    def query_text(self, item: EvalItem) -> str:
+        """What retrieval and similarity selection embed (a conversation: its last turn first, then the rest)."""
+        turns = self.turns(item.input)
+        return query_text(turns) if turns is not None else self.render_input(item)
 
     def clusters(self) -> dict[str, str] | None:
         """item id -> its cluster (task.yaml `cluster:`) for every test item; None when none is declared."""
@@ -194,8 +233,9 @@ def item_error(exc: ValidationError) -> str:
     return f"{format_loc(loc[:-1]) + ': ' if len(loc) > 1 else ''}{msg}"
 
 
-def load_jsonl_items(path: Path, template_keys: list[str], schema_validator: Any | None, *,
-                     free_text: bool = False) -> list[EvalItem]:
+def load_jsonl_items(path: Path, template_keys: list[str] | None, schema_validator: Any | None, *,
+                     free_text: bool = False, messages_field: str = DEFAULT_FIELD,
+                     tool_validators: dict[str, Any] | None = None) -> list[EvalItem]:
     items: list[EvalItem] = []
     seen: dict[str, int] = {}
     checked: dict[str, bool] = {}
@@ -216,12 +256,14 @@ def load_jsonl_items(path: Path, template_keys: list[str], schema_validator: Any
                     f"{path}:{lineno}: duplicate id {item.id!r} (first seen on line {seen[item.id]}); ids must be unique"
                 )
             seen[item.id] = lineno
-            missing = [k for k in template_keys if k not in item.input]
-            if missing:
-                raise EvalSetError(
-                    f"{path}:{lineno}: input is missing {', '.join(missing)} used by task.yaml input_template"
-                )
-            if free_text and item.expected is not None and not _free_text_expected(item.expected):
+            problem = input_problem(item.input, template_keys, messages_field)
+            if problem:
+                raise EvalSetError(f"{path}:{lineno}: {problem}")
+            if tool_validators is not None and item.expected is not None:
+                problem = expected_problem(item.expected, tool_validators)
+                if problem:
+                    raise EvalSetError(f"{path}:{lineno}: {problem}")
+            elif free_text and item.expected is not None and not _free_text_expected(item.expected):
                 raise EvalSetError(f"{path}:{lineno}: expected must be a string or a list of acceptable strings "
                                    f"(task.yaml has no output_schema, so answers are free text)")
             if schema_validator is not None and item.expected is not None \
@@ -364,18 +406,19 @@ def _load_evalset(folder: Path) -> EvalSet:
         raise EvalSetError(validation_message(task_path, exc, node, TaskSpec)) from None
     schema, validator = _load_schema(folder, task_path, task.output_schema)
     try:
-        keys = template_fields(task.input_template)
+        keys = template_fields(task.input_template) if task.input_template is not None else None
     except ValueError as exc:
         raise EvalSetError(f"{task_path}: input_template: {exc} (use {{field}} placeholders; double braces for literal ones)") from None
     test_path = folder / "test.jsonl"
     if not test_path.exists():
         raise EvalSetError(f"{test_path}: file not found (the held-out split is required)")
-    free_text = schema is None
-    test = load_jsonl_items(test_path, keys, validator, free_text=free_text)
+    line_rules = {"free_text": schema is None, "messages_field": task.messages_field,
+                  "tool_validators": tool_validators(task_path, task.tools, task.tool_choice)}
+    test = load_jsonl_items(test_path, keys, validator, **line_rules)
     if not test:
         raise EvalSetError(f"{test_path}: no items")
     train_path = folder / "train.jsonl"
-    train = load_jsonl_items(train_path, keys, validator, free_text=free_text) if train_path.exists() else []
+    train = load_jsonl_items(train_path, keys, validator, **line_rules) if train_path.exists() else []
     if task.cluster is not None:
         lacking = [i.id for i in test if cluster_value(i, task.cluster) is None]
         if lacking:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from harness.data.conversation import value_words
 from harness.data.evalset import EvalSet
 from harness.data.text import normalise
 from harness.records import EvalItem
@@ -37,8 +38,9 @@ class Finding:
 
 
 def item_text(item: EvalItem) -> str:
-    """The item's own words (its input values), without the template text every item shares."""
-    return " ".join(str(v) for v in item.input.values())
+    """The item's own words (its input values; a conversation's turns), without the template text every item
+    shares."""
+    return " ".join(value_words(v) for v in item.input.values())
 
 
 def check_leakage(ev: EvalSet) -> list[Finding]:

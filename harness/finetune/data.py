@@ -14,7 +14,7 @@ import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from harness import variant_kinds
 from harness.config import RunConfig, VariantConfig
@@ -95,7 +95,7 @@ class TrainingSplit:
 
 
 def _test_texts(evalset: EvalSet) -> list[tuple[str, str]]:
-    return [(t.id, normalise(evalset.render_input(t))) for t in evalset.test]
+    return [(t.id, normalise(evalset.input_words(t))) for t in evalset.test]
 
 
 def _repeated_test_item(text: str, test_texts: list[tuple[str, str]]) -> str | None:
@@ -117,7 +117,7 @@ def training_items(evalset: EvalSet, *, seed: int, validation_share: float = 0.0
     leaked: dict[str, str] = {}
     kept: list[EvalItem] = []
     for item in evalset.train:
-        hit = item.id if item.id in test_ids else _repeated_test_item(normalise(evalset.render_input(item)),
+        hit = item.id if item.id in test_ids else _repeated_test_item(normalise(evalset.input_words(item)),
                                                                        test_texts)
         if hit is not None:
             excluded[item.id] = hit
@@ -155,7 +155,7 @@ def assert_no_test_items(evalset: EvalSet, ids: list[str], path: Path) -> None:
         for lineno, line in enumerate(fh, start=1):
             try:
                 messages = json.loads(line).get("messages", [])
-                text = normalise("\n".join(str(m.get("content", "")) for m in messages))
+                text = normalise("\n".join(str(m.get("content") or "") for m in messages))
             except (ValueError, AttributeError):
                 continue  # validate_training_file reports malformed lines
             hit = _repeated_test_item(text, test_texts)
@@ -179,11 +179,13 @@ def leakage_lines(split: TrainingSplit) -> list[str]:
 # -- the file -------------------------------------------------------------------------------------------------
 
 
-def write_jsonl(path: Path, examples: list[list[Message]]) -> None:
-    """One `{"messages": [...]}` per line, written to a temporary file and moved into place."""
+def write_jsonl(path: Path, examples: list[list[Message]], tools: list[dict[str, Any]] | None = None) -> None:
+    """One `{"messages": [...]}` per line (with the task's `tools` on each line when it declares any, as OpenAI's
+    tool-calling training format wants), written to a temporary file and moved into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
+    extra = {"tools": tools} if tools else {}
     with tmp.open("w", encoding="utf-8") as fh:
         for messages in examples:
-            fh.write(json.dumps({"messages": messages}, ensure_ascii=False) + "\n")
+            fh.write(json.dumps({"messages": messages, **extra}, ensure_ascii=False) + "\n")
     os.replace(tmp, path)

@@ -55,7 +55,8 @@ def _write_checked(path: Path, evalset: EvalSet, items: list[EvalItem], system_r
                    prompt: PromptSpec | None = None) -> None:
     """Render the items with the fine-tuned variant's renderer (its prompt overrides included), write them,
     and re-check the file for held-out items."""
-    write_jsonl(path, [render_training_example(evalset, it, system_role=system_role, prompt=prompt) for it in items])
+    write_jsonl(path, [render_training_example(evalset, it, system_role=system_role, prompt=prompt) for it in items],
+                tools=evalset.tools)
     assert_no_test_items(evalset, [i.id for i in items], path)
 
 

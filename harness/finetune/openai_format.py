@@ -65,6 +65,8 @@ def _check_message(m: Any, i: int) -> list[str]:
     if role not in ROLES:
         problems.append(f"messages[{i}].role is {role!r}; must be one of {', '.join(ROLES)}")
     content = m.get("content")
+    if "tool_calls" in m:
+        problems += _tool_call_problems(m["tool_calls"], i)
     if role == "assistant" and (m.get("tool_calls") or m.get("function_call")) and content is None:
         return problems
     if not isinstance(content, str):
@@ -74,6 +76,19 @@ def _check_message(m: Any, i: int) -> list[str]:
     if "weight" in m and m["weight"] not in (0, 1):
         problems.append(f"messages[{i}].weight must be 0 or 1")
     return problems
+
+
+def _tool_call_problems(calls: Any, i: int) -> list[str]:
+    """OpenAI's shape of an assistant's calls: [{id, type: function, function: {name, arguments as JSON text}}]."""
+    if not isinstance(calls, list) or not calls:
+        return [f"messages[{i}].tool_calls must be a non-empty list"]
+    for n, c in enumerate(calls):
+        fn = c.get("function") if isinstance(c, dict) else None
+        if not isinstance(fn, dict) or c.get("type") != "function" or not c.get("id") \
+                or not isinstance(fn.get("name"), str) or not isinstance(fn.get("arguments"), str):
+            return [f"messages[{i}].tool_calls[{n}] must be {{id, type: function, function: {{name, arguments}}}} "
+                    f"with arguments as JSON text"]
+    return []
 
 
 def _check_line(report: FileReport, where: str, line: str, estimator: TokenEstimator, limit: int) -> None:

@@ -25,7 +25,7 @@ from harness.errors import HarnessError
 from harness.models.providers import Provider, provider_for
 from harness.models.providers.base import CallFailed
 from harness.models.ratelimit import RateLimiter, estimate_tokens
-from harness.records import CallError, Completion, EvalItem, Message, Usage
+from harness.records import CallError, Completion, EvalItem, Message, ToolCall, Usage
 
 MAX_RETRY_AFTER_S = 60.0
 
@@ -98,6 +98,27 @@ def server_message(exc: Exception) -> str:
     return " ".join(text.split())[:300]
 
 
+def read_tool_calls(calls: Any) -> list[ToolCall] | None | str:
+    """A response message's `tool_calls` -> ToolCalls (arguments kept as the JSON text sent, so arguments that
+    do not parse are scored as such); None when it made none; a string saying why when they are malformed."""
+    if not calls:
+        return None
+    if not isinstance(calls, list):
+        return f"response tool_calls is a {type(calls).__name__}, not a list"
+    out = []
+    for call in calls:
+        fn = call.get("function") if isinstance(call, dict) else getattr(call, "function", None)
+        get = fn.get if isinstance(fn, dict) else lambda k, fn=fn: getattr(fn, k, None)
+        name, args = get("name"), get("arguments")
+        if not isinstance(name, str):
+            return "response tool call has no function name"
+        if not isinstance(args, str):  # a server that sent the arguments as an object rather than JSON text
+            args = "" if args is None else json.dumps(args)
+        call_id = call.get("id") if isinstance(call, dict) else getattr(call, "id", None)
+        out.append(ToolCall(name=name, arguments=args, id=call_id if isinstance(call_id, str) else None))
+    return out
+
+
 def _scrub(text: str, secrets: list[str]) -> str:
     for s in secrets:
         if s:
@@ -119,6 +140,9 @@ class ModelClient:
     backoff_cap_s: float = 30.0
     # Sent on every call; `{env: NAME}` values already resolved, so never printed or stored.
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    # task.yaml's `tools:` and `tool_choice`, sent with every request (None: the task declares no tools).
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
     _client: openai.AsyncOpenAI | None = field(default=None, init=False, repr=False)
     limiter: RateLimiter = field(init=False, repr=False)
     provider: Provider = field(init=False, repr=False)
@@ -170,7 +194,7 @@ class ModelClient:
         if item is not None and self.provider.performs_call:
             # an application is given the item too: its id, input and metadata, never the expected answer
             req["item"] = {"id": item.id, "input": item.input, "metadata": item.metadata}
-        return req
+        return self.provider.add_tools(req, self.tools, self.tool_choice) if self.tools else req
 
     def body_for(self, request: dict[str, Any]) -> dict[str, Any]:
         """The JSON body actually posted for `request`: the model's `extra_body` merged over it. The response
@@ -302,10 +326,13 @@ class ModelClient:
                 )
             except pydantic.ValidationError as exc:
                 return bad(f"response usage is not token counts: {exc.errors()[0].get('msg', '')}")
+        calls = read_tool_calls(getattr(message, "tool_calls", None))
+        if isinstance(calls, str):
+            return bad(calls)
         model = getattr(resp, "model", None)
         return Completion(text=text or "", usage=usage, latency_s=latency, finish_reason=finish_reason,
                           model=model if isinstance(model, str) else None, attempts=attempts,
-                          refusal=refusal or None, wait_s=wait_s)
+                          refusal=refusal or None, wait_s=wait_s, tool_calls=calls)
 
     async def probe(self) -> str | None:
         """None when the endpoint answers and serves the model; otherwise the reason to skip it."""

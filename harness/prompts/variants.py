@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.config import VariantConfig
+from harness.data.conversation import transcript
 from harness.data.evalset import EvalSet
+from harness.data.tool_spec import expected_calls
 from harness.records import EvalItem, Message
 
 if TYPE_CHECKING:
@@ -63,6 +65,8 @@ def template_problem(template: str, values: dict[str, Any]) -> str | None:
 def _unfillable(template: str, evalset: EvalSet) -> str | None:
     for split, items in (("test", evalset.test), ("train", evalset.train)):
         for item in items:
+            if evalset.turns(item.input) is not None:
+                continue  # a conversation is sent as its turns, not through a template
             problem = template_problem(template, item.input)
             if problem:
                 return f"cannot be filled for item {item.id!r} of {split}.jsonl: {problem}"
@@ -74,7 +78,7 @@ def check_prompt(variant: VariantConfig, evalset: EvalSet) -> str | None:
     placeholder; None when it can. The task's own input_template is checked when the variant has none."""
     template = variant.input_template
     if template is None:
-        problem = _unfillable(evalset.task.input_template, evalset)
+        problem = _unfillable(evalset.task.input_template, evalset) if evalset.task.input_template else None
         return (f"variants: {variant.name}: the task's input_template ({evalset.path / 'task.yaml'}) {problem}"
                 if problem else None)
     from harness.data.evalset import template_fields
@@ -84,7 +88,7 @@ def check_prompt(variant: VariantConfig, evalset: EvalSet) -> str | None:
     except ValueError as exc:
         return f"variants: {variant.name}: input_template: {exc} (use {{field}} placeholders; double braces for literal ones)"
     for item in [*evalset.test, *evalset.train]:
-        absent = [k for k in keys if k not in item.input]
+        absent = [k for k in keys if k not in item.input] if evalset.turns(item.input) is None else []
         if absent:
             return (f"variants: {variant.name}: input_template uses {', '.join(absent)}, which item {item.id!r} "
                     f"of {evalset.path.name} does not have in its input")
@@ -117,8 +121,46 @@ def answer_text(evalset: EvalSet, expected: Any) -> str:
     return json.dumps(expected, ensure_ascii=False)
 
 
+def answer_message(evalset: EvalSet, expected: Any, call_prefix: str = "call_") -> dict[str, Any]:
+    """The assistant turn that answers an example: its text, or, for expected tool calls (a task with tools),
+    the calls in OpenAI's message format (arguments as JSON text, ids numbered within the turn)."""
+    calls = expected_calls(expected) if evalset.tools else None
+    if calls is None:
+        return {"role": "assistant", "content": answer_text(evalset, expected)}
+    return {"role": "assistant", "content": None, "tool_calls": [
+        {"id": f"{call_prefix}{n + 1}", "type": "function",
+         "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments") or {}, ensure_ascii=False)}}
+        for n, c in enumerate(calls)]}
+
+
+def example_turns(evalset: EvalSet, example: EvalItem, prompt: PromptSpec | None = None, n: int = 1) -> list[Message]:
+    """The n-th worked example inside a prompt: its input turns and its answer. A call the example makes is
+    followed by a tool turn per call (the chat format requires one), saying it is an example and was not run."""
+    answer = answer_message(evalset, example.expected, call_prefix=f"example{n}_call_")
+    turns: list[Any] = [*input_turns(evalset, example.input, prompt), answer]
+    turns += [{"role": "tool", "tool_call_id": c["id"], "content": "(example call, not run)"}
+              for c in answer.get("tool_calls") or []]
+    return turns
+
+
+def input_turns(evalset: EvalSet, item_input: dict[str, Any], prompt: PromptSpec | None = None) -> list[Message]:
+    """An item's turns: a conversation as it is, any other input as one user turn through the template."""
+    turns = evalset.turns(item_input)
+    return turns if turns is not None else [{"role": "user", "content": input_text(evalset, item_input, prompt)}]
+
+
+def message_chars(message: dict[str, Any]) -> int:
+    """Characters of a message's content and tool calls (what a training example is billed on, roughly)."""
+    calls = message.get("tool_calls")
+    return len(message.get("content") or "") + (len(json.dumps(calls, ensure_ascii=False)) if calls else 0)
+
+
 def input_text(evalset: EvalSet, item_input: dict[str, Any], prompt: PromptSpec | None = None) -> str:
+    """The item's input as text: through the variant's (or the task's) template, a conversation as its transcript."""
     template = prompt.input_template if prompt and prompt.input_template else evalset.task.input_template
+    turns = evalset.turns(item_input)
+    if turns is not None or template is None:
+        return transcript(turns or [])
     return template.format_map(item_input)
 
 
@@ -139,17 +181,17 @@ def render_prompt(
     """The one prompt renderer. `system_role=False` folds the instructions into the first user turn,
     for chat formats (gemma) that drop system messages. `prompt` holds the variant's overrides."""
     instructions = instructions_text(evalset, prompt)
-    messages: list[Message] = []
-    for ex in examples:
-        messages.append({"role": "user", "content": input_text(evalset, ex.input, prompt)})
-        messages.append({"role": "assistant", "content": answer_text(evalset, ex.expected)})
-    user = input_text(evalset, item_input, prompt)
-    if passages:
-        user = f"{passages_block(list(passages))}\n\n---\n\n{user}"
-    messages.append({"role": "user", "content": user})
+    messages: list[Message] = [turn for n, ex in enumerate(examples, start=1)
+                               for turn in example_turns(evalset, ex, prompt, n)]
+    turns = input_turns(evalset, item_input, prompt)
+    if passages:  # above the turn to answer (a conversation's last user turn), its history left as it was
+        turns[-1] = {"role": "user", "content": f"{passages_block(list(passages))}\n\n---\n\n{turns[-1]['content']}"}
+    messages += turns
     if system_role:
         return [{"role": "system", "content": instructions}, *messages]
     first = messages[0]
+    if first["role"] != "user":  # a conversation that opens with the assistant keeps that turn as it was
+        return [{"role": "user", "content": instructions}, *messages]
     messages[0] = {"role": "user", "content": f"{instructions}\n\n{first['content']}"}
     return messages
 
@@ -159,7 +201,7 @@ def render_training_example(evalset: EvalSet, item: EvalItem, *, system_role: bo
     """A fine-tuning example: the fine-tuned variant's prompt (its overrides included) plus the expected
     answer."""
     return [*render_prompt(evalset, item.input, system_role=system_role, prompt=prompt),
-            {"role": "assistant", "content": answer_text(evalset, item.expected)}]
+            answer_message(evalset, item.expected)]
 
 
 @dataclass
@@ -177,8 +219,9 @@ def default_embed(texts: Sequence[str]) -> np.ndarray:
 
 
 def query_texts(evalset: EvalSet, items: list[EvalItem]) -> list[str]:
-    """What similarity selection and retrieval embed for each item: its rendered input (one text serves both)."""
-    return [evalset.render_input(i) for i in items]
+    """What similarity selection and retrieval embed for each item: its rendered input (one text serves both; a
+    conversation's last turn first, then its history)."""
+    return [evalset.query_text(i) for i in items]
 
 
 BatchPreparer = Callable[[list[EvalItem], "np.ndarray"], dict[str, Prepared]]

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from harness.models.client import PERMANENT_KINDS
 from harness.records import CallError, Completion, EvalItem, Record
 from harness.rundir.folder import write_json
-from harness.runner.execute import Executor, Job
+from harness.runner.execute import Executor, Job, cache_entry
 from harness.runner.variant_plan import VariantPlan
 
 ENDPOINT = "/v1/chat/completions"
@@ -329,10 +329,7 @@ class BatchExecutor(Executor):
         """The record a synchronous call with this result makes (and its answer cached as that call's)."""
         request = self.request_for(plan, item, repeat)
         if self.cache is not None and isinstance(result, Completion):
-            self.cache.put(self.key_for(plan, request, repeat),
-                           {"text": result.text,
-                            "usage": result.usage.model_dump() if result.usage is not None else None,
-                            "latency_s": None, "finish_reason": result.finish_reason, "refusal": result.refusal})
+            self.cache.put(self.key_for(plan, request, repeat), {**cache_entry(result), "latency_s": None})
         return self.make_record(plan, item, repeat, request, result, time.time())
 
     async def _finish_and_write(self, pending: list[tuple[Record, EvalItem]], out: IO[str]) -> None:

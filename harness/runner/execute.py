@@ -53,6 +53,13 @@ class Progress:
     wait_s: dict[str, float] = field(default_factory=dict)  # client-side wait per model (config name)
 
 
+def cache_entry(result: Completion) -> dict[str, Any]:
+    """What the response cache keeps of an answer: enough to score it again as it was (its calls included)."""
+    entry = {"text": result.text, "usage": result.usage.model_dump() if result.usage is not None else None,
+             "latency_s": result.latency_s, "finish_reason": result.finish_reason, "refusal": result.refusal}
+    return {**entry, **_reported(result)}
+
+
 class Executor:
     def __init__(self, cfg: RunConfig, scoring: TaskScoring, cache: ResponseCache | None, *, refresh: bool = False,
                  progress: bool = True, max_error_rate: float | None = None, judge: Any = None):
@@ -107,10 +114,11 @@ class Executor:
                             pricing.cost_usd(result.usage, plan.price) if plan.price
                             and plan.price.basis != "self-hosted" else None)
             issue = answer_issue(result.text, result.finish_reason, refusal=getattr(result, "refusal", None),
-                                 max_tokens=request.get("max_tokens") or request.get("max_completion_tokens"))
+                                 max_tokens=request.get("max_tokens") or request.get("max_completion_tokens"),
+                                 tool_calls=result.tool_calls)
             if issue is not None and result.finish_reason == "length" and "max_completion_tokens" in request:
                 issue += " (a reasoning model: its hidden reasoning tokens share that budget; or lower reasoning_effort)"
-            self.scoring.score_answer(rec, item, result.text, issue)
+            self.scoring.score_answer(rec, item, result.text, issue, tool_calls=result.tool_calls)
         if rec.retrieved_doc_ids is not None and item.expected_doc_ids:
             from harness.retrieval.metrics import recall_at_k, reciprocal_rank
 
@@ -121,11 +129,11 @@ class Executor:
     def cached_record(self, plan: VariantPlan, item: EvalItem, repeat: int, request: dict[str, Any],
                       hit: dict[str, Any]) -> Record:
         usage = Usage(**hit["usage"]) if hit.get("usage") is not None else None
+        calls = [ToolCall(**c) for c in hit["tool_calls"]] if hit.get("tool_calls") else None
         comp = Completion(text=hit["text"], usage=usage, latency_s=hit["latency_s"],
                           finish_reason=hit.get("finish_reason"), attempts=0, cache_hit=True,
                           refusal=hit.get("refusal"), cost_usd=hit.get("cost_usd"),
-                          retrieved_doc_ids=hit.get("retrieved_doc_ids"),
-                          tool_calls=[ToolCall(**c) for c in hit["tool_calls"]] if hit.get("tool_calls") else None)
+                          retrieved_doc_ids=hit.get("retrieved_doc_ids"), tool_calls=calls)
         return self.make_record(plan, item, repeat, request, comp, time.time())
 
     def prefetch_cached(self, jobs: list[Job]) -> tuple[list[Record], list[Job]]:
@@ -165,10 +173,7 @@ class Executor:
             where = f"variant {plan.variant.name}"
             raise exc.with_context(f"{where}, item {item.id}" if exc.about_the_request else where) from None
         if key is not None and isinstance(result, Completion):
-            self.cache.put(key, {"text": result.text,
-                                 "usage": result.usage.model_dump() if result.usage is not None else None,
-                                 "latency_s": result.latency_s, "finish_reason": result.finish_reason,
-                                 "refusal": result.refusal, **_reported(result)})
+            self.cache.put(key, cache_entry(result))
         rec = self.make_record(plan, item, repeat, request, result, started)
         await self.scoring.finish(rec, item, self.judge)
         return rec

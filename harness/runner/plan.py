@@ -250,7 +250,8 @@ class Plan:
             m = self.cfg.models[v.model]
             if v.model not in clients:
                 clients[v.model] = ModelClient(v.model, m, self.model_id(v.model), self.base_url(v.model),
-                                               api_key_for(m), self.evalset.schema, headers=header_values(m))
+                                               api_key_for(m), self.evalset.schema, headers=header_values(m),
+                                               tools=self.evalset.tools, tool_choice=self.evalset.task.tool_choice)
             plan.client = clients[v.model]
             plan.price = self.prices.for_model(m, plan.client.model_id, batch=self.cfg.run.mode == "batch")
             plan.stop = list(v.stop if v.stop is not None else m.stop)

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 
 from harness.data.text import match_key
+from harness.data.tool_spec import argument_keys, expected_calls
 from harness.records import Record, Score, ScoreError
 
 _decoder = json.JSONDecoder()
@@ -152,7 +153,7 @@ def text_scores(raw_text: str | None, expected: Any) -> Checks:
 
 
 def answer_issue(text: str | None, finish_reason: str | None, *, refusal: str | None = None,
-                 max_tokens: int | None = None) -> str | None:
+                 max_tokens: int | None = None, tool_calls: list[Any] | None = None) -> str | None:
     """Why an answer cannot count as a valid one whatever its text says, or None.
 
     A truncated JSON answer can still parse by luck (`{"a": 1}` cut after the brace); it is still an answer
@@ -163,7 +164,7 @@ def answer_issue(text: str | None, finish_reason: str | None, *, refusal: str | 
         return f"truncated at max_tokens={max_tokens} (raise run.max_tokens)" if max_tokens else "truncated"
     if finish_reason == "content_filter":
         return "stopped by the provider's content filter"
-    if not (text or "").strip():
+    if not (text or "").strip() and not tool_calls:  # a call is an answer without text
         return "empty answer"
     return None
 
@@ -340,10 +341,15 @@ def _field_accuracy(records: list[Record], answered: list[Record]) -> dict[str, 
     fields = sorted({f for r in answered for f in (r.fields or {})})
     out: dict[str, Any] = {}
     for f in fields:
-        expecting = [r for r in records if isinstance(r.expected, dict) and f in r.expected]
+        expecting = [r for r in records if _expects_field(r.expected, f)]
         right = sum(1 for r in expecting if r.error is None and (r.fields or {}).get(f))
         out[f"acc_{f}"] = right / len(expecting) if expecting else None
     return out
+
+
+def _expects_field(expected: Any, f: str) -> bool:
+    """Whether an expected answer has field `f`: a key of a JSON answer, or an argument of an expected call."""
+    return isinstance(expected, dict) and (f in expected or f in argument_keys(expected_calls(expected) or []))
 
 
 def _latency_tokens(records: list[Record], answered: list[Record]) -> dict[str, Any]:

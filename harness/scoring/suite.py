@@ -23,17 +23,21 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.records import EvalItem, Record, Score, ScoreError
+from harness.records import EvalItem, Record, Score, ScoreError, ToolCall
 from harness.scoring.base import ScoreContext, ScorerSpec
 from harness.scoring.scorers import Scorer, named_value
+from harness.scoring.tool_calls import ToolCallScorer
 
 DEFAULT_PRIMARY = "exact"
 
 
 class TaskScoring:
     def __init__(self, schema: dict[str, Any] | None, scorers: list[ScorerSpec] | None = None,
-                 primary: str | None = None, render_input: Callable[[EvalItem], str] | None = None):
+                 primary: str | None = None, render_input: Callable[[EvalItem], str] | None = None,
+                 tools: list[dict[str, Any]] | None = None):
         self.core = Scorer(schema)
+        # A task with tools: the core checks score the answer's calls (or its text where no call is right).
+        self.tool_calls = ToolCallScorer(tools) if tools else None
         self.scorers = list(scorers or [])
         names = [s.name for s in self.scorers]
         if primary not in (None, DEFAULT_PRIMARY, "accuracy") and primary not in names:
@@ -47,7 +51,8 @@ class TaskScoring:
         """The eval set's scoring, its `scoring:` entries bound (EvalSetError naming task.yaml's line if one is bad)."""
         from harness.scoring.task_yaml import scorers_of
 
-        return cls(evalset.schema, scorers_of(evalset), getattr(evalset, "primary", None), evalset.render_input)
+        return cls(evalset.schema, scorers_of(evalset), getattr(evalset, "primary", None), evalset.render_input,
+                   tools=getattr(evalset, "tools", None))
 
     @property
     def free_text(self) -> bool:
@@ -62,7 +67,8 @@ class TaskScoring:
 
     def describe(self) -> dict[str, Any]:
         """The manifest's `scoring` entry: what each score column means."""
-        return {"primary": self.primary, "free_text": self.free_text,
+        tools = {"tools": sorted(self.tool_calls.validators)} if self.tool_calls is not None else {}
+        return {"primary": self.primary, "free_text": self.free_text, **tools,
                 "scorers": [{**s.model_dump(mode="json", exclude_none=True), "describe": s.describe()}
                             for s in self.scorers]}
 
@@ -72,9 +78,13 @@ class TaskScoring:
                             format_valid=bool(rec.format_valid), free_text=self.free_text,
                             input_text=self.render_input(item))
 
-    def score_answer(self, rec: Record, item: EvalItem, text: str, issue: str | None) -> None:
+    def score_answer(self, rec: Record, item: EvalItem, text: str, issue: str | None,
+                     tool_calls: list[ToolCall] | None = None) -> None:
         """Core scores and every synchronous scorer; a model-graded scorer waits for `finish`."""
-        rec.parsed, checks = self.core.score(text, item.expected)
+        if self.tool_calls is not None:
+            rec.parsed, checks = self.tool_calls.score(text, tool_calls, item.expected)
+        else:
+            rec.parsed, checks = self.core.score(text, item.expected)
         if issue is not None:
             rec.answer_issue = issue
             checks = checks.invalid()

@@ -34,6 +34,9 @@ class Reply:
     reset: bool = False  # close the connection without answering
     usage: bool = True  # False: the reply carries no `usage` (some servers and gateways omit it)
     refusal: str | None = None  # an OpenAI-style refusal: message.refusal set, message.content null
+    # Function calls to answer with: {"name": ..., "arguments": text or object}; content is null unless `text`
+    # is set too, and finish_reason is "tool_calls" unless another one is given.
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 Handler = Callable[[dict[str, Any]], Reply]
@@ -167,8 +170,15 @@ class FakeOpenAIServer(LoopbackServer):
                 message: dict[str, Any] = {"role": "assistant", "content": reply.text}
                 if reply.refusal is not None:
                     message.update(content=None, refusal=reply.refusal)
+                finish = reply.finish_reason
+                if reply.tool_calls is not None:
+                    message.update(content=reply.text or None, tool_calls=[
+                        {"id": f"call_{n}", "type": "function", "function": {
+                            "name": c["name"], "arguments": c["arguments"] if isinstance(c["arguments"], str)
+                            else json.dumps(c["arguments"])}} for n, c in enumerate(reply.tool_calls)])
+                    finish = "tool_calls" if finish == "stop" else finish
                 choices = [] if reply.empty_choices else [{
-                    "index": 0, "message": message, "finish_reason": reply.finish_reason,
+                    "index": 0, "message": message, "finish_reason": finish,
                 }]
                 data = {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                         "model": body.get("model", "fake-model"), "choices": choices}

@@ -223,6 +223,15 @@ class Provider:
             req["response_format"] = fmt
         return req
 
+    def add_tools(self, req: dict[str, Any], tools: list[dict[str, Any]],
+                  tool_choice: str | dict[str, Any] | None) -> dict[str, Any]:
+        """The request with the task's tools (task.yaml `tools:`, OpenAI function schemas) and `tool_choice`,
+        in the chat-completions `tools` parameter (OpenAI, Azure, vLLM and other compatible servers read it)."""
+        req = {**req, "tools": tools}
+        if tool_choice is not None:
+            req["tool_choice"] = tool_choice
+        return req
+
     def classify(self, exc: Exception) -> tuple[str, bool, int | None]:
         """(error kind, retryable, HTTP status) of a failed call."""
         if isinstance(exc, CallFailed):

@@ -142,7 +142,7 @@ def similar_examples(evalset: EvalSet, items: list[EvalItem], k: int,
     embed_fn = embed_fn or default_embed
     pool = evalset.train if pool is None else pool
     if pool_vecs is None:
-        pool_vecs = embed_fn([evalset.render_input(t) for t in pool])
+        pool_vecs = embed_fn(query_texts(evalset, pool))
     if query_vecs is None:
         query_vecs = embed_fn(query_texts(evalset, items))
     idx = nearest_neighbours(query_vecs, pool_vecs, min(k, len(pool)))
