@@ -90,6 +90,11 @@ class Executor:
             if issue is not None and result.finish_reason == "length" and "max_completion_tokens" in request:
                 issue += " (a reasoning model: its hidden reasoning tokens share that budget; or lower reasoning_effort)"
             self.scoring.score_answer(rec, item, result.text, issue)
+        if prep.retrieval_cost is not None:  # the query's embedding (rag.embedding): paid per request in production
+            rec.retrieval_cost = prep.retrieval_cost
+            extra = prep.retrieval_cost.get("cost_usd")
+            if rec.cost_usd is not None:
+                rec.cost_usd = None if extra is None else rec.cost_usd + extra
         if prep.retrieved_doc_ids is not None and item.expected_doc_ids:
             from harness.retrieval.metrics import recall_at_k, reciprocal_rank
 
@@ -125,6 +130,12 @@ class Executor:
         return records, rest
 
     async def call(self, plan: VariantPlan, item: EvalItem, repeat: int) -> Record:
+        prep = plan.prepared[item.id]
+        if prep.error is not None:  # its prompt could not be prepared (the query embedding failed): no call
+            rec = self.make_record(plan, item, repeat, {}, CallError(prep.error_kind or "retrieval", prep.error),
+                                   time.time())
+            await self.scoring.finish(rec, item, self.judge)
+            return rec
         request = self.request_for(plan, item, repeat)
         started = time.time()
         key = None
