@@ -16,7 +16,6 @@ from harness.errors import ConfigError, read_utf8
 from harness.models.providers import provider_class
 from harness.yaml_errors import _yaml_line, validation_message
 
-
 # Providers whose endpoint serves OpenAI's /embeddings (rag.embedding.model).
 EMBEDDING_PROVIDERS = ("openai", "azure", "openai-compatible")
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.models import pricing
 from harness.retrieval.chunks import Passage
 from harness.retrieval.embedding_endpoint import EmbeddingCallFailed, EmbeddingsEndpoint
 from harness.retrieval.vector_cache import VectorCache
@@ -95,6 +96,14 @@ class QueryEmbedder:
                     "note": "query embedding reused (vector cache, or an earlier item with the same text): "
                             "nothing paid for it this run"}
         return {**base, "cached": False, **fresh}
+
+    def describe(self) -> dict[str, Any]:
+        """The manifest's `rag.embedding` entry: which model embedded, at what price, and what was spent before the
+        first call (an index's documents; a probe query, whose cost its item's record carries)."""
+        e = self.endpoint
+        return {"model": e.name, "model_id": e.model_id, "identity": e.identity, "batch_size": self.batch_size,
+                "price": pricing.describe(e.price) if e.price else None,
+                "requests_before_calls": e.requests, "tokens_before_calls": e.tokens}
 
     def retrieve(self, index: Searchable, texts: Sequence[str], k: int) -> list[QueryOutcome]:
         """Top-`k` passages for each text, in order; a text whose embedding failed gets an error instead."""

@@ -151,8 +151,6 @@ class Plan:
 
             ctx.embedder = embedding_plan.query_embedder(self.cfg, self.prices, response_cache.cache_dir())
         resources = self.prepare_needs(kinds, ctx)
-        if ctx.embedder is not None and "rag" in prepared:
-            prepared["rag"]["embedding"] = embedding_plan.describe(ctx.embedder)
         for key, entry in prepared.items():
             setattr(self.manifest, key, entry)
         clients = self._clients(variants, skipped)

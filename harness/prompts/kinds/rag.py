@@ -82,8 +82,8 @@ def build_index(ctx: PrepareContext) -> Any:
     if ctx.rag.collection:
         from harness.retrieval.collection import open_for_queries
 
-        index, ctx.manifest["rag"] = open_for_queries(ctx.rag, query_texts(ctx.evalset, ctx.evalset.test[:1]),
-                                                      ctx.embedder)
+        index, entry = open_for_queries(ctx.rag, query_texts(ctx.evalset, ctx.evalset.test[:1]), ctx.embedder)
+        ctx.manifest["rag"] = {**entry, "embedding": ctx.embedder.describe() if ctx.embedder else None}
         return index
     server = ctx.rag.server
     index_dir = None
@@ -98,5 +98,6 @@ def build_index(ctx: PrepareContext) -> Any:
     where = {"server": server} if server else {"index_dir": str(index_dir)}
     ctx.manifest["rag"] = {**where, "collection": index.collection_name, "chunks": index.n_chunks,
                            "reused": index.reused, "embedded": index.embedded,
-                           "build_s": round(time.perf_counter() - t0, 3), "docs": len(ctx.evalset.docs)}
+                           "build_s": round(time.perf_counter() - t0, 3), "docs": len(ctx.evalset.docs),
+                           **({"embedding": ctx.embedder.describe()} if ctx.embedder else {})}
     return index
