@@ -4,7 +4,8 @@ Vectors are deterministic: each word of a text (lower-cased letters and digits) 
 sha256 picks, and the sum is scaled to unit length, so texts that share words are near each other, as with a
 real embedding model, and a test can compute the same vectors itself (`fake_embedding`). usage.prompt_tokens
 counts the words of every input. Faults: the next `embedding_failures` requests answer 500 (with Retry-After: 0,
-so retries do not sleep), and every request with `embedding_fail_text` in one of its inputs answers 500.
+so retries do not sleep), and every request with `embedding_fail_text` in one of its inputs answers
+`embedding_fail_status` (500 unless a test sets another).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class EmbeddingsRoute:
     embedding_dim: int = 16
     embedding_failures: int = 0  # the next N requests answer 500
     embedding_fail_text: str | None = None  # requests with this text in an input answer 500, always
+    embedding_fail_status: int = 500  # the status those failures answer with (401: a refused key)
 
     @property
     def embedding_requests(self) -> list[dict[str, Any]]:
@@ -55,7 +57,7 @@ class EmbeddingsRoute:
                 self.embedding_failures -= 1
         if fail or (self.embedding_fail_text and any(self.embedding_fail_text in str(t) for t in inputs)):
             err = {"error": {"message": "injected embeddings failure", "type": "fake", "code": None}}
-            return 500, json.dumps(err).encode(), {"retry-after": "0"}
+            return self.embedding_fail_status, json.dumps(err).encode(), {"retry-after": "0"}
         data = []
         for i, text in enumerate(inputs):
             vec = fake_embedding(str(text), self.embedding_dim)

@@ -211,6 +211,27 @@ def test_config_errors_name_the_field(tmp_path: Path, evalset_dir: Path, fake_se
         assert code == 2 and message in err and "\n" not in err
 
 
+def test_unpriced_or_refusing_embedding_model_stops_before_calls(tmp_path: Path, evalset_dir: Path, fake_server,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    fake_server.embedding_dim = DIM
+    _folder_collection(tmp_path / "team-db")
+    rag = {"collection": "team-kb", "path": str(tmp_path / "team-db"), "embedding": {"model": "emb"}}
+    models = _models(fake_server.base_url)
+    models["emb"]["model"] = "my-embedder"  # in no price table
+    cfg = make_config(tmp_path, evalset_dir, fake_server.base_url, models=models, rag=rag,
+                      variants=[{"name": "rag", "kind": "rag", "model": "small"}])
+    code, err = _run_cli(cfg, tmp_path, capsys)
+    assert code == 2 and "\n" not in err and err.startswith("error: rag.embedding.model emb: ")
+    assert "--allow-unpriced" in err and fake_server.embedding_requests == [] and fake_server.requests == []
+
+    fake_server.embedding_fail_text, fake_server.embedding_fail_status = TEST_ITEMS[0][1], 401  # the probe's
+    code, err = _run_cli(_config(tmp_path, evalset_dir, fake_server.base_url, rag), tmp_path, capsys)
+    assert code == 2 and "\n" not in err and fake_server.requests == []
+    assert err.startswith("error: rag.embedding: models.emb (text-embedding-3-small) refused the embeddings "
+                          "request (HTTP 401: injected embeddings failure)")
+    assert len(fake_server.embedding_requests) == 1  # not retried
+
+
 # ------------------------------------------------------------------------------- batched, cached, failing calls
 
 
@@ -286,3 +307,26 @@ def test_built_index_with_an_embeddings_model_never_mixes_with_minilm(tmp_path: 
     assert {rag["collection"], minilm.manifest.rag["collection"]} <= names  # both kept, neither overwritten
     again = run(cfg, results_dir=tmp_path / "results", progress=False, use_cache=False)
     assert again.manifest.rag["reused"] and len(fake_server.embedding_requests) == 2  # nothing embedded again
+
+
+def test_batch_mode_never_sends_an_item_whose_embedding_failed(tmp_path: Path, evalset_dir: Path,
+                                                               fake_server) -> None:
+    from tests.conftest import right_answer
+    from tests.fakes.batch_server import FakeBatchServer
+
+    fake_server.embedding_dim = DIM
+    fake_server.embedding_fail_text = TEST_ITEMS[2][1]
+    _folder_collection(tmp_path / "team-db")
+    with FakeBatchServer(right_answer, models=["gpt-4o-mini"], turnaround_s=0.05) as batch_api:
+        models = _models(batch_api.base_url)
+        models["emb"]["base_url"] = fake_server.base_url  # embeddings stay synchronous, on their own endpoint
+        cfg = make_config(tmp_path, _no_docs(evalset_dir), batch_api.base_url, models=models,
+                          variants=[{"name": "rag", "kind": "rag", "model": "small", "top_k": 2}],
+                          rag={"collection": "team-kb", "path": str(tmp_path / "team-db"),
+                               "embedding": {"model": "emb", "batch_size": 1}},
+                          run={"concurrency": 4, "max_tokens": 64, "seed": 7, "mode": "batch", "batch_poll_s": 0.05})
+        result = run(cfg, results_dir=tmp_path / "results", progress=False, use_cache=False)
+    records = _records(result.path)
+    assert records["t3"]["error_kind"] == "server_error" and "embeddings request" in records["t3"]["error"]
+    assert all(records[i]["error"] is None for i in ("t1", "t2", "t4"))
+    assert json.loads((result.path / "batches.json").read_text())["batches"][0]["requests"] == 3
