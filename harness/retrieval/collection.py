@@ -17,6 +17,7 @@ import numpy as np
 from chromadb.api.models.Collection import Collection
 from chromadb.errors import NotFoundError
 
+from harness.config import RagSettings
 from harness.errors import HarnessError
 from harness.retrieval.chunks import Passage
 from harness.retrieval.index import _server_errors, open_client
@@ -126,7 +127,7 @@ def open_collection(name: str, *, server: str | None = None, path: Path | None =
                               text_field=text_field)
 
 
-def open_for_queries(rag: Any, probe: Sequence[str], embedder: Any = None) -> tuple[ExistingCollection, dict[str, Any]]:
+def open_for_queries(rag: RagSettings, probe: Sequence[str], embedder: Any = None) -> tuple[ExistingCollection, dict[str, Any]]:
     """The collection `rag` (RagSettings) names, checked against the queries before the first call: one probe
     query is embedded (through the vector cache, so its item reuses it) and its length compared with a stored
     vector's. Returns it with the manifest's `rag` entry."""

@@ -105,9 +105,9 @@ class EmbeddingsEndpoint:
                 kind, retryable, status = (provider.classify(exc) if isinstance(exc, openai.APIError)
                                            else ("bad_response", False, None))
                 if kind in PERMANENT_KINDS:
-                    raise EmbeddingRefused(
+                    raise EmbeddingRefused(self._scrub(
                         f"rag.embedding: {self.where} refused the embeddings request (HTTP {status}: "
-                        f"{server_message(exc)}); check the model's `model`, base_url and key") from None
+                        f"{server_message(exc)}); check the model's `model`, base_url and key")) from None
                 if retryable and attempts <= self.cfg.max_retries:
                     pause = retry_after_s(exc)
                     if pause is None:
@@ -116,12 +116,19 @@ class EmbeddingsEndpoint:
                     continue
                 what = server_message(exc) if isinstance(exc, openai.APIError) else str(exc)
                 raise EmbeddingCallFailed(
-                    kind, f"embeddings request to {self.where} at {redact_url(str(self.client().base_url))} "
-                          f"failed after {attempts} attempt(s): {kind}: {what}"[:500], attempts) from None
+                    kind, self._scrub(f"embeddings request to {self.where} at {redact_url(str(self.client().base_url))} "
+                                      f"failed after {attempts} attempt(s): {kind}: {what}")[:500], attempts) from None
             with self._lock:
                 self.requests += 1
                 self.tokens += tokens or 0
             return vectors, tokens
+
+    def _scrub(self, text: str) -> str:
+        """Errors reach records and the terminal: the key and header values never do."""
+        for secret in [self.api_key or "", *self.headers.values()]:
+            if len(secret) >= 8:
+                text = text.replace(secret, "***")
+        return text
 
     @staticmethod
     def _read(resp: Any, n: int) -> tuple[np.ndarray, int | None]:
