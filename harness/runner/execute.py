@@ -69,6 +69,18 @@ class Executor:
 
     def make_record(self, plan: VariantPlan, item: EvalItem, repeat: int, request: dict[str, Any],
                     result: Completion | CallError, started: float) -> Record:
+        """The scored record of one call, with what its retrieval cost (a query embedding through rag.embedding,
+        paid per request in production too) added to its cost."""
+        rec = self.answer_record(plan, item, repeat, request, result, started)
+        extra = plan.prepared[item.id].retrieval_cost
+        if extra is not None:
+            rec.retrieval_cost = extra
+            if rec.cost_usd is not None:
+                rec.cost_usd = None if extra.get("cost_usd") is None else rec.cost_usd + extra["cost_usd"]
+        return rec
+
+    def answer_record(self, plan: VariantPlan, item: EvalItem, repeat: int, request: dict[str, Any],
+                      result: Completion | CallError, started: float) -> Record:
         v = plan.variant
         prep = plan.prepared[item.id]
         rec = Record(item_id=item.id, variant=v.name, model=v.model, model_id=plan.client.model_id, repeat=repeat,
@@ -90,11 +102,6 @@ class Executor:
             if issue is not None and result.finish_reason == "length" and "max_completion_tokens" in request:
                 issue += " (a reasoning model: its hidden reasoning tokens share that budget; or lower reasoning_effort)"
             self.scoring.score_answer(rec, item, result.text, issue)
-        if prep.retrieval_cost is not None:  # the query's embedding (rag.embedding): paid per request in production
-            rec.retrieval_cost = prep.retrieval_cost
-            extra = prep.retrieval_cost.get("cost_usd")
-            if rec.cost_usd is not None:
-                rec.cost_usd = None if extra is None else rec.cost_usd + extra
         if prep.retrieved_doc_ids is not None and item.expected_doc_ids:
             from harness.retrieval.metrics import recall_at_k, reciprocal_rank
 
