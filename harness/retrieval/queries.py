@@ -17,8 +17,8 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.models import pricing
+from harness.models.embeddings_client import EmbeddingCallFailed, EmbeddingsEndpoint
 from harness.retrieval.chunks import Passage
-from harness.retrieval.embedding_endpoint import EmbeddingCallFailed, EmbeddingsEndpoint
 from harness.retrieval.vector_cache import VectorCache
 
 

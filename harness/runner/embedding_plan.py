@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.config import RunConfig, api_key_for, header_values
 from harness.models import pricing
-from harness.retrieval.embedding_endpoint import EmbeddingsEndpoint
+from harness.models.embeddings_client import EmbeddingsEndpoint
 from harness.retrieval.queries import QueryEmbedder
 from harness.retrieval.vector_cache import VectorCache
 from harness.runner.variant_plan import resolve_model_id
