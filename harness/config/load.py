@@ -16,6 +16,9 @@ from harness.errors import ConfigError, read_utf8
 from harness.models.providers import provider_class
 from harness.yaml_errors import _yaml_line, validation_message
 
+# Providers whose endpoint serves OpenAI's /embeddings (rag.embedding.model).
+EMBEDDING_PROVIDERS = ("openai", "azure", "openai-compatible")
+
 
 class RunConfig(_Strict):
     name: SafeName
@@ -35,6 +38,16 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_refs(self) -> RunConfig:
+        if self.rag.embedding is not None and self.rag.embedding.model not in self.models:
+            known = ", ".join(sorted(self.models)) or "none"
+            raise ValueError(f"rag.embedding.model: unknown model {self.rag.embedding.model!r} (models defined: "
+                             f"{known}); add the embedding model under models:")
+        if self.rag.embedding is not None:
+            provider = self.models[self.rag.embedding.model].provider
+            if provider not in EMBEDDING_PROVIDERS:
+                raise ValueError(f"rag.embedding.model: model {self.rag.embedding.model!r} has provider {provider}; "
+                                 f"embeddings are asked through an OpenAI-style endpoint: provider "
+                                 f"{', '.join(EMBEDDING_PROVIDERS)}")
         if self.judge is not None and self.judge.model not in self.models:
             known = ", ".join(sorted(self.models)) or "none"
             raise ValueError(f"judge.model: unknown model {self.judge.model!r} (models defined: {known})")
@@ -142,6 +155,8 @@ def load_config(path: str | Path) -> RunConfig:
         cfg.finetune.base_model_path = _resolve(cfg.finetune.base_model_path, base)
     if cfg.rag.index_dir is not None:
         cfg.rag.index_dir = _resolve(cfg.rag.index_dir, base)
+    if cfg.rag.path is not None:
+        cfg.rag.path = _resolve(cfg.rag.path, base)
     return cfg
 
 

@@ -54,6 +54,14 @@ class RunSettings(_Strict):
     stop_when: StopWhen | None = None
 
 
+class EmbeddingSettings(_Strict):
+    """`rag.embedding`: embed through the embeddings endpoint of one of `models:` (openai, azure or
+    openai-compatible) instead of the built-in MiniLM; queries go `batch_size` texts per request."""
+
+    model: str = Field(min_length=1)
+    batch_size: int = Field(default=64, ge=1, le=2048)
+
+
 class RagSettings(_Strict):
     chunk_chars: int = Field(default=800, ge=50)
     chunk_overlap: int = Field(default=100, ge=0)
@@ -61,6 +69,14 @@ class RagSettings(_Strict):
     # A running Chroma server ("http://HOST:PORT", started with `chroma run`) instead of the embedded store in
     # index_dir: one index shared by every machine, built once per docs content hash.
     server: str | None = None
+    # An existing Chroma collection to query instead of building one from docs/: on `server`, or in the
+    # embedded store folder `path`. Its ids (or the metadata field doc_id_field, for a chunked collection) are
+    # the document ids; its documents (or the metadata field text_field) the passages' text.
+    collection: str | None = Field(default=None, min_length=1)
+    path: Path | None = None
+    doc_id_field: str | None = Field(default=None, min_length=1)
+    text_field: str | None = Field(default=None, min_length=1)
+    embedding: EmbeddingSettings | None = None
 
     @field_validator("server")
     @classmethod
@@ -73,6 +89,18 @@ class RagSettings(_Strict):
     def _one_store(self) -> RagSettings:
         if self.server is not None and self.index_dir is not None:
             raise ValueError("give either server (a Chroma server) or index_dir (the embedded store), not both")
+        if self.path is not None and (self.server is not None or self.index_dir is not None):
+            raise ValueError("path is the embedded store holding an existing collection: give path or server, "
+                             "and no index_dir (where the harness builds its own index)")
+        if self.collection is None:
+            for key in ("path", "doc_id_field", "text_field"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key} reads an existing collection: set collection (its name) too")
+        elif self.server is None and self.path is None:
+            raise ValueError("collection: say where it is, with server (http://HOST:PORT) or path (a Chroma folder)")
+        elif self.index_dir is not None:
+            raise ValueError("collection is read where it is (server or path); index_dir is for an index the "
+                             "harness builds: remove it")
         return self
 
 

@@ -209,6 +209,12 @@ class Prepared:
     messages: list[Message]
     retrieved_doc_ids: list[str] | None = None
     shot_ids: list[str] | None = None
+    # An item whose prompt could not be prepared (its query embedding failed after retries): an error record,
+    # never a call with an empty retrieval.
+    error: str | None = None
+    error_kind: str | None = None
+    # What retrieval cost for this item (rag.embedding's query embedding), added to the record's cost.
+    retrieval_cost: dict[str, Any] | None = None
 
 
 def default_embed(texts: Sequence[str]) -> np.ndarray:

@@ -153,14 +153,16 @@ def chunk_doc(doc: DocLike, max_chars: int = 800, overlap: int = 100) -> list[Ch
     return [Chunk(doc.id, f"{doc.id}#{i}", text) for i, text in enumerate(texts)]
 
 
-def docs_hash(docs: Iterable[DocLike], *, max_chars: int = 800, overlap: int = 100) -> str:
-    """sha256 over everything that decides an index's content.
+def docs_hash(docs: Iterable[DocLike], *, max_chars: int = 800, overlap: int = 100,
+              embedding: str = EMBEDDING_FUNCTION_NAME) -> str:
+    """sha256 over everything that decides an index's content, the embedding model's identity included (an
+    index of MiniLM vectors and one of an embeddings endpoint's never share a collection).
 
     Documents are taken in id order, so listing the same files in another order reuses the index.
     """
     digest = hashlib.sha256()
     header = {
-        "embedding_function": EMBEDDING_FUNCTION_NAME,
+        "embedding_function": embedding,
         "chunker": CHUNKER_VERSION,
         "max_chars": max_chars,
         "overlap": overlap,

@@ -119,7 +119,7 @@ def open_client(persist_dir: Path | None, server: str | None = None) -> ClientAP
             raise _unreachable(server, exc, "no Chroma server answers at") from None
 
 
-def _get_collection(client: ClientAPI, name: str, ef: MiniLMEmbeddingFunction) -> Collection | None:
+def _get_collection(client: ClientAPI, name: str, ef: MiniLMEmbeddingFunction | None) -> Collection | None:
     try:
         return client.get_collection(name=name, embedding_function=ef)  # type: ignore[arg-type]
     except NotFoundError:
@@ -141,6 +141,7 @@ class RagIndex:
         digest: str,
         server: str | None = None,
         embedded: int = 0,
+        embedder: Any = None,
     ) -> None:
         self.collection = collection
         self.reused = reused
@@ -148,6 +149,7 @@ class RagIndex:
         self.docs_hash = digest
         self.server = server
         self.embedded = embedded  # chunks this build embedded (0 when reused)
+        self.embedder = embedder  # rag.embedding's QueryEmbedder; None: MiniLM
 
     @property
     def collection_name(self) -> str:
@@ -164,6 +166,7 @@ class RagIndex:
         overlap: int = 100,
         show_progress: bool = True,
         server: str | None = None,
+        embedder: Any = None,
     ) -> RagIndex:
         """Open the index for these documents, embedding only what is missing.
 
@@ -177,6 +180,9 @@ class RagIndex:
         In the embedded store, older collections built under the same ``name`` for other document versions
         are deleted, so the folder does not grow with every edit of the knowledge base. On a server they
         are kept: another machine may be running against them right now.
+
+        ``embedder`` (harness.retrieval.queries.QueryEmbedder, for ``rag.embedding``) embeds the chunks through
+        an embeddings endpoint instead of MiniLM; its identity is part of the docs hash, so the two never mix.
         """
         docs = list(docs)
         seen: set[str] = set()
@@ -185,29 +191,32 @@ class RagIndex:
                 raise ValueError(f"duplicate document id {doc.id!r}: document ids must be unique")
             seen.add(doc.id)
         chunks = [c for doc in docs for c in chunk_doc(doc, max_chars=max_chars, overlap=overlap)]
-        digest = docs_hash(docs, max_chars=max_chars, overlap=overlap)
+        ident = embedder.identity if embedder is not None else EMBEDDING_FUNCTION_NAME
+        digest = docs_hash(docs, max_chars=max_chars, overlap=overlap, embedding=ident)
         coll_name = collection_name(name, digest)
 
         client = open_client(persist_dir, server)
-        ef = MiniLMEmbeddingFunction()
+        ef = MiniLMEmbeddingFunction() if embedder is None else None  # an endpoint's vectors are sent as such
         with _server_errors(server):
             collection = _get_collection(client, coll_name, ef)
             if collection is not None and (collection.metadata or {}).get("docs_hash") != digest:
                 client.delete_collection(coll_name)  # a 12-hex-digit name clash with other content
                 collection = None
             if collection is not None and collection.count() == len(chunks):
-                return cls(collection, reused=True, n_chunks=len(chunks), digest=digest, server=server)
+                return cls(collection, reused=True, n_chunks=len(chunks), digest=digest, server=server,
+                           embedder=embedder)
 
             if collection is None:
                 if server is None:
                     for other in client.list_collections():
                         meta = other.metadata or {}
-                        if meta.get("harness_index") == name and other.name != coll_name:
+                        if (meta.get("harness_index") == name and other.name != coll_name
+                                and meta.get("embedding_function", EMBEDDING_FUNCTION_NAME) == ident):
                             client.delete_collection(other.name)
                 collection = cls._create(client, coll_name, ef, {
                     "harness_index": name,
                     "docs_hash": digest,
-                    "embedding_function": EMBEDDING_FUNCTION_NAME,
+                    "embedding_function": ident,
                     "max_chars": max_chars,
                     "overlap": overlap,
                     "n_docs": len(docs),
@@ -225,17 +234,20 @@ class RagIndex:
             ) as bar:
                 for start in range(0, len(ordered), batch):
                     part = ordered[start : start + batch]
+                    vectors = (None if embedder is None else
+                               embedder.embed_all([c.text for c in part], f"the documents of {name}", per_request=False))
                     collection.upsert(
                         ids=[c.chunk_id for c in part],
+                        embeddings=vectors,
                         documents=[c.text for c in part],
                         metadatas=[{"doc_id": c.doc_id} for c in part],
                     )
                     bar.update(len(part))
         return cls(collection, reused=False, n_chunks=len(chunks), digest=digest, server=server,
-                   embedded=len(ordered))
+                   embedded=len(ordered), embedder=embedder)
 
     @staticmethod
-    def _create(client: ClientAPI, coll_name: str, ef: MiniLMEmbeddingFunction,
+    def _create(client: ClientAPI, coll_name: str, ef: MiniLMEmbeddingFunction | None,
                 metadata: dict[str, Any]) -> Collection:
         try:
             return client.create_collection(
@@ -268,7 +280,8 @@ class RagIndex:
         if self.n_chunks == 0:
             return [[] for _ in texts]
         if vectors is None:
-            vectors = embeddings.embed(texts)
+            vectors = (embeddings.embed(texts) if self.embedder is None
+                       else self.embedder.embed_all(texts, "the queries"))
         elif len(vectors) != len(texts):
             raise ValueError(f"{len(vectors)} vectors for {len(texts)} texts")
         n_results = min(k, self.n_chunks)

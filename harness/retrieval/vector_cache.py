@@ -32,10 +32,11 @@ class VectorCache:
     """`embed(texts)` that computes only the texts it has not seen. Thread-safe (one connection, one lock)."""
 
     def __init__(self, path: Path, embed_fn: Callable[[Sequence[str]], np.ndarray] | None = None,
-                 model: str = EMBEDDING_FUNCTION_NAME):
+                 model: str = EMBEDDING_FUNCTION_NAME, dim: int | None = EMBEDDING_DIM):
         self.path = path
         self.embed_fn = embed_fn
         self.model = model
+        self.dim = dim  # the vectors' length; None: whatever the model returns (an embeddings endpoint's)
         self.hits = 0
         self.computed = 0
         self._lock = threading.Lock()
@@ -73,7 +74,7 @@ class VectorCache:
                 marks = ",".join("?" * len(chunk))
                 for key, blob in self._db.execute(f"SELECT key, vec FROM vectors WHERE key IN ({marks})", chunk):
                     vec = np.frombuffer(blob, dtype=np.float32)
-                    if vec.shape == (EMBEDDING_DIM,):
+                    if vec.ndim == 1 and vec.size and (self.dim is None or vec.shape == (self.dim,)):
                         found[key] = vec
         except sqlite3.Error as exc:
             self._warn(exc)
@@ -98,6 +99,20 @@ class VectorCache:
         keys = list(dict.fromkeys(text_key(t, self.model) for t in texts))
         with self._lock:
             return len(keys) - len(self._lookup(keys))
+
+    def lookup(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The vectors already kept, by text (texts without one are left out)."""
+        by_key = {text_key(t, self.model): t for t in texts}
+        with self._lock:
+            found = self._lookup(list(by_key))
+        return {by_key[k]: v for k, v in found.items()}
+
+    def store(self, vectors: dict[str, np.ndarray]) -> None:
+        """Keep these vectors, by text."""
+        rows = [(text_key(t, self.model), np.ascontiguousarray(v, dtype=np.float32).tobytes())
+                for t, v in vectors.items()]
+        with self._lock:
+            self._store(rows)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors for `texts`, in order; each distinct text is computed at most once, ever."""

@@ -151,7 +151,14 @@ class BatchExecutor(Executor):
             stream.start()
             await stream.wait_all()
         cached_n = 0
+        # Items whose prompt could not be prepared (a failed query embedding): error records, never batch lines.
+        unprepared = [j for j in jobs if j[0].prepared[j[1].id].error is not None]
+        jobs = [j for j in jobs if j[0].prepared[j[1].id].error is None]
         with records_path.open("a", encoding="utf-8") as out:
+            for plan, item, r in unprepared:
+                rec = await self.call(plan, item, r)  # returns the error record without calling
+                out.write(rec.model_dump_json() + "\n")
+                self._count(rec)
             if self.cache is not None and not self.refresh and jobs:
                 cached, jobs = self.prefetch_cached(jobs)
                 await self.finish_all(cached, {item.id: item for item in items})

@@ -92,6 +92,18 @@ class Executor:
 
     def make_record(self, plan: VariantPlan, item: EvalItem, repeat: int, request: dict[str, Any],
                     result: Completion | CallError, started: float) -> Record:
+        """The scored record of one call, with what its retrieval cost (a query embedding through rag.embedding,
+        paid per request in production too) added to its cost."""
+        rec = self.answer_record(plan, item, repeat, request, result, started)
+        extra = plan.prepared[item.id].retrieval_cost
+        if extra is not None:
+            rec.retrieval_cost = extra
+            if rec.cost_usd is not None:
+                rec.cost_usd = None if extra.get("cost_usd") is None else rec.cost_usd + extra["cost_usd"]
+        return rec
+
+    def answer_record(self, plan: VariantPlan, item: EvalItem, repeat: int, request: dict[str, Any],
+                      result: Completion | CallError, started: float) -> Record:
         v = plan.variant
         prep = plan.prepared[item.id]
         rec = Record(item_id=item.id, variant=v.name, model=v.model, model_id=plan.client.model_id, repeat=repeat,
@@ -156,6 +168,12 @@ class Executor:
         return records, rest
 
     async def call(self, plan: VariantPlan, item: EvalItem, repeat: int) -> Record:
+        prep = plan.prepared[item.id]
+        if prep.error is not None:  # its prompt could not be prepared (the query embedding failed): no call
+            rec = self.make_record(plan, item, repeat, {}, CallError(prep.error_kind or "retrieval", prep.error),
+                                   time.time())
+            await self.scoring.finish(rec, item, self.judge)
+            return rec
         request = self.request_for(plan, item, repeat)
         started = time.time()
         key = None

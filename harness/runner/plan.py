@@ -146,6 +146,10 @@ class Plan:
         prepared: dict[str, Any] = {}  # the manifest entries preparation writes (a RAG index's `rag`)
         ctx = PrepareContext.of_run(self.cfg, self.evalset, cache_dir=response_cache.cache_dir(),
                                     progress=self.progress, manifest=prepared)
+        if self.cfg.rag.embedding is not None and any(k.embeds_own_queries(ctx) for k in kinds.values()):
+            from harness.runner import embedding_plan
+
+            ctx.embedder = embedding_plan.query_embedder(self.cfg, self.prices, response_cache.cache_dir())
         resources = self.prepare_needs(kinds, ctx)
         for key, entry in prepared.items():
             setattr(self.manifest, key, entry)
@@ -163,6 +167,7 @@ class Plan:
             try:
                 if kind.streamed:
                     vectors = vectors or self.vector_cache()
+                    plan.own_vectors = kind.embeds_own_queries(ctx)
                     plan.preparer = kind.batch_preparer(ctx, system_role=system_role,
                                                         resources=resources[plan.variant.name], embed_fn=vectors.embed)
                 else:
@@ -179,7 +184,7 @@ class Plan:
                 p.stream = stream
         # Prompt preparation that holds back the first call (the benchmark counts it with the calls phase).
         self.manifest.timings["prepare_s"] = round(time.perf_counter() - t_prepare, 3)
-        if streamed:
+        if any(not p.own_vectors for p in streamed):
             texts = query_texts(self.evalset, items)
             for p in streamed:
                 texts += kinds[p.variant.name].embedded_texts(self.evalset)

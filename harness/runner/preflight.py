@@ -107,7 +107,33 @@ def preflight(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig], p
             found.errors.append(f"{config_path or 'config'}: {problem}")
     if judge_in_use(cfg, evalset):
         _check_judge(cfg, prices, found, allow_unpriced, today)
+    ctx = PrepareContext.of_run(cfg, evalset)
+    if any(kind_of(v).embeds_own_queries(ctx) for v in variants if v.name not in found.skipped):
+        _check_embedding(cfg, prices, found, allow_unpriced, today)
     return found
+
+
+def _check_embedding(cfg: RunConfig, prices: pricing.PriceTable, found: Preflight, allow_unpriced: bool,
+                     today: dt.date | None) -> None:
+    """rag.embedding's model: its key, headers and price, checked like a variant's (its cost is part of the RAG
+    variant's cost per request, so an unpriced one would make that cost unknown)."""
+    assert cfg.rag.embedding is not None
+    name = cfg.rag.embedding.model
+    m = cfg.models[name]
+    problem = _key_problem(cfg, name, f"rag.embedding.model {name}")
+    if problem:
+        found.errors.append(problem)
+    try:
+        header_values(m)
+    except ConfigError as exc:
+        found.errors.append(f"models.{name}.{exc}")
+    model_id = resolve_model_id(cfg, name)
+    price = prices.for_model(m, model_id)
+    if not price.known and not allow_unpriced:
+        found.errors.append(f"rag.embedding.model {name}: {prices.unpriced_reason(model_id)}; add it to a pricing "
+                            f"file, set `price:` (input per 1M tokens, output 0) on the model, or pass "
+                            f"--allow-unpriced (the RAG variant's cost is then reported as unknown)")
+    found.warn(pricing.stale_warning(price, today))
 
 
 def _check_judge(cfg: RunConfig, prices: pricing.PriceTable, found: Preflight, allow_unpriced: bool,

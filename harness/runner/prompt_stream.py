@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.data.evalset import EvalSet
+from harness.errors import HarnessError
 from harness.prompts.variants import query_texts
 from harness.records import EvalItem
 
@@ -77,7 +78,8 @@ class PromptStream:
             for k, batch in enumerate(self.batches):
                 if self._stop.is_set():
                     return
-                vecs = self.embed_fn(query_texts(self.evalset, batch))
+                shared = any(not getattr(p, "own_vectors", False) for p in self.plans)
+                vecs = self.embed_fn(query_texts(self.evalset, batch)) if shared else None
                 for plan in self.plans:
                     assert plan.preparer is not None
                     plan.prepared.update(plan.preparer(batch, vecs))
@@ -98,6 +100,8 @@ class PromptStream:
         if not ev.is_set():
             await ev.wait()
         if self._error is not None and not self.has(item_id):
+            if isinstance(self._error, HarnessError):  # one line for the user (a refused embeddings endpoint)
+                raise self._error
             raise RuntimeError(f"preparing prompts failed: {type(self._error).__name__}: {self._error}") \
                 from self._error
 

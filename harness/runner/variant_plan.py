@@ -30,6 +30,7 @@ class VariantPlan:
     # while calls are in flight (harness.runner.prompt_stream): `prepared` fills up as the stream goes.
     preparer: BatchPreparer | None = None
     stream: Any = None  # the PromptStream this variant's prompts come from
+    own_vectors: bool = False  # its preparer embeds the queries itself (rag.embedding): no shared MiniLM vectors
 
 
 def resolve_model_id(cfg: RunConfig, name: str) -> str:

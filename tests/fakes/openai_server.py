@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes.embeddings import EmbeddingsRoute
+
 
 @dataclass
 class Reply:
@@ -85,7 +87,7 @@ class LoopbackServer:
         self.stop()
 
 
-class FakeOpenAIServer(LoopbackServer):
+class FakeOpenAIServer(EmbeddingsRoute, LoopbackServer):
     def __init__(self, handler: Handler | None = None, *, models: list[str] | None = None):
         self.handler = handler or (lambda body: Reply())
         self.models = models or ["fake-model"]
@@ -134,6 +136,9 @@ class FakeOpenAIServer(LoopbackServer):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.split("?")[0].rstrip("/").endswith("/embeddings"):  # tests/fakes/embeddings.py
+                    self._send(*server.answer_embeddings(body))
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 server._local.headers = headers
                 with server._lock:

@@ -47,6 +47,8 @@ class PrepareContext:
     cache_dir: Path | None = None
     progress: bool = False
     manifest: dict[str, Any] = field(default_factory=dict)
+    # rag.embedding's query embedder (harness.retrieval.queries.QueryEmbedder), built by the planner; None: MiniLM
+    embedder: Any = None
 
     @classmethod
     def of_run(cls, cfg: RunConfig, evalset: EvalSet, **runner: Any) -> PrepareContext:
@@ -132,6 +134,11 @@ class VariantKind(BaseModel):
     def streamed(self) -> bool:
         """Its prompts depend on each item's embedding, so the runner prepares them batch by batch while calls
         are in flight (batch_preparer)."""
+        return False
+
+    def embeds_own_queries(self, ctx: PrepareContext) -> bool:
+        """A streamed kind that embeds each item's query itself (rag with rag.embedding): the stream's shared
+        MiniLM vectors are not computed for it."""
         return False
 
     def embedded_texts(self, evalset: EvalSet) -> list[str]:
