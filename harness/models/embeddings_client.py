@@ -2,7 +2,7 @@
 
 The model is one of `models:` (provider openai, azure or openai-compatible), reached with its base_url, key
 and headers as a chat model is. Its vectors are kept by (model, text) in the vector cache, so a re-run embeds
-nothing; what a query's embedding cost this run is charged to the first record that uses it, because a
+nothing; what a query's embedding costs is charged to every record that uses it, cached or not, because a
 deployed RAG pipeline pays it on every request. A call is retried on the same transient failures as a chat
 call; one that still fails makes its items error records (harness.retrieval.queries), never an empty
 retrieval; a permanent refusal (bad key, unknown model) stops the run with one line.

@@ -3,7 +3,9 @@
 Few-shot selection by similarity and RAG retrieval embed every test item's text (the same text for both) and
 the few-shot pool's; the index keeps the documents' vectors in Chroma, this keeps the rest. A re-run of the same
 items (another model, another prompt) embeds nothing, and one embedding serves both variants. Like the response
-cache it is only an optimisation: a locked or damaged file makes lookups misses, with one warning.
+cache it is only an optimisation: a locked or damaged file makes lookups misses, with one warning. A vector from an
+embeddings endpoint is kept with the tokens it counted, so a re-run can still charge what production pays; files
+written before that column existed gain it on open (their rows have none).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from harness.retrieval import embeddings
 from harness.retrieval.embeddings import EMBEDDING_DIM, EMBEDDING_FUNCTION_NAME
 
 BUSY_TIMEOUT_S = 10.0
+_NO_USAGE = -1.0  # the tokens column of a vector whose endpoint reported no usage (NULL: a row kept without tokens)
 _CHUNK = 500  # keys per SELECT
 
 
@@ -46,7 +49,9 @@ class VectorCache:
             db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vec BLOB NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vec BLOB NOT NULL, tokens REAL)")
+            if "tokens" not in {row[1] for row in db.execute("PRAGMA table_info(vectors)")}:
+                db.execute("ALTER TABLE vectors ADD COLUMN tokens REAL")
             self._db = db
         except (sqlite3.Error, OSError) as exc:
             self._warn(exc)
@@ -65,28 +70,34 @@ class VectorCache:
         self._db = None
 
     def _lookup(self, keys: list[bytes]) -> dict[bytes, np.ndarray]:
-        found: dict[bytes, np.ndarray] = {}
+        return {key: vec for key, (vec, _) in self._lookup_tokens(keys).items()}
+
+    def _lookup_tokens(self, keys: list[bytes]) -> dict[bytes, tuple[np.ndarray, float | None]]:
+        found: dict[bytes, tuple[np.ndarray, float | None]] = {}
         if self._db is None:
             return found
         try:
             for i in range(0, len(keys), _CHUNK):
                 chunk = keys[i:i + _CHUNK]
                 marks = ",".join("?" * len(chunk))
-                for key, blob in self._db.execute(f"SELECT key, vec FROM vectors WHERE key IN ({marks})", chunk):
+                rows = self._db.execute(f"SELECT key, vec, tokens FROM vectors WHERE key IN ({marks})", chunk)
+                for key, blob, tokens in rows:
                     vec = np.frombuffer(blob, dtype=np.float32)
                     if vec.ndim == 1 and vec.size and (self.dim is None or vec.shape == (self.dim,)):
-                        found[key] = vec
+                        found[key] = (vec, float("nan") if tokens == _NO_USAGE else tokens)
         except sqlite3.Error as exc:
             self._warn(exc)
         return found
 
-    def _store(self, rows: list[tuple[bytes, bytes]]) -> None:
+    def _store(self, rows: list[tuple[bytes, bytes]] | list[tuple[bytes, bytes, float | None]]) -> None:
         if self._db is None or not rows:
             return
+        columns = "(key, vec)" if len(rows[0]) == 2 else "(key, vec, tokens)"
+        marks = "(?, ?)" if len(rows[0]) == 2 else "(?, ?, ?)"
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany("INSERT OR REPLACE INTO vectors (key, vec) VALUES (?, ?)", rows)
+                self._db.executemany(f"INSERT OR REPLACE INTO vectors {columns} VALUES {marks}", rows)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -100,17 +111,20 @@ class VectorCache:
         with self._lock:
             return len(keys) - len(self._lookup(keys))
 
-    def lookup(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """The vectors already kept, by text (texts without one are left out)."""
+    def lookup(self, texts: Sequence[str]) -> dict[str, tuple[np.ndarray, float | None]]:
+        """The vectors already kept, by text, each with the tokens it counted when embedded (NaN: the endpoint
+        reported none; None: not kept, a row written before tokens were); texts without a vector are left out."""
         by_key = {text_key(t, self.model): t for t in texts}
         with self._lock:
-            found = self._lookup(list(by_key))
+            found = self._lookup_tokens(list(by_key))
         return {by_key[k]: v for k, v in found.items()}
 
-    def store(self, vectors: dict[str, np.ndarray]) -> None:
-        """Keep these vectors, by text."""
-        rows = [(text_key(t, self.model), np.ascontiguousarray(v, dtype=np.float32).tobytes())
-                for t, v in vectors.items()]
+    def store(self, vectors: dict[str, np.ndarray], tokens: dict[str, float | None] | None = None) -> None:
+        """Keep these vectors, by text, with the tokens each counted (an embeddings endpoint's share; None: it
+        reported no usage)."""
+        tokens = tokens or {}
+        rows = [(text_key(t, self.model), np.ascontiguousarray(v, dtype=np.float32).tobytes(),
+                 _NO_USAGE if tokens.get(t) is None else tokens[t]) for t, v in vectors.items()]
         with self._lock:
             self._store(rows)
 

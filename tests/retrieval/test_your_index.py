@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -250,12 +251,40 @@ def test_query_embeddings_are_batched_and_cached(tmp_path: Path, evalset_dir: Pa
     fake_server.embedding_requests.clear()
     second = run(cfg, results_dir=tmp_path / "results", progress=False, use_cache=False)
     assert fake_server.embedding_requests == []  # every query vector came from the cache by text
-    records = _records(second.path)
-    assert all(r["retrieval_cost"]["cached"] is True and r["retrieval_cost"]["cost_usd"] == 0.0
-               for r in records.values())
-    assert all(r["cost_usd"] == pytest.approx(CHAT_COST) for r in records.values())
+    records, before = _records(second.path), _records(first.path)
+    # Production embeds every request's query: a cached vector keeps its cost, the record says it was cached.
+    for item_id, rec in records.items():
+        assert rec["retrieval_cost"]["cached"] is True and before[item_id]["retrieval_cost"]["cached"] is False
+        assert rec["retrieval_cost"]["tokens"] == pytest.approx(before[item_id]["retrieval_cost"]["tokens"])
+        assert rec["cost_usd"] == pytest.approx(before[item_id]["cost_usd"]) and rec["cost_usd"] > CHAT_COST
+    per_request = [r.summary.set_index("variant").loc["rag", "cost_per_request_usd"] for r in (first, second)]
+    assert per_request[1] == pytest.approx(per_request[0])
     assert ({i: r["retrieved_doc_ids"] for i, r in records.items()}
-            == {i: r["retrieved_doc_ids"] for i, r in _records(first.path).items()})
+            == {i: r["retrieved_doc_ids"] for i, r in before.items()})
+
+
+def test_cached_vector_without_tokens_is_charged_an_estimate(tmp_path: Path, evalset_dir: Path,
+                                                             fake_server, isolated_cache: Path) -> None:
+    """A vector cache written before token counts were kept (no `tokens` column): its vectors are read, and
+    each query is charged the harness's estimate from its text (one token per 4 characters), marked so."""
+    fake_server.embedding_dim = DIM
+    _folder_collection(tmp_path / "team-db")
+    cfg = _config(tmp_path, _no_docs(evalset_dir), fake_server.base_url,
+                  {"collection": "team-kb", "path": str(tmp_path / "team-db"), "embedding": {"model": "emb"}})
+    run(cfg, results_dir=tmp_path / "results", progress=False)
+    db = sqlite3.connect(isolated_cache / "embeddings.sqlite")
+    db.executescript("CREATE TABLE old (key BLOB PRIMARY KEY, vec BLOB NOT NULL); "
+                     "INSERT INTO old SELECT key, vec FROM vectors; DROP TABLE vectors; "
+                     "ALTER TABLE old RENAME TO vectors;")
+    db.close()
+    fake_server.embedding_requests.clear()
+    again = run(cfg, results_dir=tmp_path / "results", progress=False, use_cache=False)
+    assert fake_server.embedding_requests == []
+    for item_id, text, *_ in TEST_ITEMS:
+        cost = _records(again.path)[item_id]["retrieval_cost"]
+        tokens = -(-len(_query(text)) // 4)
+        assert cost["cached"] is True and cost["estimated"] is True and cost["tokens"] == tokens
+        assert cost["cost_usd"] == pytest.approx(tokens * EMB_PRICE / 1e6)
 
 
 def test_failing_embeddings_endpoint_makes_error_records(tmp_path: Path, evalset_dir: Path, fake_server) -> None:
