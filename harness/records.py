@@ -270,7 +270,7 @@ class Record(BaseModel):
     score_errors: dict[str, ScoreError] = Field(default_factory=dict)
     cost_usd: float | None = None
     # What retrieval cost for this record, included in cost_usd: a RAG variant's query embedding through
-    # rag.embedding (model, tokens, cost_usd, and whether it came from the vector cache and so cost nothing).
+    # rag.embedding (model, tokens, cost_usd charged on every run, and whether the vector came from the cache).
     retrieval_cost: dict[str, Any] | None = None
     # What scoring this record cost (judge calls): evaluation cost, never part of the variant's cost per request.
     eval_cost_usd: float | None = None
