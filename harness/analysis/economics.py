@@ -193,6 +193,7 @@ class Payback(Enum):
     NOT_MEASURED = "not-measured"  # no fine-tuned variant, or none with answered calls
     INCOMPLETE = "incomplete"  # the fine-tuned variant did not answer every selected item
     UNKNOWN = "unknown"  # its cost or accuracy is unknown
+    NO_LABELS = "no-labels"  # no item has an expected answer: accuracy was not measured (agreement instead)
     MOST_ACCURATE_UNPRICED = "most-accurate-unpriced"  # nothing as accurate, no priced prompt-only variant
     MOST_ACCURATE = "most-accurate"  # nothing as accurate; `reference` is the cheapest variant
     NOT_CHEAPER = "not-cheaper"  # the cheapest variant as accurate costs no more per request
@@ -342,6 +343,8 @@ class Economics:
     unknown: list[UnknownScores] = field(default_factory=list)
     service: list[ServiceLife] = field(default_factory=list)  # each fine-tuned variant's remaining life
     cost_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # variant -> cost/request 95%
+    labelled: bool = True  # False: no item has an expected answer, accuracy was not measured
+    agreement_with: str | None = None  # the reference the variants are scored against, where there is one
 
 
 def _incomplete(df: pd.DataFrame, measured: pd.DataFrame) -> list[IncompleteVariant]:
@@ -413,6 +416,10 @@ def analyse(manifest: Manifest, config: dict[str, Any] | None, df: pd.DataFrame,
                     monthly_requests=monthly, fine_tuned=ft_name)
     _serve_and_interval(eco, manifest, config, df, records, today)
     eco.primary = manifest.scoring.primary
+    eco.labelled = "labelled" not in measured.columns or bool(measured["labelled"].fillna(True).astype(bool).any())
+    eco.agreement_with = next((r for r in df.get("agreement_with", []) if isinstance(r, str)), None)
+    if not eco.labelled and eco.break_even.case is Payback.UNKNOWN:
+        eco.break_even.case = Payback.NO_LABELS
     eco.incomplete = _incomplete(df, measured)
     eco.unknown = _unknown(measured)
     eco.best = _best_prompt(ok)

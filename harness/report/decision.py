@@ -42,6 +42,9 @@ def _break_even_point(be: BreakEven, training: TrainingEstimate, monthly_request
         return f"{ft} did not answer every selected item, so no break-even volume is claimed."
     if be.case is Payback.UNKNOWN:
         return f"The cost or accuracy of {ft} is unknown, so no break-even volume can be computed."
+    if be.case is Payback.NO_LABELS:
+        return ("No break-even volume: it needs accuracy, which was not measured (no item has an `expected` "
+                "answer); weigh each variant's cost per request against its agreement with the reference instead.")
     if be.case is Payback.MOST_ACCURATE_UNPRICED:
         return f"{ft} is the most accurate option measured; no priced prompt-only variant to compare."
     if be.case is Payback.MOST_ACCURATE:
@@ -72,14 +75,17 @@ def _break_even_point(be: BreakEven, training: TrainingEstimate, monthly_request
     return text + "."
 
 
-def _incomplete_line(v: IncompleteVariant) -> str:
+def _incomplete_line(v: IncompleteVariant, labelled: bool = True) -> str:
     acc = pct(v.accuracy)
     if v.left_out:
-        covers = f"its accuracy ({acc}) covers only the {v.n} calls asked" if v.n else "nothing was measured"
+        measured = f"its accuracy ({acc}) covers" if labelled else "its scores cover"
+        covers = f"{measured} only the {v.n} calls asked" if v.n else "nothing was measured"
         return (f"{v.variant} is {v.status}: {covers}, so it is left out of the comparisons below; finish it with "
                 "`harness run --resume RUN_DIR`.")
-    return (f"{v.variant} is incomplete: accuracy {acc} — {v.errors} of {v.n} calls unanswered (counted as not "
-            "correct); re-ask them with `harness run --resume RUN_DIR --retry-errors`.")
+    what = f"accuracy {acc} — " if labelled else ""
+    counted = "not correct" if labelled else "not agreeing with the reference"
+    return (f"{v.variant} is incomplete: {what}{v.errors} of {v.n} calls unanswered (counted as {counted}); "
+            "re-ask them with `harness run --resume RUN_DIR --retry-errors`.")
 
 
 def _unknown_line(u: UnknownScores, primary: str) -> str:
@@ -98,6 +104,11 @@ def _training_examples_line(n_train: int | None) -> str:
 
 def _prompt_line(eco: Economics) -> str:
     best, target = eco.best, eco.target_accuracy
+    if not eco.labelled:
+        ref = eco.agreement_with or "a reference"
+        return ("Accuracy was not measured (no item has an `expected` answer), so no variant is judged on accuracy, "
+                f"against target_accuracy or for a break-even: they are compared by agreement with {ref} (the "
+                f"agreement lines above and the section \"Agreement with {ref}\").")
     if best is None:
         return ("No complete prompt-only variant (baseline, few-shot, RAG) was measured." if eco.prompt_only_left_out
                 else "No prompt-only variant (baseline, few-shot, RAG) was measured.")
@@ -152,7 +163,7 @@ def decision_lines(eco: Economics, df: pd.DataFrame | None = None) -> list[str]:
     the best prompt-only variant against the target, the fine-tune against it, the training cost, break-even.
     With the summary table `df`: the Holm-adjusted comparisons and the judge-corrected accuracy
     (harness.report.stats_text), and the fine-tune's significance on its adjusted p."""
-    lines = [_incomplete_line(v) for v in eco.incomplete]
+    lines = [_incomplete_line(v, eco.labelled) for v in eco.incomplete]
     lines += [_unknown_line(u, eco.primary) for u in eco.unknown]
     lines.append(_training_examples_line(eco.training.train_examples))
     lines.append(_prompt_line(eco))

@@ -173,3 +173,24 @@ def test_paired_comparison_runs_on_agreement():
     assert b["agreement"] == pytest.approx(11 / 19) and b["agreement_no_reference"] == 1
     assert b["agreement_diff"] == pytest.approx(-8 / 19) and b["agreement_diff_lo"] < b["agreement_diff_hi"] < 0
     assert b["agreement_p"] == pytest.approx(mcnemar_exact(8, 0)) and b["agreement_test"] == "mcnemar"
+
+
+def test_decision_summary_without_labels_says_accuracy_was_not_measured(tmp_path):
+    """No item has `expected`: the decision summary never talks of accuracy it did not measure ("accuracy -",
+    "cost or accuracy unknown", "no prompt-only variant measured"); it says so and points to agreement."""
+    ev = unlabelled(tmp_path)
+    script = scripted(wrong={"gpt-4o-mini": set(range(6))}, errors={"gpt-4o-mini": {29}})
+    res = run_with(tmp_path, ev, script, "run", reference="ft")
+    md = (res.run_dir / "report.md").read_text()
+    decision = md.split("## Decision summary", 1)[1].split("## Results", 1)[0]
+    lines = [line for line in decision.splitlines() if line.startswith("- ")]
+    assert any(line.startswith("- baseline agrees with ft on ") for line in lines)
+    assert ("- Accuracy was not measured (no item has an `expected` answer), so no variant is judged on accuracy, "
+            "against target_accuracy or for a break-even: they are compared by agreement with ft") in decision
+    assert ("- baseline is incomplete: 1 of 30 calls unanswered (counted as not agreeing with the reference)"
+            in decision)
+    assert "- No break-even volume: it needs accuracy, which was not measured" in decision
+    for wrong in ("accuracy -", "cost or accuracy", "No prompt-only variant", "reached"):
+        assert wrong not in decision
+    html = (res.run_dir / "report.html").read_text()
+    assert "Accuracy was not measured (no item has an `expected` answer)" in html
