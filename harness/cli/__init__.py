@@ -206,6 +206,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     leaks = leakage_lines(cfg, ev, cfg.variants)
     for line in found.warnings + leaks + text_warnings(ev):
         print(f"warning: {line}")
+    for line in found.notes:
+        print(f"note: {line}")
     if not leaks:
         print("leakage: none found between the test split and train / few-shot pool / docs")
     errors = list(found.errors)

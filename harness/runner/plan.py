@@ -69,13 +69,15 @@ class Plan:
         """Variants that cannot run yet (model not trained, no train split or docs): skipped with how to fix it."""
         return skipped_before_calls(self.cfg, self.evalset, variants, self.config_path)
 
-    def check_before_calls(self, variants: list[VariantConfig]) -> None:
+    def check_before_calls(self, variants: list[VariantConfig], reference: str | None = None) -> None:
         """Config problems that must stop the run before the first paid call (the ones `harness validate`
-        lists: harness.runner.preflight)."""
+        lists: harness.runner.preflight); `reference` is the run's (`--reference` over the config's)."""
         found = preflight(self.cfg, self.evalset, variants, self.prices, allow_unpriced=self.allow_unpriced,
-                          config_path=self.config_path, today=self.today)
+                          config_path=self.config_path, today=self.today, reference=reference)
         for warning in found.warnings:
             self.note_warning(warning)
+        for note in found.notes:
+            print(f"note: {note}", file=sys.stderr)
         if found.errors:
             more = (f" (and {len(found.errors) - 1} more: `harness validate {self.config_path}` lists them)"
                     if len(found.errors) > 1 and self.config_path else "")

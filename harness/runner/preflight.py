@@ -19,16 +19,18 @@ from harness.prompts.kinds.base import PrepareContext, kind_of
 from harness.prompts.variants import check_prompt
 from harness.redact import redact_body
 from harness.runner.variant_plan import resolve_model_id
+from harness.scoring.reference import check_labels
 from harness.scoring.task_yaml import scorers_of
 
 
 @dataclass
 class Preflight:
-    """errors stop the run (exit 2), warnings are printed and kept, skipped variants are left out with the
-    reason and how to fix it; the others still run."""
+    """errors stop the run (exit 2), warnings are printed and kept, notes are printed (how the run will score),
+    skipped variants are left out with the reason and how to fix it; the others still run."""
 
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     prices: dict[str, pricing.Price] = field(default_factory=dict)  # variant name -> its price (not skipped)
 
@@ -68,9 +70,13 @@ def _key_problem(cfg: RunConfig, name: str, what: str) -> str | None:
 
 def preflight(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig], prices: pricing.PriceTable, *,
               allow_unpriced: bool = False, config_path: str | None = None,
-              today: dt.date | None = None) -> Preflight:
-    """Every problem a run would stop on before its first paid call, in the order the run meets them."""
+              today: dt.date | None = None, reference: str | None = None) -> Preflight:
+    """Every problem a run would stop on before its first paid call, in the order the run meets them.
+    `reference`: what the run scores agreement against (`--reference`), else the config's `reference:`."""
     found = Preflight(skipped=skipped_before_calls(cfg, evalset, variants, config_path))
+    unlabelled, note = check_labels(evalset, reference or cfg.reference)
+    found.errors += [unlabelled] if unlabelled else []
+    found.notes += [note] if note else []
     for v in variants:
         if v.name in found.skipped:
             continue

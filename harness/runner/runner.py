@@ -37,7 +37,7 @@ from harness.runner.leakage import leakage_action, leakage_lines
 from harness.runner.plan import Plan
 from harness.runner.reference import apply_reference, resolve_source, source_of
 from harness.runner.shards import Shard
-from harness.scoring.reference import ReferenceSource, check_labels
+from harness.scoring.reference import ReferenceSource
 from harness.scoring.suite import TaskScoring
 
 
@@ -275,8 +275,7 @@ def run(config: str | Path | None, opts: RunOptions) -> RunResult:
                 allow_unpriced=opts.allow_unpriced, progress=opts.progress,
                 today=clock.parse_day(opts.today) if isinstance(opts.today, str) else opts.today)
     source = resolve_source(s.cfg.reference, opts.reference, [v.name for v in s.variants]) or source_of(s.manifest)
-    check_labels(s.evalset, source.variant if source is not None else None)
-    plan.check_before_calls(s.variants)
+    plan.check_before_calls(s.variants, source.label() if source is not None else None)
     if opts.resume is None:
         _open_folder(s, opts)
         s.manifest.leakage = leaks = leakage_lines(s.cfg, s.evalset, s.variants)

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import EvalSetError, HarnessError
+from harness.errors import HarnessError
 from harness.records import EvalItem, Record, Score
 from harness.scoring.scorers import AGREEMENT
 from harness.scoring.suite import TaskScoring
@@ -49,14 +49,19 @@ def parse_reference(text: str) -> tuple[str, str]:
     return folder, variant
 
 
-def check_labels(evalset: Any, reference: str | None) -> None:
-    """Test items without `expected` are measured by agreement alone: without a reference they measure nothing."""
+def check_labels(evalset: Any, reference: str | None) -> tuple[str | None, str | None]:
+    """Test items without `expected` are measured by agreement alone: (the error when there is no reference to
+    measure them by, else None; the line saying how many are scored by agreement only, else None)."""
     missing = [i.id for i in evalset.test if i.expected is None]
-    if missing and reference is None:
-        raise EvalSetError(f"{evalset.path / 'test.jsonl'}: item {missing[0]!r} has no expected answer"
-                           f"{f' (nor {len(missing) - 1} others)' if len(missing) > 1 else ''}: add `expected`, or "
-                           "score against a reference's answers with `reference: VARIANT` in the config (or "
-                           "--reference RUN_DIR:VARIANT)")
+    if not missing:
+        return None, None
+    if reference is None:
+        return (f"{evalset.path / 'test.jsonl'}: item {missing[0]!r} has no expected answer"
+                f"{f' (nor {len(missing) - 1} others)' if len(missing) > 1 else ''}: add `expected`, or score "
+                "against a reference's answers with `reference: VARIANT` in the config (or --reference "
+                "RUN_DIR:VARIANT)"), None
+    return None, (f"{len(missing)} of {len(evalset.test)} test items have no expected answer: scored by agreement "
+                  f"with {reference} only")
 
 
 def reference_answer(ref: Record | None, free_text: bool) -> tuple[bool, Any]:

@@ -194,3 +194,23 @@ def test_decision_summary_without_labels_says_accuracy_was_not_measured(tmp_path
         assert wrong not in decision
     html = (res.run_dir / "report.html").read_text()
     assert "Accuracy was not measured (no item has an `expected` answer)" in html
+
+
+def test_validate_says_what_run_says_about_missing_labels(tmp_path, capsys):
+    """`harness validate` and `harness run` share the check: no reference is an error in both; with one, both
+    say how many items are scored by agreement only."""
+    ev = make_evalset(tmp_path, n_test=N)
+    rows = [json.loads(line) for line in (ev / "test.jsonl").read_text().splitlines()]
+    write_jsonl(ev / "test.jsonl", [{k: v for k, v in r.items() if k != "expected" or i >= 10}
+                                    for i, r in enumerate(rows)])  # 10 of the 30 have no label
+    bare = two_variant_config(tmp_path, ev, "http://127.0.0.1:9/v1")
+    code, out, err = cli(capsys, "validate", bare)
+    assert code == 2 and "ready:" not in out
+    assert f"error: {ev / 'test.jsonl'}: item 'q000' has no expected answer (nor 9 others): add `expected`" in err
+    with FakeOpenAIServer(scripted(), models=["gpt-4o-mini", FT_MODEL]) as srv:
+        cfg = two_variant_config(tmp_path, ev, srv.base_url, reference="ft")
+        code, out, err = cli(capsys, "validate", cfg)
+        line = "note: 10 of 30 test items have no expected answer: scored by agreement with ft only"
+        assert code == 0 and line in out.splitlines(), out + err
+        code, out, err = cli(capsys, "run", cfg, "--out", tmp_path / "run", "--no-progress", "--no-cache")
+    assert code == 0 and line in err.splitlines(), out + err
