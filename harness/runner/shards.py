@@ -9,8 +9,9 @@ machine), so every machine agrees on the split, and it is applied after the run'
 `run.limit`), so the shards of a limited run are slices of the same items a single run would take.
 
 Merging checks what would make the union differ from a single run of the same config: a different config or
-eval set, shards of different splits, a shard given twice or missing, a shard that did not finish, and records
-that belong to another shard; each is refused with one line naming the folders. The records are streamed
+eval set, shards of different splits, a shard given twice or missing, a shard that did not finish, records
+that belong to another shard, and shards scored differently (another `--split`, `--reference` or declared
+clusters); each is refused with one line naming the folders. The records are streamed
 shard by shard into the new folder, whose manifest lists the shards it came from.
 """
 
@@ -31,6 +32,9 @@ from harness.rundir.manifest import CallsInfo, Manifest, MergedFrom, MergedShard
 
 # Manifest entries that decide which items and variants a run covers; shards must agree on them.
 SELECTION_KEYS = ("limit", "selection", "selected_variants")
+# Manifest entries that decide how the records were scored (the split asked, the reference of agreement, the
+# clusters of intervals); shards must agree on them, and the merged manifest keeps them.
+SCORING_KEYS = ("split", "reference", "clusters")
 # Statuses a shard must not have when merged: its records are not all there yet.
 UNFINISHED = {"running": "did not finish", "interrupted": "was interrupted"}
 
@@ -136,6 +140,17 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _scoring_entry(manifest: Manifest, key: str) -> Any:
+    """A SCORING_KEYS entry as shards compare it: no split is the test split (a run older than the key), and a
+    saved run's reference is its run id (its folder's path may differ from machine to machine)."""
+    if key == "split":
+        return manifest.split or "test"
+    if key == "reference":
+        ref = manifest.reference
+        return None if ref is None else {"variant": ref.variant, "run_id": ref.run_id}
+    return manifest.to_json().get(key)
+
+
 def _check(runs: list[_ShardRun]) -> None:
     first = runs[0]
     for run in runs[1:]:
@@ -159,6 +174,12 @@ def _check(runs: list[_ShardRun]) -> None:
             if a != b:
                 raise HarnessError(f"shards selected different items or variants: {key} is {_short(a)} in "
                                    f"{first.path} but {_short(b)} in {run.path}")
+        for key in SCORING_KEYS:
+            a, b = _scoring_entry(first.manifest, key), _scoring_entry(run.manifest, key)
+            if a != b:
+                raise HarnessError(f"shards were scored differently: {key} is {_short(a)} in {first.path} but "
+                                   f"{_short(b)} in {run.path}; run every shard with the same --split and "
+                                   f"--reference, on the same task.yaml")
 
     count = first.shard.count
     by_index: dict[int, list[_ShardRun]] = {}
@@ -195,7 +216,7 @@ def _check(runs: list[_ShardRun]) -> None:
 
 
 def _merged_manifest(runs: list[_ShardRun], out: Path, n_records: list[int]) -> Manifest:
-    manifest = runs[0].manifest.model_copy(deep=True)
+    manifest = runs[0].manifest.model_copy(deep=True)  # split, reference, clusters: the shards agree (_check)
     manifest.shard = None
     manifest.retried_errors = []  # per shard, below
     manifest.run_id = out.name

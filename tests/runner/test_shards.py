@@ -327,3 +327,41 @@ def test_shard_of_is_stable_and_balanced() -> None:
     assert Shard.parse("1/1").select([]) == []
     with pytest.raises(HarnessError):
         Shard.parse("8/2")
+
+
+def test_merge_keeps_split_reference_and_clusters_and_refuses_shards_scored_differently(
+        tmp_path: Path, evalset_dir: Path, fake_server, capsys: pytest.CaptureFixture[str]) -> None:
+    task = yaml.safe_load((evalset_dir / "task.yaml").read_text())
+    (evalset_dir / "task.yaml").write_text(yaml.safe_dump({**task, "cluster": "metadata.passage"}, sort_keys=False))
+    rows = [json.loads(line) for line in (evalset_dir / "test.jsonl").read_text().splitlines()]
+    write_jsonl(evalset_dir / "test.jsonl", [{**r, "metadata": {"passage": r["expected_doc_ids"][0]}} for r in rows])
+    cfg = make_config(tmp_path, evalset_dir, fake_server.base_url, reference="baseline",
+                      variants=[{"name": "baseline", "kind": "baseline", "model": "small"},
+                                {"name": "brief", "kind": "baseline", "model": "small", "system": "Be brief."}])
+    s1, s2 = (_run(cfg, tmp_path / f"s{k}", shard=f"{k}/2").path for k in (1, 2))
+    merged = harness.merge(s2, s1, out=tmp_path / "merged").manifest
+    assert merged.split == "test" and merged.reference.variant == "baseline" and merged.reference.run is None
+    assert merged.clusters.by == "metadata.passage"
+    assert merged.clusters.items == {"t1": "delivery", "t2": "security", "t3": "refunds", "t4": "delivery"}
+    assert "agreement with baseline" in (tmp_path / "merged" / "report.md").read_text()
+
+    def altered(name: str, key: str, value: Any) -> Path:
+        """Shard 2 as if run another way (scored against another reference, on another split, ...)."""
+        copy = tmp_path / name
+        shutil.copytree(s2, copy)
+        manifest = json.loads((copy / "manifest.json").read_text())
+        manifest[key] = value
+        (copy / "manifest.json").write_text(json.dumps(manifest))
+        return copy
+
+    saved_ref = {"variant": "baseline", "run": str(tmp_path / "prod"), "run_id": "prod"}
+    for name, key, value, shown in [
+            ("s2-ref", "reference", saved_ref, '{"variant": "baseline", "run_id": "prod"}'),
+            ("s2-train", "split", "train", "train"),
+            ("s2-clusters", "clusters", {"by": "metadata.doc", "items": {}}, '{"by": "metadata.doc", "items": {}}')]:
+        other = altered(name, key, value)
+        code, err = _merge_cli(capsys, s1, other, out=tmp_path / f"merged-{name}")
+        assert code == 2 and err.startswith(f"error: shards were scored differently: {key} is "), err
+        assert err.endswith(f"but {shown} in {other}; run every shard with the same --split and --reference, on "
+                            "the same task.yaml"), err
+        assert not (tmp_path / f"merged-{name}").exists()
