@@ -38,6 +38,7 @@ from harness.report.content import (
 from harness.report.decision import break_even_text, decision_lines
 from harness.report.format import cell, interval, pct, pp, usd
 from harness.report.parity import agreement_section, parity_lines
+from harness.report.plan_text import plan_html
 from harness.report.service_text import projection_intervals
 from harness.report.stats_text import paired_note
 from harness.rundir.manifest import Manifest
@@ -351,7 +352,7 @@ def _short(s: str) -> str:
     return s if len(s) <= MAX_OUTPUT_CHARS else s[:MAX_OUTPUT_CHARS] + "…"
 
 
-def render_html(analysis: Analysis, eco: Economics) -> str:
+def render_html(analysis: Analysis, eco: Economics, plan: list[str] | None = None) -> str:
     """The whole page: header, decision summary, results, charts, cost, economics, items and method."""
     m, df = analysis.manifest, analysis.df
     ev = m.evalset
@@ -386,6 +387,7 @@ def render_html(analysis: Analysis, eco: Economics) -> str:
         note = paired_note(paired)
         parts += [f'<p class="note">{esc(note)}</p>'] if note else []
     parts += _agreement(df)
+    parts += plan_html(plan)  # report.md's plan section (harness.report.plan_text), when plan.json is there
     parts += _scores(m, df, ran, analysis.agreement)
     parts += _cost_and_economics(ran, analysis.config.get("monthly_requests"), eco)
     parts += ["<h2>Latency</h2>", chart_latency(analysis.frame, order, colors),

@@ -1,13 +1,15 @@
-"""`harness plan`'s output in words, and the plan's lines in a run's report (when the run folder holds the plan
-as plan.json: `harness plan CONFIG --detect 5pp --save RUN_DIR/plan.json`)."""
+"""`harness plan`'s output in words, and the plan's lines in a run's report, markdown and HTML (when the run
+folder holds the plan as plan.json: `harness plan CONFIG --detect 5pp --save RUN_DIR/plan.json`)."""
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
 
 from harness.report.format import pct, pp, usd
+from harness.rundir.manifest import SequentialInfo
 
 PLAN_FILE = "plan.json"
 
@@ -84,31 +86,57 @@ def _cost_lines(plan: dict[str, Any]) -> list[str]:
     return out
 
 
-def report_lines(plan: dict[str, Any], items_asked: int | None) -> list[str]:
-    """The plan's lines in report.md: what it asked for, and whether this run asked enough items."""
+def report_lines(plan: dict[str, Any], items_asked: int | None, sequential: SequentialInfo | None = None) -> list[str]:
+    """The plan's lines in report.md: what it asked for, and whether this run asked enough items (a settled
+    sequential run: the items it asked before it stopped, by design)."""
     lines = [f"Plan (plan.json): to detect {pp(plan['detect'], signed=False)} with power {plan['power']:.0%} at "
              f"alpha {plan['alpha']:g}:"]
     for c in plan["comparisons"]:
         lines.append(f"- {c['candidate']} vs {c['baseline']}: {c['items_needed']:,} items ({c['test']}; "
                      f"{c['basis']})")
+    settled = sequential if sequential is not None and sequential.holds_selection else None
+    if settled is not None:
+        items_asked = settled.asked_items
     if items_asked is not None:
-        enough = items_asked >= plan["items_needed"]
-        lines.append(f"- this run asked {items_asked:,} items: "
-                     + ("as many as the plan needs" if enough else
-                        f"fewer than the {plan['items_needed']:,} the plan needs, so a real difference of that "
-                        f"size may not show as significant"))
+        lines.append(_asked_line(items_asked, plan["items_needed"], settled))
     return lines
 
 
-def plan_section(run_dir: Path, items_asked: int | None) -> list[str]:
+def _asked_line(asked: int, needed: int, settled: SequentialInfo | None) -> str:
+    """Whether the run asked the items the plan needs; a settled sequential run stopped short by design."""
+    if settled is None:
+        return f"- this run asked {asked:,} items: " + (
+            "as many as the plan needs" if asked >= needed else
+            f"fewer than the {needed:,} the plan needs, so a real difference of that size may not show as significant")
+    stopped = (f"- this run asked {asked:,} of {settled.of_items or asked:,} items: it stopped by design once "
+               f"run.stop_when settled ({settled.compare[1]} {settled.verdict} vs {settled.compare[0]} after "
+               f"{settled.settled_after or asked:,} items); ")
+    return stopped + ("as many as the plan needs" if asked >= needed else
+                      f"fewer than the {needed:,} the plan sizes a fixed-size run at: the stop_when verdict holds "
+                      "wherever it stopped (anytime-valid), but another comparison on these items may miss a real "
+                      "difference of that size")
+
+
+def plan_section(run_dir: Path, items_asked: int | None, sequential: SequentialInfo | None = None) -> list[str]:
     """report.md's "Plan" section when the run folder holds plan.json (`harness plan ... --save`), else none."""
     path = run_dir / PLAN_FILE
     if not path.is_file():
         return []
     try:
         plan = json.loads(path.read_text("utf-8"))
-        lines = report_lines(plan, items_asked)
+        lines = report_lines(plan, items_asked, sequential)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         lines = [f"{path} could not be read ({type(exc).__name__}); write it again with `harness plan CONFIG "
                  f"--detect 5pp --save {path}`"]
     return ["## Plan", "", *lines, ""]
+
+
+def plan_html(section: list[str] | None) -> list[str]:
+    """report.html's "Plan" section from report.md's lines (plan_section): the same words, escaped."""
+    if not section:
+        return []
+    heading, *body = [line for line in section if line]
+    items = "".join(f"<li>{html.escape(x.removeprefix('- '))}</li>" for x in body if x.startswith("- "))
+    paragraphs = "".join(f"<p>{html.escape(x)}</p>" for x in body if not x.startswith("- "))
+    return [f'<h2 id="plan">{html.escape(heading.removeprefix("## "))}</h2>{paragraphs}'
+            + (f"<ul>{items}</ul>" if items else "")]

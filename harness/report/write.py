@@ -32,7 +32,7 @@ def write_summary(run_dir: Path, today: dt.date | None = None) -> pd.DataFrame:
     eco = economics.analyse(analysis.manifest, analysis.config, analysis.df, analysis.items, analysis.records,
                              today=today)
     asked = manifest.selection.items if manifest.selection is not None else None
-    plan = plan_section(folder.path, asked)
+    plan = plan_section(folder.path, asked, manifest.sequential)
     folder.report_md.write_text(report_markdown(analysis, eco, plan), encoding="utf-8")
-    folder.report_html.write_text(render_html(analysis, eco), encoding="utf-8")
+    folder.report_html.write_text(render_html(analysis, eco, plan), encoding="utf-8")
     return df

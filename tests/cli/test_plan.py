@@ -144,6 +144,9 @@ def test_report_shows_a_saved_plan_beside_the_items_the_run_asked(tmp_path, eval
     n = mcnemar_n(0.05, 0.5)
     assert "## Plan" in text and f"- careless vs baseline: {n:,} items (McNemar (exact);" in text
     assert f"this run asked 4 items: fewer than the {n:,} the plan needs" in text
+    page = (pilot / "report.html").read_text()  # the same section in the HTML report
+    assert '<h2 id="plan">Plan</h2>' in page and f"<li>careless vs baseline: {n:,} items (McNemar (exact);" in page
+    assert f"<li>this run asked 4 items: fewer than the {n:,} the plan needs" in page
 
 
 def test_a_pilot_on_another_version_of_the_eval_set_is_warned_about(tmp_path, evalset_dir, server, pilot, capsys):

@@ -201,3 +201,28 @@ def test_stop_when_config_errors(tmp_path: Path, tickets: Path, run: dict[str, A
     cfg = _config(tmp_path, tickets, "http://127.0.0.1:9/v1", **run)
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(cfg)
+
+
+def test_a_saved_plan_in_the_report_of_a_settled_run_counts_the_items_asked(
+        tmp_path: Path, tickets: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The plan section compares the plan with the items the settled run asked (not the items selected), says
+    it stopped by design, and is in report.html as in report.md."""
+    stop = {"compare": ["baseline", "few_shot"], "margin": 0.05}
+    with FakeOpenAIServer(_answers, models=["gpt-4o-mini"]) as server:
+        cfg = _config(tmp_path, tickets, server.base_url, stop_when=stop, concurrency=2)
+        out = tmp_path / "run"
+        assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    assert main(["plan", str(cfg), "--detect", "5pp", "--save", str(out / "plan.json")]) == 0
+    assert main(["report", str(out)]) == 0
+    capsys.readouterr()
+    seq = RunFolder.open(out).manifest.sequential
+    needed = json.loads((out / "plan.json").read_text())["items_needed"]
+    assert seq.holds_selection and seq.asked_items < N_ITEMS < needed
+    line = (f"- this run asked {seq.asked_items} of {N_ITEMS} items: it stopped by design once run.stop_when "
+            f"settled (few_shot better vs baseline after {seq.settled_after} items); fewer than the {needed:,} the "
+            "plan sizes a fixed-size run at")
+    md = (out / "report.md").read_text()
+    assert "## Plan" in md and line in md and f"this run asked {N_ITEMS} items" not in md
+    page = (out / "report.html").read_text()
+    assert '<h2 id="plan">Plan</h2>' in page and f"<li>{line.removeprefix('- ')}" in page
+    assert f"<li>few_shot vs baseline: {needed:,} items (" in page
