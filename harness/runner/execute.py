@@ -266,13 +266,17 @@ class Executor:
         """The jobs not yet done, in calling order: the variants whose prompts are ready first, then those of the
         prompt stream batch by batch (the order it prepares them in); and the streams to start."""
         repeats = range(self.cfg.run.repeats)
+        streams = list({id(p.stream): p.stream for p in plans if p.stream is not None}.values())
         if self.monitor is not None:  # item by item, in the items' (seeded) order, every variant of one item
+            for stream in streams:  # its batches follow the same order, so the first items' prompts come first
+                mine = [p for p in plans if p.stream is stream]
+                stream.order(items, {item.id for p in mine for item in items for r in repeats
+                                     if (p.variant.name, item.id, r) not in done})
             ordered = [(plan, item, r) for item in items for r in repeats for plan in plans
                        if (plan.variant.name, item.id, r) not in done]
-            return ordered, list({id(p.stream): p.stream for p in plans if p.stream is not None}.values())
+            return ordered, streams
         jobs: list[Job] = [(plan, item, r) for r in repeats for plan in plans if plan.stream is None
                            for item in items if (plan.variant.name, item.id, r) not in done]
-        streams = list({id(p.stream): p.stream for p in plans if p.stream is not None}.values())
         for stream in streams:
             mine = [p for p in plans if p.stream is stream]
             needed = {item.id for p in mine for item in items for r in repeats

@@ -136,9 +136,9 @@ def tickets(tmp_path: Path) -> Path:
     return d
 
 
-def _config(tmp_path: Path, evalset: Path, url: str, **run: Any) -> Path:
+def _config(tmp_path: Path, evalset: Path, url: str, selection: str = "first", **run: Any) -> Path:
     variants = [{"name": "baseline", "kind": "baseline", "model": "small"},
-                {"name": "few_shot", "kind": "few_shot", "model": "small", "shots": 2, "selection": "first"}]
+                {"name": "few_shot", "kind": "few_shot", "model": "small", "shots": 2, "selection": selection}]
     path = make_config(tmp_path, evalset, url, variants)
     cfg = yaml.safe_load(path.read_text())
     cfg["run"].update(run)
@@ -146,11 +146,12 @@ def _config(tmp_path: Path, evalset: Path, url: str, **run: Any) -> Path:
     return path
 
 
-def test_a_settled_run_stops_early_and_resume_asks_the_rest(tmp_path: Path, tickets: Path,
+@pytest.mark.parametrize("selection", ["first", "similar"])  # similar: prompts from the prompt stream
+def test_a_settled_run_stops_early_and_resume_asks_the_rest(tmp_path: Path, tickets: Path, selection: str,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     stop = {"compare": ["baseline", "few_shot"], "margin": 0.05}
     with FakeOpenAIServer(_answers, models=["gpt-4o-mini"]) as server:
-        cfg = _config(tmp_path, tickets, server.base_url, stop_when=stop, concurrency=2)
+        cfg = _config(tmp_path, tickets, server.base_url, selection, stop_when=stop, concurrency=2)
         out = tmp_path / "run"
         assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
         printed = capsys.readouterr().out
