@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,18 +55,28 @@ def tokenize(tokenizer: Any, items: list[EvalItem], evalset: EvalSet, system_rol
              out: Out, prompt: PromptSpec | None = None) -> list[Example]:
     """Prompt and answer are tokenised apart, as at inference (the prompt is tokenised on its own and the
     answer is generated after it), with BOS on the prompt as llama.cpp adds it."""
+    return tokenised_examples(
+        tokenizer, items, lambda item: training_text(render_training_example(evalset, item, system_role=system_role,
+                                                                             prompt=prompt)),
+        MAX_SEQ_TOKENS, bos=True, out=out)
+
+
+def tokenised_examples(tokenizer: Any, items: list[EvalItem], texts: Callable[[EvalItem], tuple[str, str]],
+                       limit: int, *, bos: bool, out: Out) -> list[Example]:
+    """Each item's (prompt, answer) texts tokenised apart, the prompt with the tokenizer's special tokens when
+    `bos`; an example longer than `limit` tokens is left out and named."""
     examples: list[Example] = []
     too_long = []
     for item in items:
-        text, answer = training_text(render_training_example(evalset, item, system_role=system_role, prompt=prompt))
-        p_ids = tokenizer(text, add_special_tokens=True)["input_ids"]
+        text, answer = texts(item)
+        p_ids = tokenizer(text, add_special_tokens=bos)["input_ids"]
         a_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
-        if len(p_ids) + len(a_ids) > MAX_SEQ_TOKENS:
+        if len(p_ids) + len(a_ids) > limit:
             too_long.append(item.id)
             continue
         examples.append(Example(item.id, p_ids + a_ids, len(p_ids)))
     if too_long:
-        out(f"skipped     {len(too_long)} example(s) over {MAX_SEQ_TOKENS} tokens: {', '.join(too_long[:5])}")
+        out(f"skipped     {len(too_long)} example(s) over {limit} tokens: {', '.join(too_long[:5])}")
     return examples
 
 

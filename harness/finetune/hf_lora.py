@@ -25,8 +25,8 @@ from harness.errors import HarnessError
 from harness.finetune.adapter import save_peft_adapter
 from harness.finetune.console import Out
 from harness.finetune.data import TrainingSplit
-from harness.finetune.examples import MAX_SEQ_TOKENS, Example, batch_plan, step_count
-from harness.finetune.lora import run_steps
+from harness.finetune.examples import MAX_SEQ_TOKENS, Example, batch_plan, step_count, tokenised_examples
+from harness.finetune.lora import LossCurve, run_steps
 from harness.prompts.variants import PromptSpec, render_training_example
 from harness.records import EvalItem, Message
 
@@ -94,19 +94,9 @@ def hf_examples(tokenizer: Any, items: list[EvalItem], job: HFJob, echo: Out) ->
     """Prompt and answer tokenised apart, without special tokens added (the template writes them), as vLLM
     tokenises a templated chat prompt."""
     limit = min(MAX_SEQ_TOKENS, int(getattr(tokenizer, "model_max_length", MAX_SEQ_TOKENS) or MAX_SEQ_TOKENS))
-    out, too_long = [], []
-    for item in items:
-        prompt, answer = chat_texts(tokenizer, render_training_example(job.evalset, item, system_role=job.system_role,
-                                                                       prompt=job.prompt))
-        p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        a_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
-        if len(p_ids) + len(a_ids) > limit:
-            too_long.append(item.id)
-            continue
-        out.append(Example(item.id, p_ids + a_ids, len(p_ids)))
-    if too_long:
-        echo(f"skipped     {len(too_long)} example(s) over {limit} tokens: {', '.join(too_long[:5])}")
-    return out
+    return tokenised_examples(
+        tokenizer, items, lambda item: chat_texts(tokenizer, render_training_example(
+            job.evalset, item, system_role=job.system_role, prompt=job.prompt)), limit, bos=False, out=echo)
 
 
 def hf_loss(model: Any, examples: list[Example], prefix: int, torch: Any, device: str,
@@ -148,20 +138,12 @@ def attach_hf_lora(model: Any, ft: FinetuneSettings) -> Any:
 
 
 @dataclass
-class HFTrained:
+class HFTrained(LossCurve):
     steps: int
     examples: int
     losses: list[float]
     train_seconds: float
     verify: list[dict[str, Any]]
-
-    @property
-    def first_loss(self) -> float:
-        return sum(self.losses[:5]) / len(self.losses[:5])
-
-    @property
-    def last_loss(self) -> float:
-        return sum(self.losses[-5:]) / len(self.losses[-5:])
 
 
 def _greedy(model: Any, tokenizer: Any, ex: Example, torch: Any, device: str, max_new: int) -> str:

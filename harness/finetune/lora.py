@@ -186,8 +186,22 @@ class TrainingJob:
     prompt: PromptSpec | None = None  # the fine-tuned variant's prompt overrides (harness.prompts.variants)
 
 
+class LossCurve:
+    """The training loss at the start and at the end (means of the first and last five steps)."""
+
+    losses: list[float]
+
+    @property
+    def first_loss(self) -> float:
+        return sum(self.losses[:5]) / len(self.losses[:5])
+
+    @property
+    def last_loss(self) -> float:
+        return sum(self.losses[-5:]) / len(self.losses[-5:])
+
+
 @dataclass
-class Trained:
+class Trained(LossCurve):
     """What a training run did; the model itself is gone once the adapter is written."""
 
     steps: int
@@ -197,14 +211,6 @@ class Trained:
     train_seconds: float
     val_before: float | None
     val_after: float | None
-
-    @property
-    def first_loss(self) -> float:
-        return sum(self.losses[:5]) / len(self.losses[:5])
-
-    @property
-    def last_loss(self) -> float:
-        return sum(self.losses[-5:]) / len(self.losses[-5:])
 
 
 def _examples(tokenizer: Any, job: TrainingJob, echo: Out) -> tuple[list[Example], list[Example], int]:
