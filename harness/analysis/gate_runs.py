@@ -17,6 +17,7 @@ import yaml
 
 from harness import variant_kinds
 from harness.analysis import stats
+from harness.data.conversation import DEFAULT_FIELD, transcript, turns_of
 from harness.data.evalset import render_template
 from harness.errors import HarnessError
 from harness.records import Record
@@ -182,12 +183,15 @@ def item_inputs(runs: list[GateRun], ids: set[str]) -> dict[str, str]:
         if not todo or not (folder / "task.yaml").is_file() or not (folder / "test.jsonl").is_file():
             continue
         try:
-            template = (yaml.safe_load((folder / "task.yaml").read_text(encoding="utf-8")) or {})["input_template"]
+            task = yaml.safe_load((folder / "task.yaml").read_text(encoding="utf-8")) or {}
+            template, field = task.get("input_template"), task.get("messages_field") or DEFAULT_FIELD
             with (folder / "test.jsonl").open(encoding="utf-8") as f:
                 for line in f:
                     item = json.loads(line) if line.strip() else {}
                     if str(item.get("id")) in todo:
-                        found[str(item["id"])] = render_template(str(template), item.get("input") or {})
+                        turns = turns_of(item.get("input") or {}, field)  # a conversation: its transcript
+                        found[str(item["id"])] = (transcript(turns) if turns is not None
+                                                  else render_template(str(template), item.get("input") or {}))
         except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, yaml.YAMLError):
             continue  # the eval set moved or changed: the listing goes without inputs
     return {k: v if len(v) <= INPUT_CHARS else v[:INPUT_CHARS] + "…" for k, v in found.items()}
