@@ -97,9 +97,16 @@ def cell_of(data: dict[str, Any], offset: int, interned: dict[Any, Any]) -> Cell
     if data.get("error") is not None:
         answer = f"error ({data.get('error_kind')}): {data.get('error')}"
     else:
-        answer = data.get("raw_text") or ""
+        answer = data.get("raw_text") or calls_text(data.get("tool_calls")) or ""
     return Cell(offset, int(data.get("repeat") or 0), primary_score(data), flags, _num(data.get("cost_usd")),
                 _num(data.get("latency_s")), answer, parsed)
+
+
+def calls_text(calls: Any) -> str:
+    """Tool calls as one line each, `name(arguments)`, for an answer that is calls (tasks with `tools:`)."""
+    if not isinstance(calls, list):
+        return ""
+    return "\n".join(f"{c.get('name')}({c.get('arguments')})" for c in calls if isinstance(c, dict))
 
 
 def input_from_request(data: dict[str, Any]) -> str | None:

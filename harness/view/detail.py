@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from harness.records import CORE_CHECKS, Record
-from harness.view.data import PASSAGES, PASSAGES_END
+from harness.view.data import PASSAGES, PASSAGES_END, calls_text
 
 # Request keys shown as the call's settings (the messages are shown apart, the schema is the task's).
 SETTINGS = ("model", "temperature", "max_tokens", "max_completion_tokens", "seed", "stop", "top_p",
@@ -128,6 +128,7 @@ def record_detail(rec: Record) -> dict[str, Any]:
         "messages": split_messages(messages, rec.shot_ids, rec.retrieved_doc_ids),
         "settings": {k: request[k] for k in SETTINGS if k in request},
         "raw": rec.raw_text, "parsed": rec.parsed,
+        "tool_calls": calls_text([c.model_dump() for c in rec.tool_calls]) if rec.tool_calls else None,
         "format_valid": rec.format_valid if rec.error is None else None,
         "primary": rec.primary,
         "scores": _scores(rec), "judges": _judges(rec),

@@ -294,3 +294,18 @@ def test_cells_and_detail_read_old_and_new_record_layouts_alike():
     assert voice["value"] is None and voice["explanation"].startswith("judge failed: server_error")
     assert {"name": "recall_at_k", "value": 1.0, "explanation": ""} in detail["scores"]
     assert next(j for j in detail["judges"] if j["name"] == "voice")["error"].startswith("server_error")
+
+
+def test_an_answer_made_of_tool_calls_is_shown_as_the_calls() -> None:
+    from harness.records import Record, ToolCall
+    from harness.view.data import cell_of
+    from harness.view.detail import record_detail
+
+    calls = [{"name": "refund_order", "arguments": '{"order_id": "LK-31008", "reason": "damaged"}'}]
+    data = {"item_id": "t2", "variant": "baseline", "raw_text": "", "tool_calls": calls, "primary": 1.0}
+    cell = cell_of(data, 0, {})
+    assert cell.answer == 'refund_order({"order_id": "LK-31008", "reason": "damaged"})'
+    rec = Record(item_id="t2", variant="baseline", model="m", model_id="m", request={}, raw_text="",
+                 tool_calls=[ToolCall(**calls[0])])
+    assert record_detail(rec)["tool_calls"] == cell.answer
+    assert record_detail(rec.model_copy(update={"tool_calls": None})).get("tool_calls") is None

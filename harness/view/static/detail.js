@@ -88,7 +88,9 @@ function recordView(r, other) {
   return el("div", {class: "record"},
     el("div", {class: "status"}, badge(r), " ", el("span", {class: r.format_valid === false ? "bad-text" : ""}, valid),
       r.repeat ? ` repeat ${r.repeat}` : ""),
-    problems, el("div", {class: "answer-label"}, "answer"), pre(r.raw == null ? "(no answer)" : r.raw, "answer"), parsed,
+    problems, el("div", {class: "answer-label"}, "answer"),
+    pre(r.raw == null || (r.raw === "" && r.tool_calls) ? (r.tool_calls ? "(tool calls only)" : "(no answer)") : r.raw, "answer"),
+    r.tool_calls ? [el("div", {class: "answer-label"}, "tool calls"), pre(r.tool_calls, "answer")] : null, parsed,
     factsLine(r), scoresView(r, other), r.judges.map(judgeView), messagesView(r));
 }
 
