@@ -200,7 +200,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         m, price = cfg.models[v.model], found.prices[v.name]
         decoding = m.effective_structured_output if ev.schema is not None else "free text"
         print(f"variant  {v.name}: {v.kind} on {resolve_model_id(cfg, v.model)} ({m.provider}, {decoding}); "
-              f"price {price.basis if price.known else 'unknown'}")
+              f"price {price.basis if price.known or price.basis == 'reported' else 'unknown'}")
     from harness.data.leakage import text_warnings
 
     leaks = leakage_lines(cfg, ev, cfg.variants)
