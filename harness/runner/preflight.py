@@ -105,6 +105,10 @@ def preflight(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig], p
                 f"(`pricing:` in the config), set `price:` (or `price_as:`) on the model, or pass --allow-unpriced "
                 f"(its cost is then reported as unknown)")
         found.warn(pricing.stale_warning(price, today))
+        if evalset.tools and not provider_for(m).serves_tools:
+            found.warn(f"variant {v.name}: provider {m.provider} cannot call tools, so every item that expects a tool "
+                       f"call will be wrong; serve the model with tool calling (e.g. vLLM with "
+                       f"--enable-auto-tool-choice) as provider openai-compatible")
         if not provider_for(m).self_hosted:  # a self-hosted model has no provider's shutdown day
             found.warn(retirement_warning(lifecycle_of(prices, model_id), today))
     for v in variants:

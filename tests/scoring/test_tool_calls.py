@@ -295,3 +295,14 @@ def test_a_call_without_a_function_name_is_a_bad_response():
     finally:
         server.stop()
     assert (result.kind, result.message) == ("bad_response", "response tool call has no function name")
+
+
+def test_validate_warns_that_the_embedded_model_cannot_call_tools(tmp_path, capsys):
+    from harness.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"name: tl\nevalset: {REPO / 'evalsets' / 'tool_calls_demo'}\n"
+                   "models:\n  gemma: {provider: local, model: gemma-3-270m, price_per_hour: 0.05}\n"
+                   "variants:\n  - {name: baseline, kind: baseline, model: gemma}\n")
+    assert main(["validate", str(cfg), "--today", "2026-12-05"]) == 0
+    assert "warning: variant baseline: provider local cannot call tools" in capsys.readouterr().out

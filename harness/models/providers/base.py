@@ -118,6 +118,7 @@ class Provider:
     started_by_harness: ClassVar[bool] = False
     # run.mode batch can send its requests through the OpenAI Batch API.
     serves_batch_api: ClassVar[bool] = True
+    serves_tools: ClassVar[bool] = True  # reads the chat-completions `tools` parameter and answers with calls
     # GET /models lists the model ids served there, so the probe can say a model is not one of them.
     lists_served_models: ClassVar[bool] = True
     # Which `harness finetune` trains a model of this provider: "remote" (openai) or "local" (a LoRA).

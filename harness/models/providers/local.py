@@ -21,6 +21,7 @@ class LocalProvider(HarnessServed):
     keeps_system_role = False  # the gemma chat format silently drops system messages
     self_hosted = True
     serves_batch_api = False
+    serves_tools = False  # the embedded gemma chat format has no tool calls: it would only ever answer in text
     fine_tune_with = "local"
 
     def key_problem(self, name: str, environ: Mapping[str, str]) -> str | None:
