@@ -172,6 +172,58 @@ def _distillation_export(cfg: Path, train_run: Path, tmp: Path, script: Script, 
         assert json.loads(answer["content"]) == _teacher(item["expected"]) != item["expected"]
 
 
+def _lora(cfg: Path, train_run: Path, tmp: Path, capsys) -> Path:
+    """(c) the LoRA on the embedded model, trained on production's answers: the GGUF adapter, its PEFT copy for
+    vLLM, and the `vllm serve` line that serves it under the name the config asks for."""
+    assert _main("finetune", "local", cfg, "--from-run", train_run, "--variant", "production", "--no-progress") == 0
+    printed = capsys.readouterr().out
+    gguf, peft_dir = tmp / "ft" / "gemma-3-270m-lora.gguf", tmp / "ft" / "gemma-3-270m-lora-peft"
+    assert gguf.exists() and (peft_dir / "adapter_model.safetensors").exists()
+    assert "10 of 12 train items use variant production's recorded answer" in printed
+    assert "variant     open-lora (model open-lora)" in printed  # the variant vLLM serves, not production
+    assert f"vllm serve google/gemma-3-270m --enable-lora --lora-modules {LORA}={peft_dir}" in printed
+    assert f"models.open-lora in {cfg} already asks for '{LORA}'" in printed
+    assert "llama.cpp loads the adapter; answers changed" in printed
+    meta = json.loads(gguf.with_name(gguf.name + ".json").read_text())
+    assert meta["variant"] == "open-lora" and meta["train_items"] == 10 and meta["settings"]["steps"] == 3
+    adapter_cfg = json.loads((peft_dir / "adapter_config.json").read_text())
+    assert adapter_cfg["r"] == 8 and set(adapter_cfg["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj"}
+    return peft_dir
+
+
+def _peft_changes_the_embedded_model(peft_dir: Path) -> None:
+    """The PEFT folder loads back with peft over the embedded model's weights (read by transformers from the
+    GGUF: ~30 s on 2 cores) and changes its output."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from harness.models import local
+
+    base = local.ensure_gguf()
+    model = AutoModelForCausalLM.from_pretrained(str(base.parent), gguf_file=base.name, local_files_only=True,
+                                                 dtype=torch.float32).eval()
+    ids = torch.tensor([[2, 105, 2364, 107, 8291, 236787, 951, 8093]])  # token ids: no tokenizer to convert
+    with torch.no_grad():
+        before = model(input_ids=ids).logits
+        after = PeftModel.from_pretrained(model, str(peft_dir)).eval()(input_ids=ids).logits
+    assert before.shape == after.shape
+    assert not torch.allclose(before, after, atol=1e-4)
+
+
+def _label_free_run(cfg: Path, out: Path, capsys) -> str:
+    """(d, e) every variant on the test split, half of it label-free, with production as the reference."""
+    assert _main("run", cfg, "--out", out, "--today", TODAY, "--no-progress") == 0
+    capsys.readouterr()
+    records = RunFolder.open(out).latest_records()
+    assert len(records) == 5 * N_TEST and not [r for r in records if r.error]
+    return (out / "report.md").read_text("utf-8")
+
+
+def _decision(report: str) -> str:
+    return report.split("## Decision summary", 1)[1].split("\n## ", 1)[0]
+
+
 def test_after_openai_fine_tuning_closes(tmp_path, servers, capsys):
     _need_the_extra()
     script, openai, vllm, worse = servers
@@ -180,20 +232,36 @@ def test_after_openai_fine_tuning_closes(tmp_path, servers, capsys):
     train_run = _train_split_answers(cfg, tmp_path, script)
     capsys.readouterr()
     _distillation_export(cfg, train_run, tmp_path, script, capsys)
-    import time
-    t = time.perf_counter()
-    assert _main("finetune", "local", cfg, "--from-run", train_run, "--variant", "production", "--no-progress") == 0
-    print("LORA", time.perf_counter() - t)
-    t = time.perf_counter()
-    import torch
-    from harness.finetune.lora import load_base
-    from harness.models import local
-    tok, model = load_base(local.ensure_gguf(), torch, "cpu")
-    print("LOAD", time.perf_counter() - t)
+    _peft_changes_the_embedded_model(_lora(cfg, train_run, tmp_path, capsys))
+    assert {b["model"] for b in vllm.requests} == set()  # nothing asked the "vLLM" before the run
+
     accepted = tmp_path / "accepted"
-    assert _main("run", cfg, "--out", accepted, "--today", TODAY, "--no-progress") == 0
-    shutil.copy(accepted / "report.md", "/tmp/e2e21-report.md")
-    for argv in (["compare", accepted, accepted, "--metric", "agreement"],
-                 ["compare", accepted, accepted, "--metric", "agreement", "--variant", "open-lora"]):
-        print(argv, _main(*argv))
-    print(capsys.readouterr().out[-3000:])
+    report = _label_free_run(cfg, accepted, capsys)
+    assert {b["model"] for b in vllm.requests} == {LORA} and len(vllm.requests) == N_TEST
+    # as the LoRA was trained (gemma's format has no system turn): the instructions arrive in the user turn
+    assert all(m["role"] == "user" for b in vllm.requests for m in b["messages"])
+    assert {b["model"] for b in openai.requests} == {PROD, NEWER}
+    decision = _decision(report)
+    assert "open-lora agrees with production on 92% [65%, 99%] of 12 items" in decision
+    assert "newer-rag agrees with production on 67%" in decision
+    assert (f"production ({PROD}) serves until 2027-01-14: 1 month left as of {TODAY}" in decision
+            and "new fine-tuning jobs can be created until 2027-01-06" in decision)
+    assert "pays back after" in decision and "at 200,000 requests a month" in decision
+    assert "| months it can still serve | 1.3 |" in report
+    assert "agreement with production (95% CI)" in report
+    assert "- **open-lora**: agreement with production on 12 of 12 items" in report
+
+    # (f) the gate on agreement: the run against itself passes; a LoRA that answers worse fails it. The candidate
+    # also sees less traffic (50 requests a month), so production's break-even outlasts its service life.
+    assert _main("compare", accepted, accepted, "--metric", "agreement") == 0
+    capsys.readouterr()
+    worse_cfg = _config(tmp_path, evalset, worse.base_url, "candidate.yaml")
+    data = yaml.safe_load(worse_cfg.read_text())
+    worse_cfg.write_text(yaml.safe_dump({**data, "monthly_requests": 50}, sort_keys=False))
+    candidate = tmp_path / "candidate"
+    decision = _decision(_label_free_run(worse_cfg, candidate, capsys))
+    assert "open-lora agrees with production on 17%" in decision
+    assert "but production retires before it pays back: needs 3 months, has 1 month" in decision, decision
+    assert _main("compare", accepted, candidate, "--metric", "agreement") == 1
+    gate = capsys.readouterr().out
+    assert "variant open-lora" in gate and "FAIL" in gate and "agreement-drop" in gate.split("result:", 1)[1], gate
