@@ -44,7 +44,7 @@ def pick_variant(cfg: RunConfig, name: str | None = None, want: Want | None = No
     v = _named_variant(cfg, chosen) if chosen else _default_variant(cfg, want)
     provider = cfg.models[v.model].provider
     trained_by = _trained_by(cfg, v)
-    if want == "local" and trained_by != "local":
+    if want == "local" and trained_by != "local" and not served_at_url(cfg, v):
         raise HarnessError(f"variant {v.name!r} uses model {v.model!r} (provider {provider}); `finetune local` "
                            f"trains a LoRA for a provider: local model; use `harness finetune openai` instead")
     if want == "remote" and trained_by == "local":
@@ -70,9 +70,16 @@ def _default_variant(cfg: RunConfig, want: Want | None) -> VariantConfig:
         raise HarnessError(NO_FINE_TUNED_VARIANT)
     if want is not None:
         matching = [v for v in ft if _trained_by(cfg, v) == want]
+        if want == "local" and not matching:  # the embedded model's LoRA, served by vLLM as its PEFT copy
+            matching = [v for v in ft if served_at_url(cfg, v)]
         return matching[0] if matching else ft[0]
     remote = [v for v in ft if _trained_by(cfg, v) == "remote"]
     return (remote or ft)[0]
+
+
+def served_at_url(cfg: RunConfig, v: VariantConfig) -> bool:
+    """The variant's model is asked at a URL of its own (vLLM): `finetune local` can train the LoRA it serves."""
+    return bool(cfg.models[v.model].base_url)
 
 
 def _trained_by(cfg: RunConfig, v: VariantConfig) -> str:

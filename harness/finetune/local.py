@@ -21,7 +21,7 @@ from harness.data.evalset import EvalSet
 from harness.errors import HarnessError
 from harness.finetune.adapter import VerifyResult, base_tensors, peft_dir_for, print_verify, verify_adapter
 from harness.finetune.console import Out, print_line
-from harness.finetune.data import leakage_lines, pick_variant, training_items
+from harness.finetune.data import leakage_lines, pick_variant, served_at_url, training_items
 from harness.finetune.lora import Trained, TrainingJob, require_packages, train_adapter
 from harness.finetune.vllm import vllm_lines
 from harness.prompts.variants import prompt_of
@@ -137,13 +137,19 @@ def train_local(cfg: RunConfig, evalset: EvalSet, *, config_path: str = "CONFIG"
     result.seconds = time.perf_counter() - t_start
     _write_metadata(job, v, trained, result, torch.__version__)
     echo(f"time        {result.seconds / 60:.1f} min in total ({device})")
+    served = served_at_url(cfg, v)  # a variant asked at a URL serves the PEFT copy (vLLM), not the GGUF
     lora_path = cfg.models[v.model].lora
-    if lora_path is None or (out is not None and out != lora_path):
+    if not served and (lora_path is None or (out is not None and out != lora_path)):
         echo(f"config      set models.{v.model}.lora: {job.adapter} in {config_path} so variant {v.name!r} serves it")
-    echo(f"next        harness run {config_path} --variants {v.name}")
+    if not served:
+        echo(f"next        harness run {config_path} --variants {v.name}")
     peft_dir = peft_dir_for(job.adapter)
     echo(f"peft        {peft_dir}: the same LoRA for vLLM (trained on the Q4 weights; over the full-precision "
          f"model its answers may differ slightly from llama.cpp's)")
-    echo(vllm_lines(cfg, base=EMBEDDED_HF_BASE, adapter_dir=peft_dir, name=f"{v.model}-lora", key=f"{v.model}-vllm",
-                    variant=None, json_task=evalset.schema is not None, config_path=config_path)[0])
+    name, key = (cfg.models[v.model].model or v.model, v.model) if served else (f"{v.model}-lora", f"{v.model}-vllm")
+    lines = vllm_lines(cfg, base=EMBEDDED_HF_BASE, adapter_dir=peft_dir, name=name, key=key,
+                       variant=v.name if served else None, json_task=evalset.schema is not None,
+                       config_path=config_path)
+    for line in lines if served else lines[:1]:
+        echo(line)
     return result

@@ -82,7 +82,7 @@ def preflight(cfg: RunConfig, evalset: EvalSet, variants: list[VariantConfig], p
             continue
         m = cfg.models[v.model]
         problem = _key_problem(cfg, v.model, f"models.{v.model}")
-        if problem:
+        if problem and problem not in found.errors:  # one line per model, not per variant on it
             found.errors.append(problem)
         try:
             header_values(m)
