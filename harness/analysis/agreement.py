@@ -24,7 +24,7 @@ import pandas as pd
 from harness.analysis import stats
 from harness.errors import HarnessError
 from harness.records import Record
-from harness.scoring.scorers import AGREEMENT
+from harness.scoring.scorers import AGREEMENT, labelled
 
 # Emptied for a variant none of whose items has an expected answer: accuracy is not measured, not 0.
 ACCURACY_COLUMNS = (
@@ -36,9 +36,20 @@ ACCURACY_COLUMNS = (
 
 
 def labelled_record(r: Record) -> bool:
-    """Whether a record measures accuracy: its item has an expected answer, or (a record written without it) its
-    answer has a known primary score. An unlabelled item's primary is None (harness.scoring.suite)."""
-    return r.expected is not None or (r.error is None and r.primary is not None)
+    """Whether a record measures accuracy (harness.scoring.scorers.labelled)."""
+    return labelled(r)
+
+
+def label_counts(df: pd.DataFrame) -> tuple[int, int]:
+    """(test items without an expected answer, test items) where only some have one (the summary's `unlabelled`
+    and `accuracy_items`), else (0, 0)."""
+    if "unlabelled" not in df.columns:
+        return 0, 0
+    rows = df[pd.to_numeric(df["unlabelled"], errors="coerce").fillna(0) > 0]
+    if rows.empty:
+        return 0, 0
+    unlabelled, labelled_items = int(rows["unlabelled"].max()), int(rows["accuracy_items"].max())
+    return unlabelled, unlabelled + labelled_items
 
 
 def agreement_frame(records: list[Record]) -> pd.DataFrame:

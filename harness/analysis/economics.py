@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from harness import variant_kinds
+from harness.analysis.agreement import label_counts, labelled_record
 from harness.analysis.break_even_interval import BreakEvenInterval, break_even_interval, cost_intervals
 from harness.analysis.service_life import ServiceLife, months_to_serve, service_lives
 from harness.analysis.stats import PairedResult, paired_compare
@@ -345,6 +346,7 @@ class Economics:
     cost_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # variant -> cost/request 95%
     labelled: bool = True  # False: no item has an expected answer, accuracy was not measured
     agreement_with: str | None = None  # the reference the variants are scored against, where there is one
+    label_counts: tuple[int, int] = (0, 0)  # (test items without an expected answer, test items) where some are
 
 
 def _incomplete(df: pd.DataFrame, measured: pd.DataFrame) -> list[IncompleteVariant]:
@@ -361,13 +363,16 @@ def _incomplete(df: pd.DataFrame, measured: pd.DataFrame) -> list[IncompleteVari
     return out
 
 
-def _unknown(measured: pd.DataFrame) -> list[UnknownScores]:
-    """Where the primary score could not be told (a judge that failed): accuracy is over the known ones."""
+def _unknown(measured: pd.DataFrame, records: list[Record]) -> list[UnknownScores]:
+    """Where the primary score could not be told (a judge that failed): accuracy is over the known ones, of the
+    answers to items with an expected answer (the others have no primary score to tell)."""
     out = []
     for _, row in measured.iterrows():
         unknown = int(as_float(row.get("accuracy_unknown")) or 0)
         if unknown:
-            out.append(UnknownScores(str(row["variant"]), unknown, int(as_float(row.get("n")) or 0)))
+            n = (sum(1 for r in records if r.variant == row["variant"] and labelled_record(r))
+                 if as_float(row.get("unlabelled")) else int(as_float(row.get("n")) or 0))
+            out.append(UnknownScores(str(row["variant"]), unknown, n))
     return out
 
 
@@ -379,7 +384,7 @@ def _best_prompt(ok: pd.DataFrame) -> BestPrompt | None:
         return None
     best = prompt_rows.sort_values("acc", ascending=False, kind="stable").iloc[0]
     lo, hi = as_float(best.get("accuracy_lo")), as_float(best.get("accuracy_hi"))
-    items = as_float(best.get("items"))
+    items = as_float(best.get("accuracy_items")) or as_float(best.get("items"))  # accuracy_items: labelled ones
     return BestPrompt(str(best["variant"]), float(best["acc"]), lo, hi, int(items) if items is not None else None)
 
 
@@ -421,7 +426,8 @@ def analyse(manifest: Manifest, config: dict[str, Any] | None, df: pd.DataFrame,
     if not eco.labelled and eco.break_even.case is Payback.UNKNOWN:
         eco.break_even.case = Payback.NO_LABELS
     eco.incomplete = _incomplete(df, measured)
-    eco.unknown = _unknown(measured)
+    eco.unknown = _unknown(measured, records)
+    eco.label_counts = label_counts(measured)
     eco.best = _best_prompt(ok)
     if eco.best is None:
         untrained = measured[~measured["kind"].map(variant_kinds.trains).astype(bool)]

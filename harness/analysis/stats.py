@@ -30,7 +30,7 @@ from statsmodels.stats.multitest import multipletests
 
 from harness.analysis import clusters as cl
 from harness.records import Record
-from harness.scoring.scorers import primary_value
+from harness.scoring.scorers import labelled, primary_value
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 BOOTSTRAP_SAMPLES = 2000
@@ -167,15 +167,17 @@ def outcomes_frame(records: list[Record], clusters: dict[str, str] | None = None
 
     `correct` is the record's *primary* score (harness.scoring.suite): 1/0 for exact match or any pass/fail
     scorer, a value in 0..1 for a graded one, NaN where it is unknown (a judge that failed). Every statistic
-    below reads it, so they all work on whichever score the task made primary."""
+    below reads it, so they all work on whichever score the task made primary. `labelled`: the item has an
+    expected answer; one without has NaN in `correct` and is no unknown score (harness.scoring.scorers.labelled)."""
     rows = [
         (r.variant, r.item_id, r.repeat, r.error is None, _primary(r),
          bool(r.format_valid), r.latency_s, r.cache_hit, r.started_at,
-         r.usage.prompt_tokens if r.usage is not None else None, r.cost_usd)
+         r.usage.prompt_tokens if r.usage is not None else None, r.cost_usd, labelled(r))
         for r in records
     ]
     frame = pd.DataFrame(rows, columns=["variant", "item_id", "repeat", "answered", "correct", "format_valid",
-                                        "latency_s", "cache_hit", "started_at", "prompt_tokens", "cost_usd"])
+                                        "latency_s", "cache_hit", "started_at", "prompt_tokens", "cost_usd",
+                                        "labelled"])
     if clusters:
         frame["cluster"] = [str(clusters.get(str(i), f"item:{i}")) for i in frame["item_id"]]
     return frame
@@ -201,6 +203,8 @@ def item_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
                             ).set_index(["variant", "item_id"])
     g = frame.groupby(["variant", "item_id"], sort=False)
     extra = {"cluster": ("cluster", "first")} if "cluster" in frame.columns else {}
+    if "labelled" in frame.columns:
+        extra["labelled"] = ("labelled", "all")
     out = g.agg(repeats=("correct", "size"), correct_rate=("correct", "mean"),
                 format_valid_rate=("format_valid", "mean"), cmin=("correct", "min"), cmax=("correct", "max"),
                 **extra)
@@ -247,7 +251,8 @@ def repeat_spread(frame: pd.DataFrame, items: pd.DataFrame, variant: str) -> Rep
     disagreement = float(multi["disagree"].mean()) if len(multi) else None
     per_round = sub.groupby("repeat")["correct"].mean()
     std = float(per_round.std(ddof=1)) if len(per_round) >= 2 else None
-    return RepeatSpread(repeats, n_items, disagreement, std, float(its["correct"].mean()))
+    voted = its[its["labelled"]] if "labelled" in its.columns else its  # no majority vote without a label
+    return RepeatSpread(repeats, n_items, disagreement, std, float(voted["correct"].mean()) if len(voted) else None)
 
 
 @dataclass
@@ -287,6 +292,9 @@ def paired_compare(base_items: pd.DataFrame, cand_items: pd.DataFrame, metric: s
     items, the cluster is the unit: a cluster-robust t interval and a sign-flip test on the clusters' summed
     differences (`clusters` says how many)."""
     rate = f"{metric}_rate"
+    if metric == "correct" and "labelled" in base_items.columns and "labelled" in cand_items.columns:
+        # an item without an expected answer has no accuracy to pair: not an unknown score either
+        base_items, cand_items = base_items[base_items["labelled"]], cand_items[cand_items["labelled"]]
     joined = base_items[[rate]].add_suffix("_b").join(cand_items[[rate]].add_suffix("_c"), how="inner")
     known = joined[f"{rate}_b"].notna() & joined[f"{rate}_c"].notna()
     unknown = int((~known).sum())

@@ -46,6 +46,9 @@ INT_COLUMNS = ["items", "repeats", "paired_n", "comparisons", "right_to_wrong", 
 # scoring.scorers.bad_answer_counts), whether the variant answered every selected item x repeat (not skipped,
 # nothing unanswered, nothing left unasked), and how many selected calls it never made.
 TRAILING_COLUMNS = ["refused", "empty_answers", "content_filtered", "unparseable", "complete", "not_asked"]
+# Present only where some test items have no expected answer (harness.scoring.scorers.summarize): the items
+# accuracy is over, and those scored by agreement with the reference alone.
+LABEL_COUNT_COLUMNS = ["accuracy_items", "unlabelled"]
 
 
 @dataclass
@@ -116,7 +119,8 @@ def analyse(manifest: Manifest, records: list[Record], config: dict[str, Any] | 
     df = apply_costs(df, frame, manifest, config)
     own_reference = manifest.reference.variant if manifest.reference and manifest.reference.run is None else None
     df = add_agreement(df, records, own_reference, base)
-    for col in INT_COLUMNS:  # counts stay integers in summary.csv even where a row has none
+    # counts stay integers in summary.csv even where a row has none
+    for col in INT_COLUMNS + [c for c in LABEL_COUNT_COLUMNS if c in df.columns]:
         df[col] = pd.array([None if is_missing(v) else int(v) for v in df[col]], dtype="Int64")
     rest = [c for c in df.columns if c not in CORE_COLUMNS and c not in TRAILING_COLUMNS]
     rest += TRAILING_COLUMNS

@@ -40,7 +40,7 @@ _COUNTS = (
     "n", "errors", "answered", "answer_issues", "truncated", "items", "repeats", "paired_n", "paired_unknown",
     "right_to_wrong", "wrong_to_right", "accuracy_unknown", "cost_unknown", "eval_calls", "eval_cost_unknown",
     "latency_n", "cache_hits", "refused", "empty_answers", "content_filtered", "unparseable", "not_asked",
-    "comparisons", "paired_clusters", "ppi_labels",
+    "comparisons", "paired_clusters", "ppi_labels", "accuracy_items", "unlabelled",
 )
 _DOLLARS = ("cost_per_request_usd", "cost_per_1k_usd", "cost_per_correct_usd", "monthly_cost_usd", "eval_cost_usd")
 

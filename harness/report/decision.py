@@ -93,6 +93,16 @@ def _unknown_line(u: UnknownScores, primary: str) -> str:
             f"could not tell, e.g. a judge that failed); its accuracy is over the {u.n - u.unknown} known.")
 
 
+def _labels_line(eco: Economics) -> str | None:
+    """Where only some test items have an expected answer: once, what accuracy and agreement are over."""
+    unlabelled, total = eco.label_counts
+    if not eco.labelled or not 0 < unlabelled < total:
+        return None
+    ref = eco.agreement_with or "the reference"
+    return (f"{unlabelled} of {total} test items have no expected answer: accuracy is over the {total - unlabelled} "
+            f"labelled items; agreement with {ref} covers all of them.")
+
+
 def _training_examples_line(n_train: int | None) -> str:
     if n_train is None:
         return "The number of training examples is not recorded in this run."
@@ -164,6 +174,7 @@ def decision_lines(eco: Economics, df: pd.DataFrame | None = None) -> list[str]:
     With the summary table `df`: the Holm-adjusted comparisons and the judge-corrected accuracy
     (harness.report.stats_text), and the fine-tune's significance on its adjusted p."""
     lines = [_incomplete_line(v, eco.labelled) for v in eco.incomplete]
+    lines += [line for line in [_labels_line(eco)] if line is not None]
     lines += [_unknown_line(u, eco.primary) for u in eco.unknown]
     lines.append(_training_examples_line(eco.training.train_examples))
     lines.append(_prompt_line(eco))

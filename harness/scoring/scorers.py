@@ -232,12 +232,20 @@ def _mean(xs: list[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
+def labelled(rec: Record) -> bool:
+    """Whether a record measures accuracy: its item has an expected answer, or (a record written without it) its
+    answer has a known primary score. An unlabelled item (scored by agreement with a reference only) has no
+    primary score (harness.scoring.suite): it is neither in accuracy nor among its unknowns."""
+    return rec.expected is not None or (rec.error is None and rec.primary is not None)
+
+
 def primary_value(rec: Record) -> float | None:
     """The record's primary score as every table reads it: what harness.scoring.suite wrote (None = unknown),
-    and 0 for a call that never answered (it is in the denominator). Runs written before primary scores
-    existed read exact match as their primary (harness.records.upgrade_layout)."""
+    and 0 for a call that never answered (it is in the denominator) — unless its item has no expected answer,
+    which accuracy does not measure (None; `labelled` tells it from an unknown score). Runs written before
+    primary scores existed read exact match as their primary (harness.records.upgrade_layout)."""
     if rec.error is not None:
-        return 0.0
+        return 0.0 if labelled(rec) else None
     return None if rec.primary is None else float(rec.primary)
 
 
@@ -268,7 +276,9 @@ def summarize(records: list[Record], label_fields: dict[str, list[Any]], expecte
 
     `accuracy` is the mean of the primary score (`scoring["primary"]`, the manifest's; default exact /
     normalised match, then it is the share correct) over the records whose value is known; `accuracy_unknown`
-    counts the others (a judge that failed), which are left out rather than taken as 0. Each named scorer gets
+    counts the others (a judge that failed), which are left out rather than taken as 0. Records of items without
+    an expected answer (scored by agreement with a reference) are in neither: where there are some, the row says
+    how many items each side has (`accuracy_items`, `unlabelled`). Each named scorer gets
     `score_<name>` (same rule) and `score_<name>_unknown`; an f1 scorer also `score_<name>_micro` (F1 of the
     pooled tp/fp/fn). Judge calls are evaluation cost: `eval_cost_usd` (their total), `eval_calls`,
     `eval_cost_unknown` — never part of cost per request."""
@@ -294,11 +304,17 @@ def summarize(records: list[Record], label_fields: dict[str, list[Any]], expecte
     # A free-text task has no JSON to extract: the column stays empty rather than reading 0%.
     row["json_extractable"] = (share("json_extractable")
                                if any(r.json_extractable is not None for r in answered) or not answered else None)
-    row["accuracy"], row["accuracy_unknown"] = _known_mean([primary_value(r) for r in records])
-    row["accuracy_lenient"] = share("correct_lenient")
-    row["accuracy_answered"] = _known_mean([primary_value(r) for r in answered])[0] if answered else None
+    # accuracy is over the items with an expected answer; those without are counted apart (`unlabelled`)
+    scored = [r for r in records if labelled(r)]
+    row["accuracy"], row["accuracy_unknown"] = _known_mean([primary_value(r) for r in scored])
+    row["accuracy_lenient"] = share("correct_lenient", scored)
+    scored_answered = [r for r in scored if r.error is None]
+    row["accuracy_answered"] = _known_mean([primary_value(r) for r in scored_answered])[0] if answered else None
     if primary != "exact":
-        row["accuracy_exact"] = share("correct")
+        row["accuracy_exact"] = share("correct", scored)
+    if len(scored) < n:
+        ids = {r.item_id for r in scored}
+        row["accuracy_items"], row["unlabelled"] = len(ids), len({r.item_id for r in records} - ids)
     row.update(_field_accuracy(records, answered))
     for f in label_fields:
         pairs = []
