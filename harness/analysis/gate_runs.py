@@ -22,7 +22,7 @@ from harness.data.evalset import render_template
 from harness.errors import HarnessError
 from harness.records import Record
 from harness.rundir import Manifest, RunFolder
-from harness.scoring.scorers import labelled, primary_value
+from harness.scoring.scorers import labelled_flags, primary_value
 
 INPUT_CHARS = 160  # input text shown beside a changed item's answers
 
@@ -69,7 +69,8 @@ class GateRun:
     def unknown(self, variant: str) -> tuple[int, int]:
         """(answers whose primary score is unknown — a judge that failed —, answers), among the items with an
         expected answer: one without has no primary score to know (it is scored by agreement alone)."""
-        answered = [r for r in self.records if r.variant == variant and r.error is None and labelled(r)]
+        recs = [r for r in self.records if r.variant == variant]
+        answered = [r for r, measured in zip(recs, labelled_flags(recs), strict=True) if measured and r.error is None]
         return sum(1 for r in answered if primary_value(r) is None), len(answered)
 
     def why_missing(self, variant: str) -> str:

@@ -30,7 +30,7 @@ from statsmodels.stats.multitest import multipletests
 
 from harness.analysis import clusters as cl
 from harness.records import Record
-from harness.scoring.scorers import labelled, primary_value
+from harness.scoring.scorers import labelled_flags, primary_value
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 BOOTSTRAP_SAMPLES = 2000
@@ -167,13 +167,14 @@ def outcomes_frame(records: list[Record], clusters: dict[str, str] | None = None
 
     `correct` is the record's *primary* score (harness.scoring.suite): 1/0 for exact match or any pass/fail
     scorer, a value in 0..1 for a graded one, NaN where it is unknown (a judge that failed). Every statistic
-    below reads it, so they all work on whichever score the task made primary. `labelled`: the item has an
-    expected answer; one without has NaN in `correct` and is no unknown score (harness.scoring.scorers.labelled)."""
+    below reads it, so they all work on whichever score the task made primary. `labelled`: accuracy measures the
+    record (harness.scoring.scorers.labelled_flags); an item without an expected answer has NaN in `correct` and
+    is no unknown score."""
     rows = [
-        (r.variant, r.item_id, r.repeat, r.error is None, _primary(r),
+        (r.variant, r.item_id, r.repeat, r.error is None, _primary(r) if measured else float("nan"),
          bool(r.format_valid), r.latency_s, r.cache_hit, r.started_at,
-         r.usage.prompt_tokens if r.usage is not None else None, r.cost_usd, labelled(r))
-        for r in records
+         r.usage.prompt_tokens if r.usage is not None else None, r.cost_usd, measured)
+        for r, measured in zip(records, labelled_flags(records), strict=True)
     ]
     frame = pd.DataFrame(rows, columns=["variant", "item_id", "repeat", "answered", "correct", "format_valid",
                                         "latency_s", "cache_hit", "started_at", "prompt_tokens", "cost_usd",

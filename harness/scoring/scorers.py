@@ -8,6 +8,7 @@ import copy
 import dataclasses
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,13 +240,21 @@ def labelled(rec: Record) -> bool:
     return rec.expected is not None or (rec.error is None and rec.primary is not None)
 
 
+def labelled_flags(records: Sequence[Record]) -> list[bool]:
+    """Per record, whether accuracy measures it. Only where the records mix items with and without an expected
+    answer are some left out (`labelled`): where none carries one (a label-free run, whose accuracy is not
+    measured at all; records built without it) every record counts as it always has."""
+    if not any(r.expected is not None for r in records):
+        return [True] * len(records)
+    return [labelled(r) for r in records]
+
+
 def primary_value(rec: Record) -> float | None:
     """The record's primary score as every table reads it: what harness.scoring.suite wrote (None = unknown),
-    and 0 for a call that never answered (it is in the denominator) — unless its item has no expected answer,
-    which accuracy does not measure (None; `labelled` tells it from an unknown score). Runs written before
-    primary scores existed read exact match as their primary (harness.records.upgrade_layout)."""
+    and 0 for a call that never answered (it is in the denominator). Runs written before primary scores
+    existed read exact match as their primary (harness.records.upgrade_layout)."""
     if rec.error is not None:
-        return 0.0 if labelled(rec) else None
+        return 0.0
     return None if rec.primary is None else float(rec.primary)
 
 
@@ -305,7 +314,7 @@ def summarize(records: list[Record], label_fields: dict[str, list[Any]], expecte
     row["json_extractable"] = (share("json_extractable")
                                if any(r.json_extractable is not None for r in answered) or not answered else None)
     # accuracy is over the items with an expected answer; those without are counted apart (`unlabelled`)
-    scored = [r for r in records if labelled(r)]
+    scored = [r for r, measured in zip(records, labelled_flags(records), strict=True) if measured]
     row["accuracy"], row["accuracy_unknown"] = _known_mean([primary_value(r) for r in scored])
     row["accuracy_lenient"] = share("correct_lenient", scored)
     scored_answered = [r for r in scored if r.error is None]
