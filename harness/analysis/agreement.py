@@ -24,7 +24,8 @@ import pandas as pd
 from harness.analysis import stats
 from harness.errors import HarnessError
 from harness.records import Record
-from harness.scoring.scorers import AGREEMENT, labelled
+from harness.scoring.labels import labelled
+from harness.scoring.scorers import AGREEMENT
 
 # Emptied for a variant none of whose items has an expected answer: accuracy is not measured, not 0.
 ACCURACY_COLUMNS = (

@@ -22,7 +22,8 @@ from harness.data.evalset import render_template
 from harness.errors import HarnessError
 from harness.records import Record
 from harness.rundir import Manifest, RunFolder
-from harness.scoring.scorers import labelled_flags, primary_value
+from harness.scoring.labels import labelled_flags
+from harness.scoring.scorers import primary_value
 
 INPUT_CHARS = 160  # input text shown beside a changed item's answers
 

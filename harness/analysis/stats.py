@@ -30,7 +30,8 @@ from statsmodels.stats.multitest import multipletests
 
 from harness.analysis import clusters as cl
 from harness.records import Record
-from harness.scoring.scorers import labelled_flags, primary_value
+from harness.scoring.labels import labelled_flags
+from harness.scoring.scorers import primary_value
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 BOOTSTRAP_SAMPLES = 2000

@@ -8,7 +8,6 @@ import copy
 import dataclasses
 import json
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ import jsonschema
 from harness.data.text import match_key
 from harness.data.tool_spec import argument_keys, expected_calls
 from harness.records import Record, Score, ScoreError
+from harness.scoring.labels import labelled_flags
 
 _decoder = json.JSONDecoder()
 AGREEMENT = "agreement"  # the score against a reference's answers (harness.scoring.reference), in record.scores
@@ -231,22 +231,6 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def _mean(xs: list[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
-
-
-def labelled(rec: Record) -> bool:
-    """Whether a record measures accuracy: its item has an expected answer, or (a record written without it) its
-    answer has a known primary score. An unlabelled item (scored by agreement with a reference only) has no
-    primary score (harness.scoring.suite): it is neither in accuracy nor among its unknowns."""
-    return rec.expected is not None or (rec.error is None and rec.primary is not None)
-
-
-def labelled_flags(records: Sequence[Record]) -> list[bool]:
-    """Per record, whether accuracy measures it. Only where the records mix items with and without an expected
-    answer are some left out (`labelled`): where none carries one (a label-free run, whose accuracy is not
-    measured at all; records built without it) every record counts as it always has."""
-    if not any(r.expected is not None for r in records):
-        return [True] * len(records)
-    return [labelled(r) for r in records]
 
 
 def primary_value(rec: Record) -> float | None:
