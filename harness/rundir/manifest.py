@@ -179,6 +179,7 @@ class SequentialInfo(Entry):
     difference_low: float | None = None  # the anytime-valid interval of B - A when it settled
     difference_high: float | None = None
     continued: bool = False  # `--resume` asked the rest of the items after it settled
+    unscored_items: int = 0  # items left out of the sequence: no expected answer, or a score that cannot be told
 
     @property
     def holds_selection(self) -> bool:

@@ -112,8 +112,10 @@ class Monitor:
     alpha: float
     order: list[str]  # item ids in the seeded order
     repeats: int = 1
-    _scores: dict[tuple[str, str], dict[int, float]] = field(default_factory=dict)
+    _scores: dict[tuple[str, str], dict[int, float | None]] = field(default_factory=dict)
     _diffs: list[float] = field(default_factory=list)
+    _next: int = 0  # the next item of `order` to enter the sequence
+    unscored: int = 0  # items left out: a score that cannot be told (no expected answer, a failed judge)
     started: set[str] = field(default_factory=set)  # items with at least one record (or one call under way)
     verdict: str | None = None
     settled_after: int | None = None
@@ -128,22 +130,28 @@ class Monitor:
         self.started.add(rec.item_id)
         if rec.variant not in (self.a, self.b) or self.settled:
             return
-        score = 0.0 if rec.error is not None or rec.primary is None else float(rec.primary)
+        # a call without an answer scores 0, as in every table; an answer whose score cannot be told (an item
+        # without an expected answer, a judge that failed) is None, and its item is left out of the sequence
+        score = 0.0 if rec.error is not None else None if rec.primary is None else float(rec.primary)
         self._scores.setdefault((rec.variant, rec.item_id), {})[rec.repeat] = score
         self._advance()
 
     def _advance(self) -> None:
-        while len(self._diffs) < len(self.order) and not self.settled:
-            item = self.order[len(self._diffs)]
+        while self._next < len(self.order) and not self.settled:
+            item = self.order[self._next]
             a, b = self._scores.get((self.a, item), {}), self._scores.get((self.b, item), {})
             if len(a) < self.repeats or len(b) < self.repeats:
                 return
+            self._next += 1
+            if any(v is None for v in (*a.values(), *b.values())):
+                self.unscored += 1
+                continue
             self._diffs.append(float(np.mean(list(b.values())) - np.mean(list(a.values()))))
             lo, hi = difference_bounds(np.array(self._diffs), self.alpha)
             self.lower, self.upper = float(lo[-1]), float(hi[-1])
             self.verdict = verdict_of(self.lower, self.upper, self.margin)
             if self.verdict is not None:
-                self.settled_after = len(self._diffs)
+                self.settled_after = self._next
 
     def wants(self, item_id: str) -> bool:
         """Whether a job of this item should still be called: every item before the verdict, and, after it,
@@ -157,12 +165,14 @@ class Monitor:
               f"an interval valid at any stopping point")
         what = {"better": f"{self.b} better than {self.a}", "worse": f"{self.b} worse than {self.a}",
                 "equivalent": f"{self.b} equivalent to {self.a} within ±{100 * self.margin:.1f} pp"}[self.verdict or ""]
-        return f"stopped: settled after {self.settled_after} of {of_items} items ({what}; {ci})"
+        left_out = f"; {self.unscored} item(s) without a score left out" if self.unscored else ""
+        return f"stopped: settled after {self.settled_after} of {of_items} items ({what}; {ci}{left_out})"
 
     def describe(self, of_items: int, asked: int) -> dict[str, Any]:
         return {"compare": [self.a, self.b], "margin": self.margin, "alpha": self.alpha,
                 "verdict": self.verdict, "settled_after": self.settled_after, "asked_items": asked,
-                "of_items": of_items, "difference_low": self.lower, "difference_high": self.upper}
+                "of_items": of_items, "difference_low": self.lower, "difference_high": self.upper,
+                "unscored_items": self.unscored}
 
 
 def start(stop: Any, manifest: Any, items: list[EvalItem], earlier: list[Record], repeats: int,

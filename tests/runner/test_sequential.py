@@ -105,6 +105,21 @@ def test_monitor_counts_items_in_the_seeded_order_not_the_order_calls_finish() -
     assert [i.id for i in seeded_order([_item(k) for k in range(10)], 5)] != [f"x{k}" for k in range(10)]
 
 
+def test_items_whose_score_cannot_be_told_are_left_out_not_counted_as_wrong() -> None:
+    order = [f"i{k}" for k in range(40)]
+    mon = Monitor("a", "b", margin=0.05, alpha=ALPHA, order=order)
+    for k, item in enumerate(order):
+        unlabelled = k % 2 == 1  # no expected answer: both variants' primary scores are unknown
+        mon.observe(_rec(item, "a", None if unlabelled else 1.0))
+        mon.observe(_rec(item, "b", None if unlabelled else 1.0))
+    assert len(mon._diffs) == 20 and mon.unscored == 20  # with 0 for the unknowns, b would tie a all the same
+    mon2 = Monitor("a", "b", margin=0.05, alpha=ALPHA, order=order)
+    for item in order:  # b answers but its score cannot be told; a is right: not "a better"
+        mon2.observe(_rec(item, "a", 1.0))
+        mon2.observe(_rec(item, "b", None))
+    assert not mon2.settled and mon2.unscored == 40
+
+
 def _item(k: int) -> Any:
     from harness.records import EvalItem
 
