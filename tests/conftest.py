@@ -70,6 +70,16 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
+def write_task_evalset(d: Path, train: list[tuple[str, str, str, bool]], test: list[tuple[str, str, str, bool]]) -> Path:
+    """An eval set of the tiny card-intent TASK in folder d: (id, text, intent, urgent) rows per split."""
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "task.yaml").write_text(yaml.safe_dump(TASK, sort_keys=False))
+    for name, rows in (("train.jsonl", train), ("test.jsonl", test)):
+        write_jsonl(d / name, [{"id": i, "input": {"text": t}, "expected": {"intent": lab, "urgent": u}}
+                               for i, t, lab, u in rows])
+    return d
+
+
 @pytest.fixture
 def evalset_dir(tmp_path: Path) -> Path:
     d = tmp_path / "evalsets" / "tiny"

@@ -17,7 +17,7 @@ import yaml
 from harness.cli import main
 from harness.data.evalset import load_evalset
 from harness.prompts.variants import render_training_example
-from tests.conftest import TASK, write_jsonl
+from tests.conftest import write_task_evalset
 
 pytestmark = pytest.mark.skipif(
     any(importlib.util.find_spec(m) is None for m in ("torch", "transformers", "peft", "tokenizers")),
@@ -32,13 +32,7 @@ TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end
 
 
 def _evalset(tmp_path: Path) -> Path:
-    d = tmp_path / "evalsets" / "hf"
-    d.mkdir(parents=True)
-    (d / "task.yaml").write_text(yaml.safe_dump(TASK, sort_keys=False))
-    write_jsonl(d / "train.jsonl", [{"id": i, "input": {"text": t}, "expected": {"intent": lab, "urgent": u}}
-                                    for i, t, lab, u in TRAIN])
-    write_jsonl(d / "test.jsonl", [{"id": i, "input": {"text": t}, "expected": {"intent": lab, "urgent": u}}
-                                   for i, t, lab, u in TEST])
+    d = write_task_evalset(tmp_path / "evalsets" / "hf", TRAIN, TEST)
     return d
 
 

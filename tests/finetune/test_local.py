@@ -29,7 +29,7 @@ from harness.finetune.examples import (
 )
 from harness.finetune.local import train_local
 from harness.finetune.lora import INSTALL_HINT, require_packages
-from tests.conftest import TASK, write_jsonl
+from tests.conftest import write_task_evalset
 
 TRAIN = [
     ("l01", "my card never arrived in the post", "card_arrival", False),
@@ -67,13 +67,7 @@ def _base_gguf() -> Path:
 
 @pytest.fixture
 def local_setup(tmp_path: Path) -> Path:
-    d = tmp_path / "evalsets" / "loc"
-    d.mkdir(parents=True)
-    (d / "task.yaml").write_text(yaml.safe_dump(TASK, sort_keys=False))
-    write_jsonl(d / "train.jsonl", [{"id": i, "input": {"text": t}, "expected": {"intent": lab, "urgent": u}}
-                                    for i, t, lab, u in TRAIN])
-    write_jsonl(d / "test.jsonl", [{"id": i, "input": {"text": t}, "expected": {"intent": lab, "urgent": u}}
-                                   for i, t, lab, u in TEST])
+    d = write_task_evalset(tmp_path / "evalsets" / "loc", TRAIN, TEST)
     cfg = {
         "name": "loc",
         "evalset": str(d),
