@@ -64,7 +64,7 @@ def _per_item(records: list[Record], variants: list[str]) -> tuple[np.ndarray, n
     cost = answered.groupby(["item_id", "variant"])["cost_usd"].mean().unstack("variant")
     acc = acc.reindex(columns=variants)
     cost = cost.reindex(index=acc.index, columns=variants)
-    return acc.to_numpy(dtype=float), cost.to_numpy(dtype=float)
+    return acc.to_numpy(dtype=float, copy=True), cost.to_numpy(dtype=float, copy=True)  # filled in below
 
 
 def _resampled_means(m: np.ndarray, n_boot: int, seed: int) -> np.ndarray:

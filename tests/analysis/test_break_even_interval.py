@@ -22,14 +22,15 @@ def _rec(variant, item, cost, correct=True):
                   cost_usd=cost)
 
 
-def _case(fs_costs, ft_costs=(0.001, 0.001)):
+def _case(fs_costs, ft_costs=(0.001, 0.001), per_request=None):
     records = [_rec("fs", f"i{k}", c) for k, c in enumerate(fs_costs)]
     records += [_rec("ft", f"i{k}", c) for k, c in enumerate(ft_costs)]
+    fs, ft = per_request or (sum(fs_costs) / 2, sum(ft_costs) / 2)
     df = pd.DataFrame([
         {"variant": "fs", "kind": "few_shot", "status": "ok", "answered": 2, "accuracy": 1.0,
-         "cost_per_request_usd": sum(fs_costs) / 2},
+         "cost_per_request_usd": fs},
         {"variant": "ft", "kind": "fine_tuned", "status": "ok", "answered": 2, "accuracy": 1.0,
-         "cost_per_request_usd": sum(ft_costs) / 2}])
+         "cost_per_request_usd": ft}])
     return records, df
 
 
@@ -109,3 +110,12 @@ def test_break_even_counts_only_the_months_a_fine_tune_serves(tmp_path, capsys):
     assert main(["report", str(res.run_dir)]) == 0
     summary = (res.run_dir / "report.md").read_text().split("## Decision summary")[1].split("## Results")[0]
     assert "retires before it pays back" not in summary and "serves until 2027-01-14: 14 months left" in summary
+
+
+def test_self_hosted_variants_keep_their_cost_per_request():
+    """Self-hosted variants have no per-call cost (they are costed from busy time): each keeps its cost per
+    request in every resample. The demo's four variants are all self-hosted; this raised "assignment destination
+    is read-only" on pandas' copy-on-write arrays."""
+    records, df = _case((None, None), (None, None), per_request=(0.003, 0.001))
+    iv = break_even_interval(records, df, "ft", ["fs"], 40.0, 5000)
+    assert iv.requests_lo == pytest.approx(20_000) and iv.requests_hi == pytest.approx(20_000)
