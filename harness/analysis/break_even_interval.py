@@ -47,6 +47,7 @@ class BreakEvenInterval:
     never_share: float  # share of resamples (with a reference) in which the fine-tune is not cheaper
     no_reference_share: float  # share of resamples in which no prompt-only variant was as accurate
     resamples: int
+    fixed_cost: tuple[str, ...] = ()  # variants without per-call costs (self-hosted): their cost is held fixed
 
     @property
     def includes_never(self) -> bool:
@@ -110,6 +111,7 @@ def break_even_interval(records: list[Record], df: pd.DataFrame, fine_tuned: str
     acc, cost = _per_item(records, variants)
     if acc.shape[0] == 0:
         return None
+    fixed = tuple(v for j, v in enumerate(variants) if np.isnan(cost[:, j]).all())
     cost = _fixed_costs(cost, df, variants)
     both = _resampled_means(np.hstack([acc, cost]), n_boot, seed)  # one draw for accuracy and cost: paired
     a, c = both[:, :len(variants)], both[:, len(variants):]
@@ -125,7 +127,7 @@ def break_even_interval(records: list[Record], df: pd.DataFrame, fine_tuned: str
     lo, hi = _quantiles(requests)
     months = (lo / monthly, hi / monthly) if monthly else (None, None)
     return BreakEvenInterval(lo, hi, months[0], months[1], float(np.mean(np.isinf(requests))),
-                             float(1 - has_ref.mean()), n_boot)
+                             float(1 - has_ref.mean()), n_boot, fixed)
 
 
 def cost_intervals(records: list[Record], df: pd.DataFrame, *, n_boot: int = BOOTSTRAP_SAMPLES,

@@ -52,30 +52,47 @@ def _requests(x: float) -> str:
 
 
 def interval_range(iv: BreakEvenInterval) -> str:
-    """`6,667 to 20,000 requests (1.3 to 4.0 months)` or `10,000 requests to never`."""
-    text = f"{_requests(iv.requests_lo)} to {_requests(iv.requests_hi)}"
-    if not iv.includes_never:
-        text += " requests"
-    elif not math.isinf(iv.requests_lo):
-        text = f"{_requests(iv.requests_lo)} requests to never"
+    """`6,667 to 20,000 requests (1.3 to 4.0 months)`, `10,000 requests to never`, or `1,469 requests (1 day)`
+    when every resample gives the same volume."""
+    if iv.includes_never:
+        text = ("never" if math.isinf(iv.requests_lo) else f"{_requests(iv.requests_lo)} requests to never")
+    elif math.isclose(iv.requests_lo, iv.requests_hi, rel_tol=1e-9):
+        text = f"{_requests(iv.requests_lo)} requests in every resample"
+    else:
+        text = f"{_requests(iv.requests_lo)} to {_requests(iv.requests_hi)} requests"
     if iv.months_lo is not None and iv.months_hi is not None and not math.isinf(iv.months_lo):
-        hi = "never" if math.isinf(iv.months_hi) else f"{iv.months_hi:.1f}"
-        text += f" ({iv.months_lo:.1f} to {hi} months)"
+        if iv.months_lo >= 1 and not math.isinf(iv.months_hi):
+            text += (f" ({iv.months_lo:.1f} months)" if math.isclose(iv.months_lo, iv.months_hi, rel_tol=1e-9)
+                     else f" ({iv.months_lo:.1f} to {iv.months_hi:.1f} months)")
+        else:
+            lo, hi = _months(iv.months_lo), "never" if math.isinf(iv.months_hi) else _months(iv.months_hi)
+            text += f" ({lo})" if lo == hi else f" ({lo} to {hi})"
     return text
+
+
+def _months(m: float) -> str:
+    return months_text(m) if m < 1 else f"{m:.1f} months"
 
 
 def interval_sentence(iv: BreakEvenInterval | None) -> str | None:
     """The break-even's 95% interval, and whether it includes never paying back."""
     if iv is None:
         return None
-    how = f"from {iv.resamples:,} resamples of the test items (seed {DEFAULT_SEED})"
-    left_out = (f"; in {iv.no_reference_share:.0%} of them no prompt-only variant was as accurate as the fine-tune, "
-                "and they are left out" if iv.no_reference_share > 0 else "")
-    text = f"The break-even's 95% interval, {how}{left_out}, is {interval_range(iv)}"
+    text = (f"The break-even's 95% interval (from {iv.resamples:,} resamples of the test items, seed {DEFAULT_SEED}) "
+            f"is {interval_range(iv)}")
     if iv.includes_never:
-        return (f"{text}: it includes \"never pays back\" — in {iv.never_share:.0%} of resamples the fine-tune was "
-                "not cheaper per request than the reference.")
-    return text + "."
+        text += (f": it includes \"never pays back\" — in {iv.never_share:.0%} of resamples the fine-tune was not "
+                 "cheaper per request than the reference")
+    text += "."
+    if iv.no_reference_share > 0:
+        text += (f" In {iv.no_reference_share:.0%} of the resamples no prompt-only variant was as accurate as the "
+                 "fine-tune; they are left out.")
+    if iv.fixed_cost:
+        one = len(iv.fixed_cost) == 1
+        text += (f" {', '.join(iv.fixed_cost)} {'has' if one else 'have'} no per-call cost (self-hosted, costed from "
+                 f"busy time), so {'its cost' if one else 'their costs'} per request {'is' if one else 'are'} held "
+                 "at the measured value.")
+    return text
 
 
 def projection_intervals(eco: Economics, monthly: int | None) -> str | None:

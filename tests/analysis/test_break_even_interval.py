@@ -13,6 +13,7 @@ from harness.analysis.economics import Payback, TrainingEstimate, break_even
 from harness.cli import main
 from harness.records import Record, Usage
 from harness.report.decision import break_even_text
+from harness.report.service_text import interval_sentence
 from tests.analysis.test_economics import decision_run
 
 
@@ -48,7 +49,7 @@ def test_interval_matches_a_hand_computation():
     assert not iv.includes_never and iv.never_share == 0 and iv.no_reference_share == 0
     be.interval = iv
     assert break_even_text(be, training, 5000).endswith(
-        "The break-even's 95% interval, from 2,000 resamples of the test items (seed 0), is 10,000 to 20,000 "
+        "The break-even's 95% interval (from 2,000 resamples of the test items, seed 0) is 10,000 to 20,000 "
         "requests (2.0 to 4.0 months).")
 
 
@@ -119,3 +120,8 @@ def test_self_hosted_variants_keep_their_cost_per_request():
     records, df = _case((None, None), (None, None), per_request=(0.003, 0.001))
     iv = break_even_interval(records, df, "ft", ["fs"], 40.0, 5000)
     assert iv.requests_lo == pytest.approx(20_000) and iv.requests_hi == pytest.approx(20_000)
+    assert iv.fixed_cost == ("ft", "fs")
+    text = interval_sentence(iv)
+    assert "is 20,000 requests in every resample (4.0 months)." in text
+    assert text.endswith("ft, fs have no per-call cost (self-hosted, costed from busy time), so their costs per "
+                         "request are held at the measured value.")
