@@ -317,3 +317,25 @@ def test_example_configs_for_anthropic_and_google_validate(tmp_path, evalset_dir
     table = PriceTable.load(cfg.pricing)
     for name, m in cfg.models.items():
         assert table.for_model(m, m.model).known, name
+
+
+def test_readme_configs_of_the_new_sections_validate():
+    """The README's configs for an application under test, an existing index and the sequential stop validate."""
+    from harness.config import RunConfig
+    from tests.conftest import REPO
+
+    text = (REPO / "README.md").read_text()
+    checked = 0
+    for heading in ("## Your application as the system under test", "## Your own index",
+                    "## How many items do I need?"):
+        section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+        for block in [b.split("```", 1)[0] for b in section.split("```yaml\n")[1:]]:
+            data = yaml.safe_load(block)
+            data.setdefault("name", "x")
+            data.setdefault("evalset", ".")
+            data.setdefault("models", {"small": {"provider": "openai", "model": "gpt-4o-mini"}})
+            data.setdefault("variants", [{"name": "baseline", "kind": "baseline", "model": "small"},
+                                         {"name": "few-shot", "kind": "few_shot", "model": "small"}])
+            RunConfig.model_validate(data)
+            checked += 1
+    assert checked == 3
