@@ -9,6 +9,7 @@ every failure a CallFailed that ModelClient retries (transient) or records (the 
 
 from __future__ import annotations
 
+import abc
 import json
 import math
 import re
@@ -125,8 +126,9 @@ def completion(text: str, *, usage: Usage | None = None, cost_usd: float | None 
                       retrieved_doc_ids=doc_ids)
 
 
-class AppProvider(Provider):
-    """An application as the system under test; see the module docstring."""
+class AppProvider(Provider, abc.ABC):
+    """An application as the system under test; see the module docstring. It performs its calls itself
+    (`performs_call`): ModelClient awaits `perform` where a model's request goes to /chat/completions."""
 
     performs_call = True
     reports_cost = True
@@ -145,6 +147,15 @@ class AppProvider(Provider):
             raise ValueError(f"provider {self.name}: give price_per_call or price (per token), not both")
 
     called_how: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    async def perform(self, client: Any, body: dict[str, Any]) -> Completion:
+        """The call itself (client: what build_client built). Raises CallFailed; latency, attempts and waits are
+        filled in by the caller."""
+
+    def unavailable(self) -> str | None:
+        """Why the application cannot be called at all (the probe's answer), or None."""
+        return None
 
     def shape_request(self, messages: list[Message], *, model_id: str, temperature: float, max_tokens: int,
                       seed: int | None, stop: list[str], schema: dict[str, Any] | None) -> dict[str, Any]:

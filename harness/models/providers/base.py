@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from harness.models.model_ids import is_reasoning_model
-from harness.records import Completion
 
 Message = dict[str, Any]
 
@@ -242,15 +241,6 @@ class Provider:
     def failure_message(self, exc: Exception) -> str:
         """The recorded message of a failed call (before credentials are scrubbed from it)."""
         return str(exc) if isinstance(exc, CallFailed) else f"{type(exc).__name__}: {exc}"
-
-    async def perform(self, client: Any, body: dict[str, Any]) -> Completion:
-        """The call itself, for a provider that `performs_call` (client: what build_client built). Raises
-        CallFailed; latency, attempts and waits are filled in by the caller."""
-        raise NotImplementedError(f"provider {self.name} posts to /chat/completions")
-
-    def unavailable(self) -> str | None:
-        """Why a provider that performs its calls cannot be called at all (the probe's answer), or None."""
-        return None
 
 
 class HarnessServed(Provider, abc.ABC):
