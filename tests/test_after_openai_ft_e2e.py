@@ -14,7 +14,6 @@ days (2027-01-14) and new OpenAI fine-tuning jobs close in 32 (2027-01-06).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -27,6 +26,7 @@ from harness.cli import main
 from harness.rundir import RunFolder
 from tests.conftest import REPO, write_jsonl
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, last_user_text
+from tests.finetune.test_local import need_finetune_extra
 
 pytestmark = [pytest.mark.finetune, pytest.mark.local_model]
 
@@ -128,20 +128,6 @@ def servers(monkeypatch: pytest.MonkeyPatch):
         s.stop()
 
 
-def _need_the_extra() -> None:
-    missing = [m for m in ("torch", "transformers", "peft", "gguf", "llama_cpp")
-               if importlib.util.find_spec(m) is None]
-    if missing:
-        pytest.skip(f"local fine-tuning extra not installed ({', '.join(missing)})")
-    from harness.errors import HarnessError
-    from harness.models import local
-
-    try:
-        local.ensure_gguf()
-    except HarnessError as exc:
-        pytest.skip(f"embedded model not available: {exc}")
-
-
 def _answers(run_dir: Path, variant: str) -> dict[str, Any]:
     return {r.item_id: (r.parsed if r.error is None else None)
             for r in RunFolder.open(run_dir).latest_records() if r.variant == variant}
@@ -225,7 +211,7 @@ def _decision(report: str) -> str:
 
 
 def test_after_openai_fine_tuning_closes(tmp_path, servers, capsys):
-    _need_the_extra()
+    need_finetune_extra()
     script, openai, vllm, worse = servers
     evalset = _evalset(tmp_path, script)
     cfg = _config(tmp_path, evalset, vllm.base_url)
