@@ -42,6 +42,7 @@ from harness.analysis.gate_runs import (
 from harness.errors import HarnessError
 from harness.records import Record
 from harness.rundir.folder import CALIBRATION_FILE
+from harness.rundir.manifest import FINISHED
 from harness.scoring.judge import read_calibration
 
 # Every rule of the gate, in the order it is checked; the names appear in the FAIL lines and in --json
@@ -405,7 +406,7 @@ def compare_runs(accepted_dir: Path, candidate_dir: Path, *, variant: str | None
     result.primary = cand.scoring_identity()["primary"]
     result.metric = agreement.gate_metric(metric, acc.records, cand.records)  # type: ignore[arg-type]
     result.candidate_status = cand.manifest.status
-    if result.candidate_status not in ("completed", "settled"):  # settled: items left out by design (subset)
+    if result.candidate_status not in FINISHED:  # settled: items left out by design (the subset rule)
         why = cand.manifest.message or None
         result.run_failures.append(Failure("incomplete", Incomplete(result.candidate_status, why,
                                                                     str(candidate_dir))))

@@ -273,7 +273,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.message:
         print(result.message)
     print(f"run folder: {result.path}")
-    return 0 if result.status in ("completed", "settled") else (130 if result.status == "interrupted" else 1)
+    from harness.rundir.manifest import FINISHED
+
+    return 0 if result.status in FINISHED else (130 if result.status == "interrupted" else 1)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -36,6 +36,8 @@ SCHEMA_VERSION = 2
 
 # Statuses a run ends with (a folder whose manifest still says `running` was killed, or is being written).
 STATUSES = ("running", "completed", "settled", "nothing_run", "stopped_early", "interrupted", "failed")
+# A run that ended as meant: every selected item asked, or settled early by run.stop_when (by design).
+FINISHED = ("completed", "settled")
 
 
 class Entry(BaseModel):
